@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fs.h - the recording copy-on-write FUSE filesystem (libfuse3 low-level API), the whole contract of fs/.
+ *
+ * A nono_fs serves one real directory (or one file) from an fd opened by the launcher before the sandbox
+ * existed. Every operation that reads or changes the tree becomes an audit event in the store (batched);
+ * with preimages on, the pre-image of every object is durable in the store before its first change in the
+ * session (write-ahead). All access to the real tree is fd-relative and never follows a symlink out of the
+ * root. Policy is handed in (read-only root, deny patterns); fs/ decides nothing else.
+ *
+ * The same module serves the read-only view of a past session (nono rollback mount).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define NONO_DENY_READ  0x1u
+#define NONO_DENY_WRITE 0x2u
+
+/* A deny rule inside a root: a glob on the path relative to the root ("**" crosses '/', "*" and "?" do not;
+ * a pattern without '/' matches the last component at any depth, like .gitignore). */
+struct nono_fs_rule {
+        const char *pattern;
+        unsigned deny; /* NONO_DENY_* */
+};
+
+struct nono_fs_config {
+        int root_fd;           /* O_PATH fd of the real root (a directory or a file); nono_fs dup()s it */
+        const char *root_path; /* for messages only; never resolved */
+        uint32_t root_id;      /* index of this root in the session's roots */
+        bool read_only;        /* --read: every change fails with EROFS and is a violation */
+        bool preimages;        /* --rollback: write-ahead pre-images */
+        bool record;           /* audit events on (off with --no-audit) */
+        const struct nono_fs_rule *rules;
+        size_t n_rules;
+        nono_store *store;  /* may be NULL when record and preimages are both off */
+        const char *session;
+        unsigned threads; /* max worker threads; 0 = default */
+};
+
+typedef struct nono_fs nono_fs;
+
+int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out);
+
+/* Either mounts at mountpoint itself (fusermount3 when unprivileged), or serves an fd of /dev/fuse that was
+ * already mounted by someone else (the sandbox child mounts inside its namespace and passes the fd back). */
+int nono_fs_mount(nono_fs *fs, const char *mountpoint);
+int nono_fs_attach(nono_fs *fs, int fuse_fd);
+
+/* The mount options a caller that mounts by itself must use (for attach): fills buf with the data string
+ * ("fd=N,rootmode=...,user_id=...,group_id=...,default_permissions,allow_other", ...). */
+int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf, size_t len);
+
+/* Starts the worker threads; returns at once. */
+int nono_fs_start(nono_fs *fs);
+/* Stops serving (the mount goes away when its last user is gone), flushes events, and with preimages writes
+ * the post-images of every changed path. Safe to call on SIGTERM paths. */
+int nono_fs_stop(nono_fs *fs);
+void nono_fs_free(nono_fs *fs);
+
+/* Counters for the exit summary. */
+struct nono_fs_stats {
+        uint64_t files_read, files_changed, violations, events, preimage_bytes;
+};
+void nono_fs_get_stats(nono_fs *fs, struct nono_fs_stats *out);
+
+/* ---- read-only past-session view ------------------------------------------------------------------ */
+
+enum nono_fs_when {
+        NONO_FS_BEFORE = 0, /* as it was at the session start (default) */
+        NONO_FS_AFTER = 1,  /* as it was at the session end */
+};
+
+/* Serves root `root_id` of `session` read-only at mountpoint, as it was before/after the session, and blocks
+ * until unmounted (fusermount3 -u) or a SIGINT/SIGTERM arrives. */
+int nono_fs_mount_past(nono_store *st, const char *session, uint32_t root_id, enum nono_fs_when when,
+                       const char *mountpoint);
