@@ -37,7 +37,7 @@ struct nono_fs_config {
         bool record;           /* audit events on (off with --no-audit) */
         const struct nono_fs_rule *rules;
         size_t n_rules;
-        nono_store *store;  /* may be NULL when record and preimages are both off */
+        nono_store *store; /* may be NULL when record and preimages are both off */
         const char *session;
         unsigned threads; /* max worker threads; 0 = default */
 };

@@ -105,18 +105,18 @@ struct nono_session {
         uint32_t state; /* enum nono_session_state */
         char **argv;    /* NULL-terminated */
         char *cwd;
-        char *policy_json; /* the resolved policy, as `nono run --dry-run --json` prints it */
-        char **roots;      /* NULL-terminated absolute paths of the granted roots; index = root id */
-        char *parent;      /* restore sessions: the session restored; else NULL */
-        bool rollback;     /* pre-images were kept */
+        char *policy_json;        /* the resolved policy, as `nono run --dry-run --json` prints it */
+        char **roots;             /* NULL-terminated absolute paths of the granted roots; index = root id */
+        char *parent;             /* restore sessions: the session restored; else NULL */
+        bool rollback;            /* pre-images were kept */
         int64_t start_ns, end_ns; /* CLOCK_REALTIME; end 0 while running */
         int32_t pid;              /* the nono process that owns the session */
         uint64_t pid_start;       /* its start time (from /proc/PID/stat) so pid reuse is not mistaken */
         int32_t exit_status;      /* as nono's exit status: code, or 128+signal */
         uint64_t preimage_bytes;  /* bytes of content captured as pre-images */
-        uint8_t seal[64];         /* Ed25519 signature of the audit head (audit issue); all zero: not sealed */
-        uint8_t seal_pub[32];     /* public key that made seal */
-        uint64_t sealed_events;   /* event count covered by the seal */
+        uint8_t seal[64];       /* Ed25519 signature of the audit head (audit issue); all zero: not sealed */
+        uint8_t seal_pub[32];   /* public key that made seal */
+        uint64_t sealed_events; /* event count covered by the seal */
 };
 
 /* Creates the session durably; fills s->id (unique and sorting by start time across processes). */
@@ -137,8 +137,8 @@ void nono_session_list_free(struct nono_session *v, size_t n);
 /*
  * A session's changes are described by two tables:
  *
- *   node  (session, node id) -> the state of one filesystem object at session start: type, mode, owner, times,
- *         xattrs, symlink target, directory entry names, and its content, either complete (an object) or as
+ *   node  (session, node id) -> the state of one filesystem object at session start: type, mode, owner,
+ * times, xattrs, symlink target, directory entry names, and its content, either complete (an object) or as
  *         the chunks captured so far (chunk index -> digest) plus the original size; chunks not captured are
  *         unchanged in the live file. Node ids are chosen by fs/ (unique within a session; e.g. a counter).
  *         A file with several names is one node with several paths.
@@ -284,8 +284,8 @@ struct nono_event {
         uint64_t seq;    /* assigned by the store on append: 1, 2, ... per session */
         int64_t time_ns; /* CLOCK_REALTIME */
         uint32_t pid, ppid, uid;
-        uint16_t type; /* enum nono_event_type */
-        uint16_t op;   /* enum nono_op */
+        uint16_t type;   /* enum nono_event_type */
+        uint16_t op;     /* enum nono_op */
         int32_t result;  /* 0 or a positive errno */
         uint32_t flags;  /* NONO_EVF_* */
         uint32_t oflags; /* open(2) flags for opens */
