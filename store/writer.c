@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "store/internal.h"
 
@@ -65,6 +66,17 @@ static void flush_counters(nono_store *s, MDB_txn *txn)
         db_put(s, txn, s->db_meta, "chunk_bytes", 11, b, 8);
 }
 
+/* LMDB reports a short write as EIO; when the filesystem has (almost) no space left, that is a full disk. */
+static int classify_write_error(nono_store *s, int rc, size_t bytes)
+{
+        struct statvfs v;
+
+        if (rc != EIO || statvfs(s->dir, &v) < 0)
+                return rc;
+        uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+        return avail < (uint64_t)bytes + (1u << 20) ? ENOSPC : rc;
+}
+
 static void run_batch(nono_store *s, struct work **items, size_t n)
 {
         MDB_txn *txn;
@@ -97,6 +109,10 @@ static void run_batch(nono_store *s, struct work **items, size_t n)
                 if (rc == 0)
                         return;
                 intern_cache_reset(s);
+                size_t bytes = 0;
+                for (size_t i = 0; i < n; i++)
+                        bytes += items[i]->bytes;
+                rc = classify_write_error(s, rc, bytes);
                 if (rc == MDB_MAP_FULL) {
                         MDB_envinfo info;
                         mdb_env_info(s->env, &info);
