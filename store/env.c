@@ -337,6 +337,7 @@ int nono_store_open(const char *home, unsigned flags, nono_store **out)
         s->gc_grace_s = 3600;
         pthread_rwlock_init(&s->maplock, NULL);
         pthread_mutex_init(&s->mu, NULL);
+        pthread_mutex_init(&s->pool_mu, NULL);
         pthread_cond_init(&s->cond_work, NULL);
         pthread_cond_init(&s->cond_done, NULL);
         s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -374,6 +375,8 @@ void nono_store_close(nono_store *s)
         if (s->env)
                 mdb_env_close(s->env);
         intern_cache_free(s->cache);
+        pool_free(s);
+        pthread_mutex_destroy(&s->pool_mu);
         EVP_MD_CTX_free(s->wctx);
         EVP_MD_free(s->sha256);
         pthread_rwlock_destroy(&s->maplock);

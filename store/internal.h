@@ -99,7 +99,14 @@ struct nono_store {
         int async_err;
         char async_msg[256];
 
+        /* 1 MiB buffers for async copies and fd reads, recycled: fresh pages cost a fault each, which
+         * dominated async ingest on a VM (see object.c). */
+        pthread_mutex_t pool_mu;
+        void *pool[32];
+        size_t pool_n;
+
         /* writer-thread-only state */
+        bool meta_unsynced;         /* an async-only commit left its meta page unflushed (MDB_NOMETASYNC) */
         int txn_err;                /* first LMDB failure in the current write transaction */
         struct intern_cache *cache; /* (session, path) -> path id, see event.c */
         EVP_MD_CTX *wctx;
@@ -146,6 +153,12 @@ int writer_submit_owned(nono_store *s, struct work *w, bool async);
 void writer_drain(nono_store *s);
 /* After a sync call whose earlier async parts reported into k: the first error among them, else r. */
 int writer_sink_result(nono_store *s, struct work_sink *k, int r);
+
+/* ---- buffer pool (object.c) ---- */
+#define POOL_BLOCK (16u * NONO_CHUNK_SIZE)
+void *pool_get(nono_store *s);
+void pool_put(nono_store *s, void *p);
+void pool_free(nono_store *s);
 
 /* ---- refs (object.c) ---- */
 enum { REF_CHUNK = 'c', REF_OBJECT = 'o' };

@@ -121,6 +121,8 @@ struct chunk_in {
 
 struct objput_work {
         struct work w;
+        nono_store *s;
+        bool pooled; /* owned came from the pool */
         struct chunk_in *chunks;
         size_t n;
         void *owned; /* buffer owning chunk data, if any */
@@ -131,11 +133,41 @@ struct objput_work {
         size_t n_all;
 };
 
+void *pool_get(nono_store *s)
+{
+        void *p = NULL;
+        pthread_mutex_lock(&s->pool_mu);
+        if (s->pool_n)
+                p = s->pool[--s->pool_n];
+        pthread_mutex_unlock(&s->pool_mu);
+        return p ? p : malloc(POOL_BLOCK);
+}
+
+void pool_put(nono_store *s, void *p)
+{
+        pthread_mutex_lock(&s->pool_mu);
+        if (p && s->pool_n < sizeof(s->pool) / sizeof(s->pool[0])) {
+                s->pool[s->pool_n++] = p;
+                p = NULL;
+        }
+        pthread_mutex_unlock(&s->pool_mu);
+        free(p);
+}
+
+void pool_free(nono_store *s)
+{
+        while (s->pool_n)
+                free(s->pool[--s->pool_n]);
+}
+
 static void objput_destroy(struct work *w)
 {
         struct objput_work *o = (struct objput_work *)w;
         free(o->chunks);
-        free(o->owned);
+        if (o->pooled)
+                pool_put(o->s, o->owned);
+        else
+                free(o->owned);
         free(o->all);
         free(o);
 }
@@ -195,11 +227,12 @@ static int objput_run(nono_store *s, MDB_txn *txn, struct work *w)
         return 0;
 }
 
-static struct objput_work *objput_new(size_t n_chunks)
+static struct objput_work *objput_new(nono_store *s, size_t n_chunks)
 {
         struct objput_work *o = calloc(1, sizeof(*o));
         if (!o)
                 return NULL;
+        o->s = s;
         o->chunks = calloc(n_chunks ? n_chunks : 1, sizeof(*o->chunks));
         if (!o->chunks) {
                 free(o);
@@ -229,7 +262,7 @@ int nono_chunk_put(nono_store *s, const void *buf, size_t len, nono_digest *out,
                 return store_err(-EINVAL, "chunk of %zu bytes is larger than NONO_CHUNK_SIZE (%u)", len,
                                  NONO_CHUNK_SIZE);
         sha256_buf(s, buf, len, out);
-        if (!(o = objput_new(1)))
+        if (!(o = objput_new(s, 1)))
                 return oom();
         o->n = 1;
         o->chunks[0] = (struct chunk_in){.d = *out, .data = buf, .len = (uint32_t)len};
@@ -263,7 +296,10 @@ static void hash_chunks(nono_store *s, const uint8_t *buf, size_t len, struct ch
  * object record follows as the last item, sync unless the caller asked for async.
  */
 struct source {
+        /* Owned blocks come from the store's pool (pool_get). */
         int (*next)(struct source *src, uint8_t **buf, size_t *len, bool *owned, bool *eof);
+        nono_store *s;
+        bool async;
 };
 
 static int put_stream(nono_store *s, struct source *src, nono_digest *out, uint64_t *size_out, bool async)
@@ -287,16 +323,16 @@ static int put_stream(nono_store *s, struct source *src, nono_digest *out, uint6
                         nono_digest *a = realloc(all, cap_all * sizeof(*a));
                         if (!a) {
                                 if (owned)
-                                        free(buf);
+                                        pool_put(s, buf);
                                 r = oom();
                                 goto fail;
                         }
                         all = a;
                 }
-                struct objput_work *o = objput_new(n);
+                struct objput_work *o = objput_new(s, n);
                 if (!o) {
                         if (owned)
-                                free(buf);
+                                pool_put(s, buf);
                         r = oom();
                         goto fail;
                 }
@@ -306,7 +342,8 @@ static int put_stream(nono_store *s, struct source *src, nono_digest *out, uint6
                 n_all += n;
                 size += len;
                 if (!owned && async) { /* the caller's buffer does not outlive an async call */
-                        if (!(o->owned = malloc(len ? len : 1))) {
+                        o->pooled = len <= POOL_BLOCK;
+                        if (!(o->owned = o->pooled ? pool_get(s) : malloc(len ? len : 1))) {
                                 objput_destroy(&o->w);
                                 r = oom();
                                 goto fail;
@@ -316,6 +353,7 @@ static int put_stream(nono_store *s, struct source *src, nono_digest *out, uint6
                                 o->chunks[i].data = (uint8_t *)o->owned + (o->chunks[i].data - buf);
                 } else if (owned) {
                         o->owned = buf;
+                        o->pooled = true; /* sources hand out pool blocks */
                 }
                 if (eof) { /* last block: it carries the object record */
                         o->has_object = true;
@@ -352,8 +390,10 @@ static int buf_next(struct source *src, uint8_t **buf, size_t *len, bool *owned,
 {
         struct buf_source *b = (struct buf_source *)src;
         size_t left = b->len - b->off;
-        size_t step =
-            left <= (size_t)SINGLE_ITEM_MAX * NONO_CHUNK_SIZE ? left : ITEM_CHUNKS * NONO_CHUNK_SIZE;
+        /* Sync calls hand the caller's memory to the writer: small objects go whole. Async calls copy, in
+         * pool-sized blocks. */
+        size_t max = src->async ? ITEM_CHUNKS * NONO_CHUNK_SIZE : (size_t)SINGLE_ITEM_MAX * NONO_CHUNK_SIZE;
+        size_t step = left <= max ? left : ITEM_CHUNKS * NONO_CHUNK_SIZE;
 
         *buf = (uint8_t *)b->p + b->off;
         *len = step;
@@ -365,7 +405,8 @@ static int buf_next(struct source *src, uint8_t **buf, size_t *len, bool *owned,
 
 int nono_object_put_buf(nono_store *s, const void *buf, size_t len, nono_digest *out, unsigned flags)
 {
-        struct buf_source b = {.src.next = buf_next, .p = buf, .len = len};
+        struct buf_source b = {
+            .src = {.next = buf_next, .s = s, .async = flags & NONO_ASYNC}, .p = buf, .len = len};
         return put_stream(s, &b.src, out, NULL, flags & NONO_ASYNC);
 }
 
@@ -379,7 +420,7 @@ static int fd_next(struct source *src, uint8_t **buf, size_t *len, bool *owned, 
 {
         struct fd_source *f = (struct fd_source *)src;
         const size_t cap = ITEM_CHUNKS * NONO_CHUNK_SIZE;
-        uint8_t *p = malloc(cap);
+        uint8_t *p = pool_get(src->s);
         size_t got = 0;
 
         if (!p)
@@ -391,7 +432,7 @@ static int fd_next(struct source *src, uint8_t **buf, size_t *len, bool *owned, 
                         if (errno == EINTR)
                                 continue;
                         int e = errno;
-                        free(p);
+                        pool_put(src->s, p);
                         return store_err(-e, "cannot read the file being stored: %s", strerror(e));
                 }
                 if (n == 0) {
@@ -416,7 +457,7 @@ static int fd_next(struct source *src, uint8_t **buf, size_t *len, bool *owned, 
 
 int nono_object_put_fd(nono_store *s, int fd, nono_digest *out, uint64_t *size_out, unsigned flags)
 {
-        struct fd_source f = {.src.next = fd_next, .fd = fd};
+        struct fd_source f = {.src = {.next = fd_next, .s = s, .async = flags & NONO_ASYNC}, .fd = fd};
         return put_stream(s, &f.src, out, size_out, flags & NONO_ASYNC);
 }
 
