@@ -211,7 +211,8 @@ int nono_profile_doc_open(const char *ref, const struct nono_profile_doc *from, 
         if (!nono_profile_name_valid(ref))
                 return -ENOENT;
         /* An overriding user profile NAME that extends "NAME" means the built-in it overrides. */
-        if (!(from && !strcmp(from->origin, "user") && !strcmp(from->name, ref))) {
+        if (!(from && !strcmp(from->origin, "user") && !strcmp(from->name, ref) &&
+              nono_profile_is_builtin(ref))) {
                 dir = nono_profile_user_dir();
                 if (!dir || asprintf(&path, "%s/%s.json", dir, ref) < 0) {
                         free(dir);

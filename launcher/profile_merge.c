@@ -130,15 +130,13 @@ static void normalize(char *p)
                 strcpy(p, "/");
 }
 
-static char *expand(struct loader *L, const struct nono_profile_doc *doc, const char *ptr, const char *s,
-                    bool path)
+/* Expands variables; NULL for an unknown one, which profile_check.c has already reported. */
+static char *expand(struct loader *L, const char *s, bool path)
 {
         char *out, *bad;
         int r = nono_vars_expand(L->vars, s, &out, &bad);
 
         if (r == -EINVAL) {
-                nono_doc_diag(doc, L->d, NONO_DIAG_ERROR, ptr, false, "unknown variable %s in \"%s\"", bad,
-                              s);
                 free(bad);
                 return NULL;
         }
@@ -162,7 +160,7 @@ static void add_strings(struct loader *L, const struct nono_profile_doc *doc, co
 
                 if (asprintf(&ptr, "/%s/%s/%zu", sec_name, key, i++) < 0)
                         abort();
-                if (cJSON_IsString(e) && (v = expand(L, doc, ptr, e->valuestring, path)))
+                if (cJSON_IsString(e) && (v = expand(L, e->valuestring, path)))
                         list_add(l, v, access, group, loc_at(doc, ptr));
                 free(ptr);
         }
@@ -247,7 +245,7 @@ static void apply_filesystem(struct loader *L, const struct nono_profile_doc *do
 
                 if (asprintf(&ptr, "/filesystem/deny/%zu", i++) < 0)
                         abort();
-                if (cJSON_IsString(path) && (v = expand(L, doc, ptr, path->valuestring, true)))
+                if (cJSON_IsString(path) && (v = expand(L, path->valuestring, true)))
                         list_add(&L->m.deny, v, a, NULL, loc_at(doc, ptr));
                 free(ptr);
         }
