@@ -8,6 +8,7 @@
 #include "launcher/jsonpos.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,51 @@ static int scan_value(struct scan *sc, char *ptr, unsigned kl, unsigned kc)
         return r;
 }
 
+/* FNV-1a: a hash table over the document's own pointers, where a collision only costs time. */
+static size_t hash(const char *s, size_t n)
+{
+        uint64_t h = 1469598103934665603ULL;
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char)s[i];
+                h *= 1099511628211ULL;
+        }
+        return (size_t)h;
+}
+
+static int build_index(struct jsonpos *p)
+{
+        size_t cap = 16;
+
+        while (cap < p->n * 2)
+                cap *= 2;
+        p->index = calloc(cap, sizeof(size_t));
+        if (!p->index)
+                return -ENOMEM;
+        p->index_cap = cap;
+        for (size_t i = 0; i < p->n; i++) {
+                size_t h = hash(p->v[i].pointer, strlen(p->v[i].pointer)) & (cap - 1);
+                while (p->index[h])
+                        h = (h + 1) & (cap - 1);
+                p->index[h] = i + 1;
+        }
+        return 0;
+}
+
+static const struct jsonpos_entry *find(const struct jsonpos *p, const char *ptr, size_t n)
+{
+        size_t h;
+
+        if (!p->index_cap)
+                return NULL;
+        for (h = hash(ptr, n) & (p->index_cap - 1); p->index[h]; h = (h + 1) & (p->index_cap - 1)) {
+                const struct jsonpos_entry *e = &p->v[p->index[h] - 1];
+                if (strlen(e->pointer) == n && !memcmp(e->pointer, ptr, n))
+                        return e;
+        }
+        return NULL;
+}
+
 int jsonpos_build(const char *text, size_t len, struct jsonpos *out, struct jsonpos_error *err)
 {
         struct scan sc = {.s = text, .len = len, .line = 1, .col = 1, .out = out, .err = err};
@@ -351,6 +397,8 @@ int jsonpos_build(const char *text, size_t len, struct jsonpos *out, struct json
                         r = fail(&sc, sc.s[sc.i] == 0 ? "NUL byte in the file"
                                                       : "unexpected text after the end of the JSON value");
         }
+        if (r == 0)
+                r = build_index(out);
         if (r < 0)
                 jsonpos_free(out);
         return r;
@@ -364,6 +412,7 @@ void jsonpos_free(struct jsonpos *p)
                 free(p->dups[i].pointer);
         free(p->v);
         free(p->dups);
+        free(p->index);
         *p = (struct jsonpos){0};
 }
 
@@ -374,17 +423,11 @@ void jsonpos_lookup(const struct jsonpos *p, const char *pointer, bool key, unsi
         *line = 1;
         *col = 1;
         for (;;) {
-                for (size_t i = 0; i < p->n; i++) {
-                        const struct jsonpos_entry *e = &p->v[i];
-                        if (strlen(e->pointer) != len || memcmp(e->pointer, pointer, len))
-                                continue;
-                        if (key && e->key_line) {
-                                *line = e->key_line;
-                                *col = e->key_col;
-                        } else {
-                                *line = e->line;
-                                *col = e->col;
-                        }
+                const struct jsonpos_entry *e = find(p, pointer, len);
+
+                if (e) {
+                        *line = key && e->key_line ? e->key_line : e->line;
+                        *col = key && e->key_line ? e->key_col : e->col;
                         return;
                 }
                 if (len == 0)

@@ -22,6 +22,8 @@ struct jsonpos {
         size_t n;
         struct jsonpos_entry *dups; /* member names that repeat an earlier one in the same object */
         size_t n_dups;
+        size_t *index;    /* open addressing over v by pointer: entry index + 1, 0 = empty */
+        size_t index_cap; /* a power of two */
 };
 
 struct jsonpos_error {

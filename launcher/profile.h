@@ -122,3 +122,15 @@ bool nono_profile_name_valid(const char *name);
 bool nono_glob_match(const char *pattern, const char *path);
 /* True when path equals pattern's match or lies below something pattern matches. */
 bool nono_glob_covers(const char *pattern, const char *path);
+
+/* A set of strings (not owned) with their positions, so that long lists stay O(n) to deduplicate. */
+struct nono_strset {
+        const char **key;
+        size_t *val;
+        size_t n, cap;
+};
+/* Returns the value stored for key, or (size_t)-1 when absent. */
+size_t nono_strset_get(const struct nono_strset *s, const char *key);
+/* Stores key -> val unless key is present; returns the value now stored for key, (size_t)-1 on ENOMEM. */
+size_t nono_strset_put(struct nono_strset *s, const char *key, size_t val);
+void nono_strset_free(struct nono_strset *s);

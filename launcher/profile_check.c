@@ -171,6 +171,7 @@ static const char *check_item(enum kind k, const char *s)
 
 static void check_list(struct ctx *c, const char *ptr, const cJSON *v, enum kind k)
 {
+        struct nono_strset seen = {0};
         const cJSON *e;
         size_t i = 0;
 
@@ -188,17 +189,17 @@ static void check_list(struct ctx *c, const char *ptr, const cJSON *v, enum kind
                 } else if ((bad = check_item(k, e->valuestring))) {
                         ERR(c, p, false, "\"%s\" %s", e->valuestring, bad);
                 } else {
-                        size_t j = 0;
-                        for (const cJSON *f = v->child; f != e; f = f->next, j++)
-                                if (cJSON_IsString(f) && !strcmp(f->valuestring, e->valuestring)) {
-                                        ERR(c, p, false, "\"%s\" is listed twice (also at index %zu)",
-                                            e->valuestring, j);
-                                        break;
-                                }
+                        size_t j = nono_strset_put(&seen, e->valuestring, i);
+                        if (j == (size_t)-1)
+                                abort();
+                        if (j != i)
+                                ERR(c, p, false, "\"%s\" is listed twice (also at index %zu)", e->valuestring,
+                                    j);
                 }
                 free(p);
                 i++;
         }
+        nono_strset_free(&seen);
 }
 
 static void check_bool(struct ctx *c, const char *ptr, const cJSON *v)

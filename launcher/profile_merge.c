@@ -35,6 +35,7 @@ struct item {
 struct list {
         struct item *v;
         size_t n;
+        struct nono_strset idx; /* value -> index in v */
 };
 
 struct merged {
@@ -71,6 +72,7 @@ static void list_free(struct list *l)
                 loc_free(&l->v[i].loc);
         }
         free(l->v);
+        nono_strset_free(&l->idx);
         *l = (struct list){0};
 }
 
@@ -87,10 +89,9 @@ static struct loc loc_at(const struct nono_profile_doc *doc, const char *pointer
 
 static struct item *list_find(const struct list *l, const char *value)
 {
-        for (size_t i = 0; i < l->n; i++)
-                if (!strcmp(l->v[i].value, value))
-                        return &l->v[i];
-        return NULL;
+        size_t i = nono_strset_get(&l->idx, value);
+
+        return i == (size_t)-1 ? NULL : &l->v[i];
 }
 
 /* Adds value (taking ownership) unless present; a repeated deny widens the denied access. */
@@ -108,7 +109,10 @@ static void list_add(struct list *l, char *value, unsigned access, const char *g
         if (!nv)
                 abort();
         l->v = nv;
-        l->v[l->n++] = (struct item){value, access, group ? strdup(group) : NULL, loc};
+        l->v[l->n] = (struct item){value, access, group ? strdup(group) : NULL, loc};
+        if (nono_strset_put(&l->idx, value, l->n) == (size_t)-1)
+                abort();
+        l->n++;
 }
 
 /* Collapses "//" and "/./" and drops a trailing '/': grants compare equal however they were written. */

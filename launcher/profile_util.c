@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -319,7 +320,10 @@ bool nono_glob_covers(const char *pattern, const char *path)
         char buf[PATH_MAX];
         size_t n = strlen(path);
 
-        if (n >= sizeof(buf))
+        size_t lit = strcspn(pattern, "*?");
+
+        /* whatever matches path or an ancestor of it starts with the pattern's literal prefix */
+        if (n >= sizeof(buf) || lit > n || strncmp(path, pattern, lit))
                 return false;
         memcpy(buf, path, n + 1);
         /* path itself, then each of its parent directories */
@@ -332,6 +336,75 @@ bool nono_glob_covers(const char *pattern, const char *path)
                         return false;
                 buf[--n] = 0;
         }
+}
+
+/* ---- string sets (FNV-1a, open addressing: a collision only costs time) ---- */
+
+static size_t str_hash(const char *k)
+{
+        uint64_t h = 1469598103934665603ULL;
+
+        for (; *k; k++) {
+                h ^= (unsigned char)*k;
+                h *= 1099511628211ULL;
+        }
+        return (size_t)h;
+}
+
+size_t nono_strset_get(const struct nono_strset *s, const char *key)
+{
+        if (!s->cap)
+                return (size_t)-1;
+        for (size_t h = str_hash(key) & (s->cap - 1); s->key[h]; h = (h + 1) & (s->cap - 1))
+                if (!strcmp(s->key[h], key))
+                        return s->val[h];
+        return (size_t)-1;
+}
+
+static void strset_insert(const char **keys, size_t *vals, size_t cap, const char *key, size_t val)
+{
+        size_t h = str_hash(key) & (cap - 1);
+
+        while (keys[h])
+                h = (h + 1) & (cap - 1);
+        keys[h] = key;
+        vals[h] = val;
+}
+
+size_t nono_strset_put(struct nono_strset *s, const char *key, size_t val)
+{
+        size_t have = nono_strset_get(s, key);
+
+        if (have != (size_t)-1)
+                return have;
+        if ((s->n + 1) * 2 > s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 16;
+                const char **k = calloc(cap, sizeof(*k));
+                size_t *v = calloc(cap, sizeof(*v));
+                if (!k || !v) {
+                        free(k);
+                        free(v);
+                        return (size_t)-1;
+                }
+                for (size_t i = 0; i < s->cap; i++)
+                        if (s->key[i])
+                                strset_insert(k, v, cap, s->key[i], s->val[i]);
+                free(s->key);
+                free(s->val);
+                s->key = k;
+                s->val = v;
+                s->cap = cap;
+        }
+        strset_insert(s->key, s->val, s->cap, key, val);
+        s->n++;
+        return val;
+}
+
+void nono_strset_free(struct nono_strset *s)
+{
+        free(s->key);
+        free(s->val);
+        *s = (struct nono_strset){0};
 }
 
 /* ---- embedded files and names ---- */
