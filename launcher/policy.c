@@ -167,15 +167,23 @@ static int flag_grant(struct nono_policy *p, const char *flag, const char *arg, 
 }
 
 /* A grant from the profile: skipped when missing (nono profile validate warns about it). */
-static int profile_grant(struct nono_policy *p, const char *path, unsigned access, bool system)
+static int profile_grant(struct nono_policy *p, const char *path, unsigned access, bool system, char **err)
 {
         char real[PATH_MAX];
+        const struct nono_deny *d;
         struct stat st;
 
         if (!realpath(path, real) || stat(real, &st) < 0)
                 return 0;
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
                 return 0;
+        d = deny_covering(p, real, access & (NONO_ACCESS_READ | NONO_ACCESS_WRITE));
+        if (d)
+                return fail(
+                    err, -EPERM,
+                    "profile \"%s\" grants %s, which lies inside deny group \"%s\" (%s): remove it from "
+                    "the profile",
+                    p->profile, real, d->group, d->pattern);
         if (system)
                 for (size_t i = 0; i < p->n_grants; i++)
                         if (p->grants[i].system && path_under(real, p->grants[i].path))
@@ -227,14 +235,14 @@ static int resolve_grants(struct nono_policy *p, const struct nono_profile *prof
         int r = 0;
 
         for (char **s = prof->system; r == 0 && *s; s++)
-                r = profile_grant(p, *s, RX, true);
+                r = profile_grant(p, *s, RX, true, err);
         if (r == 0 && prof->workdir != NONO_WORKDIR_NONE)
                 r = add_grant(p, p->workdir, prof->workdir == NONO_WORKDIR_READ ? RX : RWX, false, false,
                               false);
         for (char **s = prof->allow; r == 0 && *s; s++)
-                r = profile_grant(p, *s, RWX, false);
+                r = profile_grant(p, *s, RWX, false, err);
         for (char **s = prof->read; r == 0 && *s; s++)
-                r = profile_grant(p, *s, RX, false);
+                r = profile_grant(p, *s, RX, false, err);
         for (size_t i = 0; r == 0 && f->allow && f->allow[i]; i++)
                 r = flag_grant(p, "--allow", f->allow[i], RWX, err);
         for (size_t i = 0; r == 0 && f->read && f->read[i]; i++) {
@@ -245,6 +253,32 @@ static int resolve_grants(struct nono_policy *p, const struct nono_profile *prof
                                 return fail(err, -EINVAL,
                                             "%s is given to both --allow and --read: keep one of them", b);
                 r = flag_grant(p, "--read", f->read[i], RX, err);
+        }
+        return r;
+}
+
+/* nono's own configuration (user profiles, keys) and data: an agent that could write a user profile
+ * with "override": true would choose its next sandbox. The sandbox masks the store as well; this makes the
+ * policy say so, and refuses flag grants inside them. */
+static int deny_nono_state(struct nono_policy *p, const struct nono_vars *vars)
+{
+        const char *home = getenv("NONO_HOME");
+        const char *dirs[] = {vars->xdg_config_home, vars->xdg_data_home, NULL};
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && dirs[i]; i++) {
+                char *path, *c;
+                if (asprintf(&path, "%s/nono", dirs[i]) < 0)
+                        return -ENOMEM;
+                c = canon_prefix(path);
+                free(path);
+                r = c ? add_deny(p, c, NONO_ACCESS_READ | NONO_ACCESS_WRITE, "nono") : -ENOMEM;
+                free(c);
+        }
+        if (r == 0 && home && home[0] == '/') {
+                char *c = canon_prefix(home);
+                r = c ? add_deny(p, c, NONO_ACCESS_READ | NONO_ACCESS_WRITE, "nono") : -ENOMEM;
+                free(c);
         }
         return r;
 }
@@ -307,6 +341,8 @@ int nono_policy_resolve(const struct nono_policy_flags *f, struct nono_policy *o
                 goto out;
         }
         r = resolve_denies(&p, &prof);
+        if (r == 0)
+                r = deny_nono_state(&p, &vars);
         if (r == 0)
                 r = resolve_grants(&p, &prof, f, err);
         if (r < 0)

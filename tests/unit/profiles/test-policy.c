@@ -167,6 +167,14 @@ static void test_flag_errors(void **state)
         assert_non_null(strstr(err, "both --allow and --read"));
         free(err);
 
+        /* nono's own configuration is never grantable: a user profile there picks the next sandbox */
+        mkdirs("cfg/nono/profiles");
+        snprintf(dir, sizeof(dir), "%s/cfg/nono/profiles", tdir);
+        f = (struct nono_policy_flags){.allow = both};
+        assert_int_equal(resolve(&f, &p, &err), -EPERM);
+        assert_non_null(strstr(err, "deny group \"nono\""));
+        free(err);
+
         f = (struct nono_policy_flags){.profile = "no-such-profile"};
         assert_int_equal(resolve(&f, &p, &err), -ENOENT);
         assert_non_null(strstr(err, "no-such-profile"));
