@@ -208,6 +208,8 @@ static int cmd_validate(const struct args *a)
                 if (r == 0)
                         printf("profile %s is valid (%zu warning%s)\n", a->pos[0], warnings,
                                warnings == 1 ? "" : "s");
+                else if (r == -ENOENT)
+                        printf("profile %s not found\n", a->pos[0]);
                 else
                         printf("profile %s is invalid: %zu error%s, %zu warning%s\n", a->pos[0], d.n_errors,
                                d.n_errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");

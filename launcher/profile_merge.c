@@ -564,6 +564,11 @@ int nono_profile_load(const char *ref, const struct nono_vars *vars, unsigned fl
 
         *out = (struct nono_profile){0};
         r = nono_profile_doc_open(ref, NULL, &doc, d);
+        if (r == -ENOENT && (strchr(ref, '/') || strstr(ref, ".json"))) {
+                nono_diags_add(d, NONO_DIAG_ERROR, NULL, 0, 0, NULL,
+                               "no profile file %s: check the path (or give a profile name)", ref);
+                return -ENOENT;
+        }
         if (r == -ENOENT) {
                 char *dir = nono_profile_user_dir();
                 nono_diags_add(d, NONO_DIAG_ERROR, NULL, 0, 0, NULL,

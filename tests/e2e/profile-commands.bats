@@ -244,3 +244,12 @@ assert all(x["severity"] == "error" and x["file"].endswith("p.json") for x in r[
         run "$NONO" profile show
         [ "$status" -eq 2 ]
 }
+
+@test "validate: a profile that does not exist, by name or by file, exits 1 and says so" {
+        run "$NONO" profile validate nope
+        [ "$status" -eq 1 ]
+        [[ "$output" == *'no profile "nope"'*"profile nope not found"* ]]
+        run "$NONO" profile validate "$T/missing.json"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"no profile file $T/missing.json"* ]]
+}
