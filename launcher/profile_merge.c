@@ -262,31 +262,38 @@ static void apply_filesystem(struct loader *L, const struct nono_profile_doc *do
         }
 }
 
+/* environment.set is keyed by variable name, not by "K=V": a later profile's value replaces the earlier
+ * one in place. (Not through list_add: its index is by whole value.) */
 static void apply_env_set(struct loader *L, const struct nono_profile_doc *doc, const cJSON *set)
 {
+        struct list *l = &L->m.env_set;
         const cJSON *e;
 
         cJSON_ArrayForEach(e, set)
         {
-                char *ptr = json_pointer_join("/environment/set", e->string), *kv;
-                size_t klen = strlen(e->string);
+                char *ptr, *kv;
+                size_t klen = strlen(e->string), i;
 
-                if (!ptr)
-                        abort();
-                if (!cJSON_IsString(e)) {
-                        free(ptr);
+                if (!cJSON_IsString(e))
                         continue;
-                }
-                /* a later profile's value replaces an earlier one */
-                for (size_t i = 0; i < L->m.env_set.n; i++)
-                        if (!strncmp(L->m.env_set.v[i].value, e->string, klen) &&
-                            L->m.env_set.v[i].value[klen] == '=') {
-                                free(L->m.env_set.v[i].value);
-                                L->m.env_set.v[i].value = strdup("");
-                        }
-                if (asprintf(&kv, "%s=%s", e->string, e->valuestring) < 0)
+                if (!(ptr = json_pointer_join("/environment/set", e->string)) ||
+                    asprintf(&kv, "%s=%s", e->string, e->valuestring) < 0)
                         abort();
-                list_add(&L->m.env_set, kv, 0, NULL, loc_at(doc, ptr));
+                for (i = 0; i < l->n; i++)
+                        if (!strncmp(l->v[i].value, e->string, klen) && l->v[i].value[klen] == '=')
+                                break;
+                if (i == l->n) {
+                        struct item *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+                        if (!nv)
+                                abort();
+                        l->v = nv;
+                        l->v[l->n++] = (struct item){.value = kv, .loc = loc_at(doc, ptr)};
+                } else {
+                        free(l->v[i].value);
+                        loc_free(&l->v[i].loc);
+                        l->v[i].value = kv;
+                        l->v[i].loc = loc_at(doc, ptr);
+                }
                 free(ptr);
         }
 }
@@ -490,7 +497,7 @@ static void check_merged(struct loader *L, unsigned flags)
 
 /* ---- the result ---- */
 
-static char **strv_from(const struct list *l, bool skip_empty)
+static char **strv_from(const struct list *l)
 {
         char **v = calloc(l->n + 1, sizeof(char *));
         size_t n = 0;
@@ -498,8 +505,6 @@ static char **strv_from(const struct list *l, bool skip_empty)
         if (!v)
                 abort();
         for (size_t i = 0; i < l->n; i++) {
-                if (skip_empty && !*l->v[i].value)
-                        continue;
                 if (!(v[n++] = strdup(l->v[i].value)))
                         abort();
         }
@@ -528,11 +533,11 @@ static void to_profile(struct loader *L, const struct nono_profile_doc *doc, str
         p->description = strdup(cJSON_IsString(desc) ? desc->valuestring : "");
         p->origin = strdup(doc->origin);
         p->file = strdup(doc->file);
-        p->extends = strv_from(&m->extends, false);
+        p->extends = strv_from(&m->extends);
         p->workdir = m->workdir;
-        p->allow = strv_from(&m->allow, false);
-        p->read = strv_from(&m->read, false);
-        p->system = strv_from(&m->system, false);
+        p->allow = strv_from(&m->allow);
+        p->read = strv_from(&m->read);
+        p->system = strv_from(&m->system);
         p->deny = calloc(m->deny.n + 1, sizeof(*p->deny));
         if (!p->deny)
                 abort();
@@ -543,14 +548,14 @@ static void to_profile(struct loader *L, const struct nono_profile_doc *doc, str
         }
         p->n_deny = m->deny.n;
         p->net_block = m->net_block;
-        p->allow_domain = strv_from(&m->allow_domain, false);
-        p->cmd_allow = strv_from(&m->cmd_allow, false);
-        p->cmd_deny = strv_from(&m->cmd_deny, false);
-        p->env_allow = strv_from(&m->env_allow, false);
-        p->env_deny = strv_from(&m->env_deny, false);
-        p->env_set = strv_from(&m->env_set, true);
+        p->allow_domain = strv_from(&m->allow_domain);
+        p->cmd_allow = strv_from(&m->cmd_allow);
+        p->cmd_deny = strv_from(&m->cmd_deny);
+        p->env_allow = strv_from(&m->env_allow);
+        p->env_deny = strv_from(&m->env_deny);
+        p->env_set = strv_from(&m->env_set);
         p->rollback_enabled = m->rollback_enabled;
-        p->rollback_exclude = strv_from(&m->rollback_exclude, false);
+        p->rollback_exclude = strv_from(&m->rollback_exclude);
         p->capability_elevation = m->capability_elevation;
 }
 

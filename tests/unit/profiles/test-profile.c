@@ -139,6 +139,25 @@ static void test_merge_left_to_right(void **state)
         nono_diags_free(&d);
 }
 
+static void test_env_set_override_chain(void **state)
+{
+        struct nono_profile p;
+        struct nono_diags d = {0};
+        size_t n = 0;
+
+        write_user("e1", "{\"environment\": {\"set\": {\"Y\": \"1\", \"Z\": \"z\"}}}");
+        write_user("e2", "{\"extends\": \"e1\", \"environment\": {\"set\": {\"Y\": \"2\"}}}");
+        write_user("e3", "{\"extends\": \"e2\", \"environment\": {\"set\": {\"Y\": \"1\"}}}");
+        assert_int_equal(nono_profile_load("e3", &vars, 0, &p, &d), 0);
+        for (char **kv = p.env_set; *kv; kv++)
+                n += !strncmp(*kv, "Y=", 2);
+        assert_int_equal(n, 1);
+        assert_true(has_str(p.env_set, "Y=1"));
+        assert_true(has_str(p.env_set, "Z=z"));
+        nono_profile_free(&p);
+        nono_diags_free(&d);
+}
+
 static void test_schema_errors(void **state)
 {
         static const struct {
@@ -410,6 +429,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_builtins_load, setup, teardown),
             cmocka_unit_test_setup_teardown(test_merge_left_to_right, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_env_set_override_chain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_schema_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_syntax_error_position, setup, teardown),
             cmocka_unit_test_setup_teardown(test_extends_errors, setup, teardown),
