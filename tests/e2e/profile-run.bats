@@ -74,7 +74,8 @@ teardown() { common_teardown; }
         [ "$status" -eq 0 ]
         [ "$(cat "$HOME/.claude/probe")" = s ]
         grep -q '"a":1' "$HOME/.claude.json"
-        run "$NONO" run --profile claude-code -- cat "$HOME/.ssh/id_rsa"
+        # masked even when a parent directory is granted
+        run "$NONO" run --profile claude-code --allow "$HOME" -- cat "$HOME/.ssh/id_rsa"
         [ "$status" -ne 0 ]
         [[ "$output" != *SECRET* ]]
         if command -v node >/dev/null; then
@@ -90,7 +91,7 @@ teardown() { common_teardown; }
         run "$NONO" run --profile codex -- sh -c 'echo c >"$HOME/.codex/probe" && git status --short'
         [ "$status" -eq 0 ]
         [ "$(cat "$HOME/.codex/probe")" = c ]
-        run "$NONO" run --profile codex -- cat "$HOME/.aws/credentials"
+        run "$NONO" run --profile codex --allow "$HOME" -- cat "$HOME/.aws/credentials"
         [ "$status" -ne 0 ]
         [[ "$output" != *KEY* ]]
         run "$NONO" run --profile codex -- python3 -c 'print("p" + "y")'
