@@ -5,5 +5,4 @@
 /* Each entry: {name, one-line summary (NULL: hidden), entry point}, */
 int nono_cmd_profile(int argc, char **argv);
 
-#define NONO_COMMANDS \
-        {"profile", "list, show, create and check profiles", nono_cmd_profile},
+#define NONO_COMMANDS {"profile", "list, show, create and check profiles", nono_cmd_profile},
