@@ -3,4 +3,6 @@
 #pragma once
 
 /* Each entry: {name, one-line summary (NULL: hidden), entry point}, */
-#define NONO_COMMANDS
+int nono_cmd_profile(int argc, char **argv);
+
+#define NONO_COMMANDS {"profile", "list, show, create and check profiles", nono_cmd_profile},
