@@ -57,6 +57,9 @@ int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf
 
 /* Starts the worker threads; returns at once. */
 int nono_fs_start(nono_fs *fs);
+/* An fd that becomes readable when the filesystem stops being served (unmounted, e.g. by fusermount3 -u, or
+ * the namespace holding an attached mount is gone); for poll() next to a signalfd. */
+int nono_fs_done_fd(nono_fs *fs);
 /* Stops serving (the mount goes away when its last user is gone), flushes events, and with preimages writes
  * the post-images of every changed path. Safe to call on SIGTERM paths. */
 int nono_fs_stop(nono_fs *fs);

@@ -3,4 +3,7 @@
 #pragma once
 
 /* Each entry: {name, one-line summary (NULL: hidden), entry point}, */
-#define NONO_COMMANDS
+int cmd_fsmount(int argc, char **argv);
+
+#define NONO_COMMANDS \
+        {"__fs-mount", NULL, cmd_fsmount},
