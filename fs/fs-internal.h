@@ -78,6 +78,7 @@ struct nono_fs {
         char *mountpoint;
         bool is_root_daemon; /* euid 0 in the initial user namespace: chown created objects to the caller */
         double timeout;
+        bool writeback; /* FUSE writeback cache (see fs.c) */
 
         struct nono_rec *rec;
         struct nono_cow *cow;

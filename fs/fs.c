@@ -2,7 +2,7 @@
 /*
  * fs.c - lifecycle of a nono_fs: configuration, the FUSE session (mount or attach), the worker threads, stop.
  *
- * The fast path follows passthrough_hp: writeback cache, splice in both directions, readdirplus, long
+ * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions, readdirplus, long
  * entry/attr timeouts (fs/ is the only writer of the tree while the agent runs; where nono itself changes the
  * tree it does so outside the served names), a multithreaded loop with one /dev/fuse clone per worker, and
  * 1 MiB writes.
@@ -88,6 +88,11 @@ int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
         fs->root.deny = cfg->n_rules ? rules_match(fs->rules, cfg->n_rules, "") : 0;
         fs->is_root_daemon = geteuid() == 0 && in_initial_userns();
         fs->timeout = DEFAULT_TIMEOUT;
+        /* The writeback cache is off by default: with it the kernel answers SEEK_DATA/SEEK_HOLE from a file
+         * whose cached writes the daemon has not seen yet, and owns mtime and O_APPEND, which differ from the
+         * backing filesystem. NONO_FS_WRITEBACK=1 turns it on (faster small writes). */
+        const char *wb = getenv("NONO_FS_WRITEBACK");
+        fs->writeback = wb && *wb == '1';
         fs->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (fs->done_fd < 0) {
                 r = -errno;
@@ -110,7 +115,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
         nono_fs *fs = userdata;
 
-        if (fs->timeout > 0 && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+        if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
                 conn->want |= FUSE_CAP_WRITEBACK_CACHE;
         conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
                                        FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |

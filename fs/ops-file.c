@@ -47,9 +47,9 @@ static bool wants_write(int flags)
 static int open_flags(struct nono_fs *fs, int flags)
 {
         flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
-        if (fs->timeout > 0 && (flags & O_ACCMODE) == O_WRONLY)
+        if (fs->writeback && (flags & O_ACCMODE) == O_WRONLY)
                 flags = (flags & ~O_ACCMODE) | O_RDWR;
-        if (fs->timeout > 0)
+        if (fs->writeback)
                 flags &= ~O_APPEND;
         return flags;
 }
