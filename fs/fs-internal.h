@@ -52,6 +52,7 @@ struct fshandle {
         void *dir; /* DIR * */
         off_t dir_off;
         struct dirent *dir_entry;
+        struct fshandle *prev, *next; /* fs->handles, under fs->lock */
 };
 
 struct nono_rec;
@@ -80,6 +81,8 @@ struct nono_fs {
         double timeout;
         bool writeback; /* FUSE writeback cache (see fs.c) */
 
+        struct fshandle *handles; /* every open handle, so none is lost (or leaked) at stop */
+
         struct nono_rec *rec;
         struct nono_cow *cow;
 
@@ -103,6 +106,11 @@ void fsino_mark_gone(struct nono_fs *fs, dev_t dev, ino_t ino, struct fsino *par
 /* The path of i relative to the root ("" for the root); malloc()ed, NULL on ENOMEM. */
 char *fsino_path(struct nono_fs *fs, struct fsino *i);
 char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name);
+
+/* ---- handles (ops-file.c) ------------------------------------------------------------------------ */
+
+/* Records and closes handles the kernel never released (the connection ended first). */
+void handles_close_all(struct nono_fs *fs);
 
 /* ---- small helpers (ops-util.c) ------------------------------------------------------------------ */
 

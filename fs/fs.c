@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "fs/cow.h"
@@ -149,6 +151,7 @@ static int new_session(nono_fs *fs)
         char *argv[] = {"nono", "-o", opts, NULL};
         struct fuse_args args = FUSE_ARGS_INIT(3, argv);
         fs->se = fuse_session_new(&args, &o, sizeof(o), fs);
+        fuse_opt_free_args(&args);
         return fs->se ? 0 : -EIO;
 }
 
@@ -221,6 +224,27 @@ int nono_fs_done_fd(nono_fs *fs)
         return fs->done_fd;
 }
 
+/* Lazily unmounts our own mount without closing the device fd under the worker threads (which
+ * fuse_session_unmount would do): they see ENODEV once the kernel is done with the connection. */
+static void detach(const char *mp)
+{
+        if (umount2(mp, MNT_DETACH) == 0 || (errno != EPERM && errno != EACCES))
+                return;
+        pid_t p = fork();
+        if (p == 0) {
+                int null = open("/dev/null", O_RDWR);
+                if (null >= 0) {
+                        dup2(null, 1);
+                        dup2(null, 2);
+                }
+                execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--", mp, (char *)NULL);
+                _exit(127);
+        }
+        if (p > 0)
+                while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+                        ;
+}
+
 int nono_fs_stop(nono_fs *fs)
 {
         int r = 0;
@@ -228,19 +252,24 @@ int nono_fs_stop(nono_fs *fs)
         if (fs->stopped)
                 return 0;
         fs->stopped = true;
-        if (fs->se) {
-                fuse_session_exit(fs->se);
-                if (fs->mountpoint)
-                        fuse_session_unmount(fs->se);
-        }
+        /* The loop ends by itself when the kernel drops the connection: after our own unmount, once the
+         * last open file is released (so every RELEASE, and its event, is still served), or when the
+         * namespace holding an attached mount is gone. Only a mount still busy after 5 s is cut short. */
+        if (fs->se && fs->mountpoint)
+                detach(fs->mountpoint);
         if (fs->started) {
-                /* The loop ends when the kernel drops the connection (unmounted, or the namespace holding an
-                 * attached mount is gone). Give it a bounded time; a still-busy mount keeps being served. */
                 struct pollfd p = {.fd = fs->done_fd, .events = POLLIN};
-                if (poll(&p, 1, 5000) == 1)
-                        pthread_join(fs->loop_thread, NULL), fs->started = false;
-                else
+                if (poll(&p, 1, 5000) != 1) {
+                        fuse_session_exit(fs->se);
                         r = -EBUSY;
+                } else {
+                        pthread_join(fs->loop_thread, NULL);
+                        fs->started = false;
+                }
+        }
+        if (fs->se && !fs->started) {
+                fuse_session_unmount(fs->se); /* closes the device fd (the mount is gone already) */
+                handles_close_all(fs);
         }
         int c = cow_finish(fs);
         int f = rec_flush(fs);
@@ -256,8 +285,7 @@ void nono_fs_free(nono_fs *fs)
         cow_free(fs);
         rec_free(fs);
         if (fs->se && !fs->started) {
-                if (fs->mountpoint && !fs->stopped)
-                        fuse_session_unmount(fs->se);
+                fuse_session_unmount(fs->se);
                 fuse_session_destroy(fs->se);
         }
         fsino_table_free(fs);

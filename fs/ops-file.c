@@ -26,6 +26,7 @@
 
 static struct fshandle *new_handle(fuse_req_t req, struct fsino *i, int fd, int oflags)
 {
+        struct nono_fs *fs = fuse_req_userdata(req);
         struct fshandle *h = calloc(1, sizeof(*h));
         const struct fuse_ctx *c = fuse_req_ctx(req);
 
@@ -36,7 +37,56 @@ static struct fshandle *new_handle(fuse_req_t req, struct fsino *i, int fd, int 
         h->oflags = (uint32_t)oflags;
         h->pid = (uint32_t)c->pid;
         h->uid = (uint32_t)c->uid;
+        pthread_mutex_lock(&fs->lock);
+        h->next = fs->handles;
+        if (h->next)
+                h->next->prev = h;
+        fs->handles = h;
+        pthread_mutex_unlock(&fs->lock);
         return h;
+}
+
+/* Unlinks h from fs->handles, records its file event (files) and frees it. */
+static void end_handle(struct nono_fs *fs, struct fshandle *h)
+{
+        pthread_mutex_lock(&fs->lock);
+        if (h->prev)
+                h->prev->next = h->next;
+        else if (fs->handles == h)
+                fs->handles = h->next;
+        if (h->next)
+                h->next->prev = h->prev;
+        pthread_mutex_unlock(&fs->lock);
+        if (h->dir) {
+                closedir(h->dir);
+        } else {
+                uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
+                if (fs->rec) {
+                        char *p = fsino_path(fs, h->ino);
+                        rec_event_as(fs, h->pid, h->uid, (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN,
+                                     p ? p : "?", 0, h->oflags, rd, wr);
+                        free(p);
+                }
+                if (rd)
+                        atomic_fetch_add(&fs->files_read, 1);
+                if (wr)
+                        atomic_fetch_add(&fs->files_changed, 1);
+                close(h->fd);
+        }
+        fsino_forget(fs, h->ino, 1);
+        free(h);
+}
+
+void handles_close_all(struct nono_fs *fs)
+{
+        for (;;) {
+                pthread_mutex_lock(&fs->lock);
+                struct fshandle *h = fs->handles;
+                pthread_mutex_unlock(&fs->lock);
+                if (!h)
+                        return;
+                end_handle(fs, h);
+        }
 }
 
 static bool wants_write(int flags)
@@ -96,11 +146,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         i->nlookup++; /* the handle pins the inode (released in op_release) */
         pthread_mutex_unlock(&fs->lock);
         set_fi(fs, fi, h);
-        if (fuse_reply_open(req, fi) == -ENOENT) { /* interrupted: the kernel will not release it */
-                close(fd);
-                fsino_forget(fs, i, 1);
-                free(h);
-        }
+        if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: the kernel will not release it */
+                end_handle(fs, h);
         return;
 fail:
         event_on(fs, req, NONO_OP_OPEN, i, NULL, NULL, r);
@@ -231,22 +278,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         struct nono_fs *fs = fuse_req_userdata(req);
-        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
-        uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
-
-        if (fs->rec) {
-                char *p = fsino_path(fs, h->ino);
-                rec_event_as(fs, h->pid, h->uid, (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN,
-                             p ? p : "?", 0, h->oflags, rd, wr);
-                free(p);
-        }
-        if (rd)
-                atomic_fetch_add(&fs->files_read, 1);
-        if (wr)
-                atomic_fetch_add(&fs->files_changed, 1);
-        close(h->fd);
-        fsino_forget(fs, h->ino, 1);
-        free(h);
+        end_handle(fs, (struct fshandle *)(uintptr_t)fi->fh);
         fuse_reply_err(req, 0);
 }
 
@@ -324,8 +356,15 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         DIR *d = h ? fdopendir(fd) : NULL;
         if (!d) {
                 r = h ? errno : ENOMEM;
-                free(h);
-                close(fd);
+                if (h) {
+                        h->dir = NULL;
+                        pthread_mutex_lock(&fs->lock);
+                        i->nlookup++; /* end_handle drops it */
+                        pthread_mutex_unlock(&fs->lock);
+                        end_handle(fs, h); /* closes h->fd */
+                } else {
+                        close(fd);
+                }
                 return (void)fuse_reply_err(req, r);
         }
         h->dir = d;
@@ -427,11 +466,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         struct nono_fs *fs = fuse_req_userdata(req);
-        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
-
-        closedir(h->dir);
-        fsino_forget(fs, h->ino, 1);
-        free(h);
+        end_handle(fs, (struct fshandle *)(uintptr_t)fi->fh);
         fuse_reply_err(req, 0);
 }
 

@@ -69,7 +69,10 @@ bool glob_match(const char *pattern, const char *path)
 
 static bool has_slash(const char *p)
 {
-        return strchr(p, '/') != NULL;
+        for (; *p; p++)
+                if (*p == '/')
+                        return true;
+        return false;
 }
 
 static bool rule_matches(const char *pat, const char *path)

@@ -261,14 +261,22 @@ static void t_symlink_race(void **s)
         struct race r = {0};
         char outside[700], p[700];
 
+        /* The kernel resolves a symlink met on the mount itself, in the caller's namespace (in a sandbox, the
+         * agent's view). A relative "../outside" leaves the backing root but, seen from the mountpoint two
+         * levels deeper, points at nothing: so only fs/ following it could reach the outside directory. */
         assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        snprintf(m.mp, sizeof(m.mp), "%s/deep/mnt", m.base);
+        mkdir(P(m.base, "deep"), 0755);
+        mkdir(m.mp, 0755);
+        assert_int_equal(mnt_serve(&m, NULL), 0);
         snprintf(outside, sizeof(outside), "%s/outside", m.base);
         mkdir(outside, 0755);
         put(P(outside, "victim"), "untouched");
         mkdir(P(m.back, "sw"), 0755);
         put(P(m.back, "sw/victim"), "inside");
         r.back = m.back;
-        r.outside = outside;
+        r.outside = "../outside";
         pthread_t th;
         pthread_create(&th, NULL, swapper, &r);
         int iters = getenv("NONO_TEST_SEEDS") ? atoi(getenv("NONO_TEST_SEEDS")) * 200 : 2000;
