@@ -39,6 +39,7 @@ struct nono_cow {
         pthread_cond_t ingest_wake, ingest_idle;
         struct ingest *queue;
         bool ingest_stop, ingest_busy;
+        uint64_t killpoint, points; /* test hook, see cow.c */
 };
 
 struct obj *obj_find(struct nono_cow *c, dev_t dev, ino_t ino);

@@ -25,19 +25,27 @@
  *   post     at nono_fs_stop, for every path record: what is at that start path now (type, mode, size,
  *            mtime, content digest for regular files - the content is stored as an object -, symlink target,
  *            post_node = the node of the object now there, 0 if none).
+ *            Interim post: before a rename, the target's record gets has_post with post_node/post_type of
+ *            the object about to arrive there (and the source's, for RENAME_EXCHANGE). After a crash (no
+ *            final post-images) this is how restore finds where a renamed directory went: a node whose start
+ *            path is empty now is at the path whose (interim) post_node names it and that holds such an
+ *            object now. Final post-images at stop overwrite the interim ones.
  *
  * ORDER: node, then path, then chunks are queued and nono_store_sync() returns before the change is made.
  *
  * CONTENT RULE for a regular-file node that is not complete: start content = base content with every
  * captured chunk laid over it, cut (or zero-extended) to node.size, where base content is, in order:
  *   1. the stash entry STASH/<node id> if it exists, else
- *   2. the live file (the path's post_node == N, or any path record's post_node == N).
+ *   2. the live file at the node's start path (after moving renamed directories back, see "post"): a
+ *      file whose content is not all in the store is stashed before any of its names changes, so the
+ *      name still holds the same inode when there is no stash entry.
  * STASH is the directory "..nono-stash.<session id>.<root id>" in the parent directory of the root, or, when
  * that was impossible (parent not writable or another filesystem), inside the root itself. fs/ hides every
  * name starting with "..nono-stash." from the agent. A stash entry is made (link of the same inode, fsync of
- * STASH) before fs/ unlinks or renames over a file with a non-complete node, or (a full copy, fsync'd) before
- * it truncates such a file by more than 8 MiB; after the entry is durable, fs/ captures no more chunks of a
- * copied file (the copy holds them). A background thread turns stash entries into complete nodes and then
+ * STASH) before fs/ unlinks, renames, or renames over a file with a non-complete node, or (a full copy,
+ * fsync'd) before it truncates such a file by more than 8 MiB; after a copy is durable, fs/ captures no more
+ * chunks of that file (the copy holds them). A linked entry is the same inode as the live file: later writes
+ * still capture chunks first, so the content rule holds for it too. A background thread turns stash entries into complete nodes and then
  * removes the entry; an entry still present after a crash is simply used by rule 1.
  *
  * Hard links: one node per inode (node.nlink > 1 tells restore that other names may exist that have no path
@@ -50,6 +58,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -415,9 +424,19 @@ static int capture_ino(struct nono_fs *fs, struct fsino *x, struct obj **out)
         return err;
 }
 
+/* Test hook: NONO_FS_TEST_KILLPOINT=k makes the process SIGKILL itself at the k-th write-ahead point (just
+ * before and just after each durable sync), so a test can stop nono at every such instant without a clock. */
+static void killpoint(struct nono_cow *c)
+{
+        if (c->killpoint && ++c->points == c->killpoint)
+                raise(SIGKILL);
+}
+
 static int sync_store(struct nono_fs *fs)
 {
+        killpoint(fs->cow);
         int r = nono_store_sync(fs->cfg.store);
+        killpoint(fs->cow);
         return r < 0 ? serr(r, "sync") : 0;
 }
 
@@ -668,13 +687,17 @@ int cow_before_truncate(struct nono_fs *fs, struct fsino *x, int fd, uint64_t si
         LOCKED(truncate_(fs, x, fd, size));
 }
 
-/* The name dir/name is about to change: records the directory and what is at the name now. When
- * losing is set, the object at the name goes away (unlink, rmdir, rename over): a file whose content is not
- * all in the store is stashed first. */
-static int name_change(struct nono_fs *fs, struct fsino *dir, const char *name, bool losing)
+/* The name dir/name is about to change: records the directory and what is at the name now (its node and
+ * path, or "absent"). When the object there is a file whose content is not all in the store and it moves or
+ * goes away (how: MOVES, GOES), it is linked into the stash first, so its base content stays findable. */
+enum { STAYS = 0, MOVES = 1, GOES = 2 };
+
+static int name_change(struct nono_fs *fs, struct fsino *dir, const char *name, int how, struct obj **out)
 {
         struct stat st;
         int r = capture_ino(fs, dir, NULL), err;
+        if (out)
+                *out = NULL;
         if (r)
                 return r;
         char *start = child_start(fs, dir, name);
@@ -689,10 +712,12 @@ static int name_change(struct nono_fs *fs, struct fsino *dir, const char *name, 
         } else {
                 struct obj *o = capture(fs, vfd, &st, start, &err);
                 r = err;
-                if (!r && o && o->node && o->created == false)
-                        r = record_path(fs, start, o->node);
-                if (!r && o && o->node && losing && o->type == NONO_FT_FILE && !o->safe && !o->stashed)
+                if (!r && o && o->node)
+                        r = record_path(fs, start, o->node); /* one node, several paths (hard links) */
+                if (!r && o && o->node && how != STAYS && o->type == NONO_FT_FILE && !o->safe && !o->stashed)
                         r = stash_link(fs, o, vfd);
+                if (out)
+                        *out = o;
         }
         close(vfd);
         free(start);
@@ -701,20 +726,42 @@ static int name_change(struct nono_fs *fs, struct fsino *dir, const char *name, 
 
 int cow_before_create(struct nono_fs *fs, struct fsino *dir, const char *name)
 {
-        LOCKED(name_change(fs, dir, name, false));
+        LOCKED(name_change(fs, dir, name, STAYS, NULL));
 }
 
 int cow_before_remove(struct nono_fs *fs, struct fsino *dir, const char *name)
 {
-        LOCKED(name_change(fs, dir, name, true));
+        LOCKED(name_change(fs, dir, name, GOES, NULL));
+}
+
+/* Before a rename, the target's path record also gets an interim post part naming the node that is about
+ * to arrive there, so that a restore after a crash (no final post-images) can find where a renamed
+ * directory went. The final post-images at stop overwrite it. */
+static int intent(struct nono_fs *fs, struct fsino *dir, const char *name, struct obj *o)
+{
+        if (!o || !o->node)
+                return 0;
+        char *start = child_start(fs, dir, name);
+        if (!start)
+                return 0;
+        struct nono_path_rec r = {.root = fs->cfg.root_id, .path = start, .has_post = true, .post_type = o->type,
+                                  .post_size = o->size, .post_node = o->node};
+        int e = nono_path_put_post(fs->cfg.store, fs->session, &r, NONO_ASYNC);
+        free(start);
+        return e < 0 ? serr(e, "rename") : 0;
 }
 
 static int rename_(struct nono_fs *fs, struct fsino *sd, const char *sn, struct fsino *dd, const char *dn,
                    unsigned flags)
 {
-        int r = name_change(fs, sd, sn, false);
+        struct obj *so, *dobj;
+        int r = name_change(fs, sd, sn, MOVES, &so);
         if (!r)
-                r = name_change(fs, dd, dn, !(flags & RENAME_EXCHANGE));
+                r = name_change(fs, dd, dn, (flags & RENAME_EXCHANGE) ? MOVES : GOES, &dobj);
+        if (!r)
+                r = intent(fs, dd, dn, so);
+        if (!r && (flags & RENAME_EXCHANGE))
+                r = intent(fs, sd, sn, dobj);
         return r;
 }
 
@@ -755,6 +802,8 @@ int cow_new(struct nono_fs *fs)
         c->tab = calloc(c->tab_size, sizeof(*c->tab));
         c->path_set = calloc(1, sizeof(struct pset));
         c->stash_fd = -1;
+        const char *kp = getenv("NONO_FS_TEST_KILLPOINT");
+        c->killpoint = kp ? strtoull(kp, NULL, 10) : 0;
         if (!c->tab || !c->path_set) {
                 free(c->tab);
                 free(c->path_set);
