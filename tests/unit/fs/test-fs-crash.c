@@ -219,6 +219,11 @@ static char *live_path(struct ctx *c, const char *path)
         return abs;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Rebuilds the start state of `path`; returns -1 when it was absent at start. */
 static int rebuild(struct ctx *c, const char *path, struct ent *e)
 {
@@ -248,7 +253,7 @@ static int rebuild(struct ctx *c, const char *path, struct ent *e)
                 size_t len = 0, cnt = 0;
                 for (char **x = n.entries; x && *x; x++)
                         cnt++;
-                qsort(n.entries, cnt, sizeof(char *), (int (*)(const void *, const void *))strcmp);
+                qsort(n.entries, cnt, sizeof(char *), cmp_str);
                 FILE *f = open_memstream(&e->names, &len);
                 /* alphasort is strcoll; names here are ASCII so both agree */
                 for (size_t k = 0; k < cnt; k++)
