@@ -70,3 +70,17 @@ fs_mount() {
         [ "$status" -ne 0 ]
         [[ "$output" == *"missing"* ]]
 }
+
+@test "__fs-mount records into a new session and --rollback keeps pre-images" {
+        fs_mount --rollback
+        [[ "$line" =~ ^ready\ [0-9A-Z]{13}$ ]]
+        echo changed >"$T/mnt/file"
+        rm "$T/mnt/file"
+        ls -a "$T/mnt" >"$T/listing"
+        ! grep -q nono-stash "$T/listing"
+        kill -TERM "$FSPID"
+        wait "$FSPID"
+        FSPID=
+        [ ! -e "$T/root/file" ]
+        [ -d "$NONO_HOME/store" ]
+}
