@@ -40,6 +40,7 @@ struct nono_cow {
         struct ingest *queue;
         bool ingest_stop, ingest_busy;
         uint64_t killpoint, points; /* test hook, see cow.c */
+        bool dirty;                 /* records queued that the next change depends on */
 };
 
 struct obj *obj_find(struct nono_cow *c, dev_t dev, ino_t ino);

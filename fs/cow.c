@@ -18,6 +18,9 @@
  *                as it was at session start in the object's current content, see "content rule".
  *   path P   (root, start path) -> pre node, written (first change wins) before the first change to that
  *            name: node id of what was there, or 0 = absent (the name was created by the session).
+ *            A record with a node is durable before the change; an "absent" record is only queued (it is
+ *            durable within the store's group commit, and always at stop): after a crash, a name that is in
+ *            a recorded directory now but not in its node's entries was created by the session.
  *            "start path" is where the name was at session start: for a name below a directory that the
  *            session renamed, the path under the directory's old name. Written for: the object changed
  *            (meta, data, removed, renamed away, overwritten) and the directory whose entries changed (so
@@ -220,6 +223,10 @@ static int record_path(struct nono_fs *fs, const char *start, uint64_t node)
                 return -ENOMEM;
         c->n_paths++;
         int r = nono_path_put_pre(fs->cfg.store, fs->session, fs->cfg.root_id, start, node, NONO_ASYNC);
+        /* "absent" records need not be durable before the create: the directory's node (durable, with
+         * its names) already tells restore that the name is new */
+        if (node)
+                c->dirty = true;
         return r < 0 ? serr(r, start) : 0;
 }
 
@@ -363,6 +370,7 @@ static int put_node(struct nono_fs *fs, struct obj *o, int fd, const struct stat
                 }
         }
         if (!r) {
+                fs->cow->dirty = true;
                 r = nono_node_put(fs->cfg.store, fs->session, &n, NONO_ASYNC);
                 if (r < 0)
                         r = serr(r, "node");
@@ -434,6 +442,9 @@ static void killpoint(struct nono_cow *c)
 
 static int sync_store(struct nono_fs *fs)
 {
+        if (!fs->cow->dirty)
+                return 0; /* nothing queued that the change depends on */
+        fs->cow->dirty = false;
         killpoint(fs->cow);
         int r = nono_store_sync(fs->cfg.store);
         killpoint(fs->cow);
@@ -482,6 +493,7 @@ static int capture_chunks(struct nono_fs *fs, struct obj *o, struct fsino *x, in
                         break;
                 }
                 o->chunks[i / 8] |= (uint8_t)(1u << (i % 8));
+                fs->cow->dirty = true;
                 atomic_fetch_add(&fs->preimage_bytes, want);
         }
         free(buf);
@@ -747,6 +759,7 @@ static int intent(struct nono_fs *fs, struct fsino *dir, const char *name, struc
         struct nono_path_rec r = {.root = fs->cfg.root_id, .path = start, .has_post = true, .post_type = o->type,
                                   .post_size = o->size, .post_node = o->node};
         int e = nono_path_put_post(fs->cfg.store, fs->session, &r, NONO_ASYNC);
+        fs->cow->dirty = true;
         free(start);
         return e < 0 ? serr(e, "rename") : 0;
 }

@@ -480,24 +480,33 @@ static void t_crash(void **s)
                                 fail_msg("kill point %lu: '%s' cannot be restored: %s", k, before.v[e].path, why);
                         ent_clear(&got);
                 }
-                /* everything there now that was not there at start is recorded as created */
+                /* everything there now that was not there at start is known to restore as created: it has a
+                 * record, or the nearest directory that existed at start has a node (its names at start) */
                 struct tree after;
                 snapshot(back, &after);
                 for (size_t e = 0; e < after.n; e++) {
-                        bool known = false;
-                        for (size_t b = 0; b < before.n && !known; b++)
-                                known = !strcmp(before.v[b].path, after.v[e].path);
                         char *p = strdup(after.v[e].path);
-                        while (!known) {
+                        bool known = false;
+                        for (;;) {
+                                bool existed = false;
+                                for (size_t b = 0; b < before.n && !existed; b++)
+                                        existed = !strcmp(before.v[b].path, p);
                                 struct nono_path_rec *r = rec_of(&c, p);
-                                if (r) {
-                                        known = true; /* a recorded name: restore owns it */
+                                if (r && (!existed || r->pre_node)) {
+                                        known = true;
+                                        break;
+                                }
+                                if (existed) {
+                                        known = !strcmp(p, after.v[e].path); /* an untouched name */
                                         break;
                                 }
                                 char *sl = strrchr(p, '/');
-                                if (!sl)
+                                if (sl)
+                                        *sl = 0;
+                                else if (*p)
+                                        *p = 0;
+                                else
                                         break;
-                                *sl = 0;
                         }
                         free(p);
                         if (!known)
