@@ -27,6 +27,7 @@ struct ingest {
 struct nono_cow {
         pthread_mutex_t lock; /* every field; held across one hook (the hooks are serialised) */
         struct obj **tab;
+        struct obj *graveyard; /* objects whose inode number was reused */
         size_t tab_size, count;
         uint64_t next_node;
         char **paths; /* start paths that have a pre record, for the post-images */

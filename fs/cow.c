@@ -158,31 +158,71 @@ static bool pset_add(struct pset *s, const char *p) /* true if newly added */
 
 /* ---- start paths ------------------------------------------------------------------------------------- */
 
-/* Where x was at session start, or NULL (created, or not known). Caller holds c->lock. */
+/* Where x was at session start, or NULL (created, or not known). Caller holds c->lock. The chain of bindings
+ * is copied under fs->lock in one go (inodes may be forgotten concurrently), then read against the objects:
+ * the nearest ancestor-or-self that has a node (its pinned start path) or was created decides. */
+struct link_ {
+        dev_t dev;
+        ino_t ino;
+        char *name;
+};
+
 static char *start_of(struct nono_fs *fs, struct fsino *x)
 {
-        struct nono_cow *c = fs->cow;
-        struct obj *o = obj_find(c, x->dev, x->ino);
+        struct link_ chain[256];
+        size_t n = 0;
+        bool rooted = false;
+        char *r = NULL;
 
-        if (o && o->created)
-                return NULL;
-        if (o && o->node)
-                return o->start ? strdup(o->start) : NULL;
-        if (x == &fs->root)
-                return strdup("");
         pthread_mutex_lock(&fs->lock);
-        struct fsino *p = x->parent;
-        char *name = x->name ? strdup(x->name) : NULL;
-        pthread_mutex_unlock(&fs->lock);
-        if (!p || !name) {
-                free(name);
-                return NULL;
+        for (struct fsino *p = x; p && n < 256; p = p->parent) {
+                chain[n].dev = p->dev;
+                chain[n].ino = p->ino;
+                chain[n].name = p == &fs->root || !p->name ? NULL : strdup(p->name);
+                n++;
+                if (p == &fs->root) {
+                        rooted = true;
+                        break;
+                }
+                if (!p->name)
+                        break;
         }
-        char *ps = start_of(fs, p), *r = NULL;
-        if (ps && asprintf(&r, "%s%s%s", ps, *ps ? "/" : "", name) < 0)
-                r = NULL;
-        free(ps);
-        free(name);
+        pthread_mutex_unlock(&fs->lock);
+        size_t k;
+        const char *base = NULL;
+        for (k = 0; k < n; k++) {
+                struct obj *o = obj_find(fs->cow, chain[k].dev, chain[k].ino);
+                if (o && o->created)
+                        goto out;
+                if (o && o->node) {
+                        base = o->start;
+                        break;
+                }
+                if (k == n - 1 && rooted) {
+                        base = "";
+                        break;
+                }
+        }
+        if (k == n || !base)
+                goto out;
+        size_t len = strlen(base) + 1;
+        for (size_t j = 0; j < k; j++) {
+                if (!chain[j].name)
+                        goto out;
+                len += strlen(chain[j].name) + 1;
+        }
+        r = malloc(len);
+        if (!r)
+                goto out;
+        strcpy(r, base);
+        for (size_t j = k; j-- > 0;) {
+                if (*r)
+                        strcat(r, "/");
+                strcat(r, chain[j].name);
+        }
+out:
+        for (size_t j = 0; j < n; j++)
+                free(chain[j].name);
         return r;
 }
 
@@ -794,10 +834,23 @@ void cow_after_create(struct nono_fs *fs, struct fsino *x)
         if (!fs->cow)
                 return;
         pthread_mutex_lock(&fs->cow->lock);
-        struct obj *o = obj_find(fs->cow, x->dev, x->ino);
+        struct nono_cow *c = fs->cow;
+        struct obj *o = obj_find(c, x->dev, x->ino);
+        if (o && o->node) {
+                /* the inode number of an object the session removed, reused by a new object: the old
+                 * object leaves the table (kept on the graveyard list until cow_free) */
+                struct obj **pp = &c->tab[okey(o->dev, o->ino, c->tab_size)];
+                while (*pp != o)
+                        pp = &(*pp)->next;
+                *pp = o->next;
+                o->next = c->graveyard;
+                c->graveyard = o;
+                c->count--;
+                o = NULL;
+        }
         if (!o)
-                o = obj_add(fs->cow, x->dev, x->ino);
-        if (o && !o->node) /* an inode number reused by a new object: it was created now */
+                o = obj_add(c, x->dev, x->ino);
+        if (o)
                 o->created = true;
         pthread_mutex_unlock(&fs->cow->lock);
 }
@@ -852,8 +905,8 @@ void cow_free(struct nono_fs *fs)
         if (!c)
                 return;
         ingest_stop(fs);
-        for (size_t b = 0; b < c->tab_size; b++)
-                for (struct obj *o = c->tab[b], *n; o; o = n) {
+        for (size_t b = 0; b <= c->tab_size; b++)
+                for (struct obj *o = b < c->tab_size ? c->tab[b] : c->graveyard, *n; o; o = n) {
                         n = o->next;
                         free(o->start);
                         free(o->chunks);
