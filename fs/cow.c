@@ -689,9 +689,12 @@ static int data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, uint6
 {
         struct obj *o;
         int r = capture_ino(fs, x, &o);
-        if (r || !o || !o->node)
+        if (r || !o || !o->node || o->safe)
                 return r;
-        return capture_chunks(fs, o, x, fd, off, off + len);
+        uint64_t end = len >= o->size || off + len >= o->size ? o->size : off + len; /* no overflow */
+        if (end > off && end - off > BIG_TRUNCATE)
+                return stash_copy(fs, o, x); /* a range this big is cheaper copied whole */
+        return capture_chunks(fs, o, x, fd, off, end);
 }
 
 int cow_before_data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, uint64_t len)
@@ -703,7 +706,7 @@ int cow_before_data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, u
         struct obj *o = obj_find(fs->cow, x->dev, x->ino);
         bool done = o && (o->created || (o->node && o->safe));
         if (o && o->node && !done && o->chunks) {
-                uint64_t to = off + len < o->size ? off + len : o->size;
+                uint64_t to = len >= o->size || off + len >= o->size ? o->size : off + len;
                 done = true;
                 for (uint64_t i = off / CH; off < to && i <= (to - 1) / CH; i++)
                         if (!(o->chunks[i / 8] & (1u << (i % 8)))) {

@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -295,7 +296,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
         struct nono_fs *fs = fuse_req_userdata(req);
         struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
 
-        int r = -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, (uint64_t)len);
+        /* collapse and insert move every byte after off: all of them are the affected range */
+        int r = (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+                        ? -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, UINT64_MAX - (uint64_t)off)
+                        : -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, (uint64_t)len);
         if (!r && fallocate(h->fd, mode, off, len) < 0)
                 r = errno;
         event_on(fs, req, NONO_OP_FALLOCATE, h->ino, NULL, NULL, r);

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -337,10 +338,11 @@ static void make_tree(const char *b)
         put(P(b, "d/x"), "x", 1);
         put(P(b, "d/y"), "y", 1);
         put(P(b, "d/big3.bin"), big, BIG);
+        put(P(b, "big4.bin"), big + 3, BIG - 3);
         mkdir(P(b, "emptydir"), 0700);
         symlink("target", P(b, "l"));
         struct timespec ts[2] = {{1000, 0}, {2000, 0}};
-        const char *all[] = {"small.txt", "big.bin", "big2.bin", "other.txt", "a.txt", "b.txt", "d/x", "d/y",
+        const char *all[] = {"small.txt", "big.bin", "big2.bin", "big4.bin", "other.txt", "a.txt", "b.txt", "d/x", "d/y",
                              "d/big3.bin"};
         for (size_t k = 0; k < sizeof(all) / sizeof(*all); k++)
                 utimensat(AT_FDCWD, P(b, all[k]), ts, 0);
@@ -384,6 +386,11 @@ static void ops(const char *m)
         rmdir(P(m, "emptydir"));
         renameat2(AT_FDCWD, P(m, "a.txt"), AT_FDCWD, P(m, "b.txt"), RENAME_EXCHANGE);
         truncate(P(m, "d2/big3.bin"), 0);
+        if ((fd = open(P(m, "big4.bin"), O_RDWR)) >= 0) {
+                (void)!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 140000);
+                (void)!fallocate(fd, FALLOC_FL_ZERO_RANGE, 200000, 5000);
+                close(fd);
+        }
 }
 
 /* Serves back at mp in a child with kill point k; runs the operations; returns how the child ended. */
