@@ -275,6 +275,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
         if (n == sizeof(buf))
                 return (void)fuse_reply_err(req, ENAMETOOLONG);
         buf[n] = 0;
+        event_on(fs, req, NONO_OP_READLINK, i, NULL, NULL, 0);
         fuse_reply_readlink(req, buf);
 }
 

@@ -488,8 +488,6 @@ static void t_data(void **s)
 }
 static void t_perms(void **s)
 {
-        if (!is_root())
-                skip();
         compare(sc_perms);
 }
 
@@ -528,10 +526,21 @@ static int teardown(void **s)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
+        const struct CMUnitTest all[] = {
                 cmocka_unit_test(t_open_flags), cmocka_unit_test(t_dirs),       cmocka_unit_test(t_rename),
                 cmocka_unit_test(t_links),      cmocka_unit_test(t_attrs),      cmocka_unit_test(t_data),
                 cmocka_unit_test(t_perms),      cmocka_unit_test(t_stable_ino), cmocka_unit_test(t_no_devices),
         };
-        return cmocka_run_group_tests_name("fs-ops", tests, setup, teardown);
+        struct CMUnitTest tests[sizeof(all) / sizeof(*all)];
+        size_t n = 0;
+        for (size_t k = 0; k < sizeof(all) / sizeof(*all); k++) {
+                /* checks as another uid need root to become that uid; the root run covers them */
+                if (all[k].test_func == t_perms && !is_root()) {
+                        fprintf(stderr, "# not run as uid %u: t_perms (needs root to act as another uid)\n",
+                                (unsigned)getuid());
+                        continue;
+                }
+                tests[n++] = all[k];
+        }
+        return _cmocka_run_group_tests("fs-ops", tests, n, setup, teardown);
 }
