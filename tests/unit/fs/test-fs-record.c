@@ -295,6 +295,47 @@ static void t_stash_ingest(void **s)
         mnt_down(&m);
 }
 
+/* Truncating a big file copies it into the stash first (one copy, no hashing in the agent's path); the
+ * node ends complete with the original content. */
+static void t_truncate_big(void **s)
+{
+        struct mnt m;
+        char id[NONO_SESSION_ID_LEN + 1];
+        nono_store *st = open_store();
+        size_t big = 10u << 20;
+        char *orig = malloc(big);
+        for (size_t k = 0; k < big; k++)
+                orig[k] = (char)(k * 5 + 3);
+
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        put(P(m.back, "big"), orig, big);
+        new_session(st, m.back, true, id);
+        struct nono_fs_config c = {.store = st, .session = id, .preimages = true};
+        assert_int_equal(mnt_serve(&m, &c), 0);
+        int fd = open(P(m.mp, "big"), O_WRONLY);
+        assert_int_equal(pwrite(fd, "first", 5, 1000), 5);
+        close(fd);
+        fd = open(P(m.mp, "big"), O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "new", 3), 3);
+        close(fd);
+        mnt_unmount(&m);
+        struct nono_node n = {0};
+        assert_int_equal(nono_node_get(st, id, pre_of(st, id, "big"), &n), 0);
+        assert_true(n.complete);
+        void *b = NULL;
+        size_t len = 0;
+        assert_int_equal(nono_object_get_buf(st, &n.object, &b, &len), 0);
+        assert_int_equal(len, big);
+        assert_memory_equal(b, orig, big);
+        free(b);
+        nono_node_clear(&n);
+        free(orig);
+        nono_store_close(st);
+        mnt_down(&m);
+}
+
 static int setup(void **s)
 {
         const char *tmp = getenv("TMPDIR");
@@ -317,6 +358,7 @@ int main(void)
                 cmocka_unit_test(t_events),
                 cmocka_unit_test(t_preimages),
                 cmocka_unit_test(t_stash_ingest),
+                cmocka_unit_test(t_truncate_big),
         };
         return cmocka_run_group_tests_name("fs-record", tests, setup, teardown);
 }
