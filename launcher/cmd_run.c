@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_run.c - `nono run`: resolve the policy, check it, record the session, start the agent in the sandbox,
+ * wait, and report. The mechanisms live in sandbox*.c, landlock.c, seccomp.c and env.c; this file is the
+ * order of the steps and the messages the user sees.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher/cli.h"
+#include "launcher/env.h"
+#include "launcher/landlock.h"
+#include "launcher/policy.h"
+#include "launcher/run.h"
+#include "launcher/sandbox-util.h"
+#include "launcher/sandbox.h"
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+        fputs("usage: nono run [OPTIONS] [--] CMD [ARGS...]\n\n"
+              "Runs CMD confined to the current directory (read-write), the system paths (read-only), and\n"
+              "what the options grant; no network.\n\n"
+              "  --allow PATH          grant PATH read-write (repeatable)\n"
+              "  --read PATH           grant PATH read-only (repeatable)\n"
+              "  --workdir DIR         the project directory (default: the current directory)\n"
+              "  --profile NAME        the profile to start from (default: default)\n"
+              "  --allow-domain HOST   let the agent reach HOST through the proxy (repeatable)\n"
+              "  --allow-net           no network confinement at all\n"
+              "  --rollback            keep pre-images so that `nono rollback restore` can undo the session\n"
+              "  --no-audit            do not record audit events\n"
+              "  --dry-run             print the resolved policy and start nothing (with --json: as JSON)\n"
+              "  --summary             print the exit summary even when stderr is not a terminal\n",
+              f);
+}
+
+static int strv_push(char ***v, size_t *n, const char *s)
+{
+        char **nv = realloc(*v, (*n + 2) * sizeof(char *));
+
+        if (!nv)
+                return -ENOMEM;
+        nv[(*n)++] = (char *)s;
+        nv[*n] = NULL;
+        *v = nv;
+        return 0;
+}
+
+/* nono's own state: $NONO_HOME (else $XDG_DATA_HOME/nono, else ~/.local/share/nono) and the config dir. */
+int nono_run_state_paths(char ***out)
+{
+        const char *home = getenv("HOME"), *v;
+        char buf[PATH_MAX], real[PATH_MAX];
+        char **paths = calloc(3, sizeof(char *));
+        size_t n = 0;
+
+        if (!paths)
+                return -ENOMEM;
+        for (int i = 0; i < 2; i++) {
+                buf[0] = '\0';
+                if (i == 0) {
+                        if ((v = getenv("NONO_HOME")) && *v)
+                                snprintf(buf, sizeof(buf), "%s", v);
+                        else if ((v = getenv("XDG_DATA_HOME")) && *v)
+                                snprintf(buf, sizeof(buf), "%s/nono", v);
+                        else if (home)
+                                snprintf(buf, sizeof(buf), "%s/.local/share/nono", home);
+                } else {
+                        if ((v = getenv("XDG_CONFIG_HOME")) && *v)
+                                snprintf(buf, sizeof(buf), "%s/nono", v);
+                        else if (home)
+                                snprintf(buf, sizeof(buf), "%s/.config/nono", home);
+                }
+                if (buf[0] != '/')
+                        continue;
+                paths[n++] = strdup(realpath(buf, real) ? real : buf);
+        }
+        *out = paths;
+        return 0;
+}
+
+static void strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* A grant inside nono's state is refused; one that contains it gets the state masked (noted). */
+static int check_state(const struct nono_policy *p, char **state)
+{
+        for (size_t i = 0; i < p->n_grants; i++)
+                for (size_t j = 0; state[j]; j++)
+                        if (nono_path_under(p->grants[i].path, state[j])) {
+                                nono_err("%s is inside nono's own state (%s): the agent may never reach "
+                                         "nono's store, keys or config; grant a directory outside it",
+                                         p->grants[i].path, state[j]);
+                                return -EPERM;
+                        }
+        return 0;
+}
+
+static const char *access_str(unsigned a)
+{
+        static const char *const s[] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};
+        return s[a & 7];
+}
+
+static void print_human(const struct nono_policy *p, char **state, char **argv)
+{
+        int abi = nono_landlock_abi();
+
+        printf("profile:  %s\nworkdir:  %s\ncommand: ", p->profile, p->workdir);
+        for (size_t i = 0; argv && argv[i]; i++)
+                printf(" %s", argv[i]);
+        printf("\n\ngrants:\n");
+        for (size_t i = 0; i < p->n_grants; i++)
+                printf("  %-4s %s%s%s\n", access_str(p->grants[i].access), p->grants[i].path,
+                       p->grants[i].is_file ? " (file)" : "", p->grants[i].system ? " (system)" : "");
+        printf("  rwx  /tmp (private, empty)\n  rw   /dev (null zero full random urandom tty pts shm)\n"
+               "  rw   /proc (this sandbox's processes only)\n\ndenied (masked when visible):\n");
+        for (size_t i = 0; i < p->n_denies; i++)
+                printf("  %-6s %s%s%s%s\n", p->denies[i].access & NONO_ACCESS_READ ? "all" : "write",
+                       p->denies[i].pattern, p->denies[i].group ? " [" : "",
+                       p->denies[i].group ? p->denies[i].group : "", p->denies[i].group ? "]" : "");
+        for (size_t j = 0; state[j]; j++)
+                printf("  all    %s [nono state]\n", state[j]);
+        printf("\nnetwork:  %s\n",
+               p->allow_net ? "host network (--allow-net)" : "none (own namespace, loopback only)");
+        for (size_t i = 0; p->allow_domains && p->allow_domains[i]; i++)
+                printf("  allow-domain %s\n", p->allow_domains[i]);
+        printf("rollback: %s\naudit:    %s\nlandlock: ABI %d: %s\n", p->rollback ? "on" : "off",
+               p->audit ? "on" : "off", abi, nono_landlock_describe(abi));
+}
+
+static void print_json(const struct nono_policy *p, char **state, char **argv)
+{
+        _cleanup_free_ char *pj = nono_policy_to_json(p);
+
+        printf("{\"policy\":%s,\"command\":[", pj ? pj : "null");
+        for (size_t i = 0; argv && argv[i]; i++) {
+                fputs(i ? ",\"" : "\"", stdout);
+                for (const char *c = argv[i]; *c; c++)
+                        if (*c == '"' || *c == '\\')
+                                printf("\\%c", *c);
+                        else if ((unsigned char)*c < 0x20)
+                                printf("\\u%04x", *c);
+                        else
+                                putchar(*c);
+                putchar('"');
+        }
+        printf("],\"state_masked\":[");
+        for (size_t j = 0; state[j]; j++)
+                printf("%s\"%s\"", j ? "," : "", state[j]);
+        printf("],\"landlock_abi\":%d}\n", nono_landlock_abi());
+}
+
+/* The command must exist before anything is built: "command not found" is the most common mistake. */
+static int check_command(const char *cmd)
+{
+        const char *path = getenv("PATH");
+        char buf[PATH_MAX];
+
+        if (strchr(cmd, '/')) {
+                if (access(cmd, X_OK) == 0)
+                        return 0;
+                nono_err("%s: %s", cmd, strerror(errno));
+                return -1;
+        }
+        if (!path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        for (const char *s = path; *s;) {
+                const char *e = strchr(s, ':');
+                size_t n = e ? (size_t)(e - s) : strlen(s);
+                snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, n ? s : ".", cmd);
+                if (access(buf, X_OK) == 0)
+                        return 0;
+                s += n + (e ? 1 : 0);
+        }
+        nono_err("%s: command not found (searched PATH=%s)", cmd, path);
+        return -1;
+}
+
+static int on_chan(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct nono_run_hooks *h = userdata;
+
+        switch (m->kind) {
+        case NONO_CHAN_FUSE_OPTIONS:
+        case NONO_CHAN_FUSE_FD:
+                if (h && h->fuse)
+                        return h->fuse(h->userdata, m, fd, reply);
+                break;
+        case NONO_CHAN_SECCOMP_NOTIFY:
+                if (h && h->seccomp_notify)
+                        return h->seccomp_notify(h->userdata, m, fd, reply);
+                break;
+        case NONO_CHAN_PROXY_LISTENER:
+                if (h && h->proxy_listener)
+                        return h->proxy_listener(h->userdata, m, fd, reply);
+                break;
+        }
+        if (fd >= 0)
+                close(fd);
+        reply->status = -EOPNOTSUPP;
+        return 0;
+}
+
+static void summary(int status, const struct timespec *t0)
+{
+        struct timespec t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+        fprintf(stderr, "nono: agent exited with status %d after %.1fs\n", status, s);
+}
+
+int nono_cmd_run(int argc, char **argv)
+{
+        static const struct option opts[] = {{"allow", required_argument, NULL, 'a'},
+                                             {"read", required_argument, NULL, 'r'},
+                                             {"profile", required_argument, NULL, 'p'},
+                                             {"workdir", required_argument, NULL, 'w'},
+                                             {"allow-domain", required_argument, NULL, 'D'},
+                                             {"allow-net", no_argument, NULL, 'N'},
+                                             {"rollback", no_argument, NULL, 'R'},
+                                             {"no-audit", no_argument, NULL, 'A'},
+                                             {"capability-elevation", no_argument, NULL, 'C'},
+                                             {"trust-override", no_argument, NULL, 'T'},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"summary", no_argument, NULL, 'S'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+        struct nono_policy_flags f = {0};
+        _cleanup_free_ char **allow = NULL, **read = NULL, **domains = NULL;
+        size_t na = 0, nr = 0, nd = 0;
+        bool dry = false, json = false, want_summary = isatty(2);
+        int c;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'a':
+                        strv_push(&allow, &na, optarg);
+                        break;
+                case 'r':
+                        strv_push(&read, &nr, optarg);
+                        break;
+                case 'D':
+                        strv_push(&domains, &nd, optarg);
+                        break;
+                case 'p':
+                        f.profile = optarg;
+                        break;
+                case 'w':
+                        f.workdir = optarg;
+                        break;
+                case 'N':
+                        f.allow_net = true;
+                        break;
+                case 'R':
+                        f.rollback = true;
+                        break;
+                case 'A':
+                        f.no_audit = true;
+                        break;
+                case 'C':
+                        f.capability_elevation = true;
+                        break;
+                case 'T':
+                        break;
+                case 'n':
+                        dry = true;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'S':
+                        want_summary = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        f.allow = allow;
+        f.read = read;
+        f.allow_domain = domains;
+        char **cmd = argv + optind;
+        if (!cmd[0] && !dry) {
+                nono_err("no command given: nono run [OPTIONS] -- CMD [ARGS...]");
+                return 2;
+        }
+        return nono_run(&f, cmd,
+                        &(struct nono_run_options){.dry_run = dry, .json = json, .summary = want_summary});
+}
+
+int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_run_options *o)
+{
+        struct nono_policy p = {0};
+        char **state = NULL, **envp = NULL, *perr = NULL;
+        struct nono_sandbox sb = {.pid = -1, .chan = -1, .pidfd = -1};
+        char err[1024];
+        sigset_t set, old;
+        int r, status = 1, sigfd = -1;
+        struct timespec t0;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if ((r = nono_policy_resolve(f, &p, &perr)) < 0) {
+                nono_err("%s", perr ? perr : strerror(-r));
+                free(perr);
+                return 1;
+        }
+        if (nono_run_state_paths(&state) < 0 || check_state(&p, state) < 0)
+                goto out;
+        if (o->dry_run) {
+                if (o->json)
+                        print_json(&p, state, cmd);
+                else
+                        print_human(&p, state, cmd);
+                status = 0;
+                goto out;
+        }
+        if (check_command(cmd[0]) < 0) {
+                status = 127;
+                goto out;
+        }
+        int abi = nono_landlock_abi();
+        if (abi < 6)
+                fprintf(stderr, "nono: warning: this kernel has Landlock ABI %d (< 6): %s\n", abi,
+                        nono_landlock_describe(abi));
+        envp = nono_env_build(environ, &p);
+        if (!envp) {
+                nono_err("out of memory");
+                goto out;
+        }
+        nono_sandbox_sigset(&set);
+        sigprocmask(SIG_BLOCK, &set, &old);
+        sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+        if (sigfd < 0) {
+                nono_err("signalfd: %s", strerror(errno));
+                goto out_sig;
+        }
+        struct nono_sandbox_config sc = {
+            .policy = &p,
+            .argv = cmd,
+            .envp = envp,
+            .cwd = p.workdir,
+            .state_paths = state,
+            .provider = o->hooks && o->hooks->provider ? o->hooks->provider : &nono_provider_bind,
+            .user_ns = geteuid() != 0,
+            .notify_exec = o->hooks && o->hooks->seccomp_notify,
+            .proxy_port = o->hooks ? o->hooks->proxy_port : 0,
+            .share_net = p.allow_net,
+        };
+        /* Must happen while nono is single-threaded: the child is a raw clone (see sandbox.h). */
+        if ((r = nono_sandbox_spawn(&sc, &sb, err, sizeof(err))) < 0) {
+                nono_err("%s", err);
+                goto out_sig;
+        }
+        if (o->hooks && o->hooks->started &&
+            (r = o->hooks->started(o->hooks->userdata, &p, cmd, sb.pid)) < 0) {
+                nono_sandbox_kill(&sb);
+                goto out_sig;
+        }
+        r = nono_sandbox_serve(&sb, on_chan, (void *)o->hooks);
+        status = nono_sandbox_wait(&sb, sigfd);
+        if (r < 0 && !sb.exec_reached && status == 0)
+                status = 1;
+        if (o->hooks && o->hooks->finished)
+                o->hooks->finished(o->hooks->userdata, status);
+        if (o->summary && sb.exec_reached)
+                summary(status, &t0);
+out_sig:
+        nono_sandbox_kill(&sb);
+        if (sigfd >= 0)
+                close(sigfd);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+out:
+        nono_env_free(envp);
+        strv_free(state);
+        nono_policy_free(&p);
+        return status;
+}
