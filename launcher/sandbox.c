@@ -312,9 +312,9 @@ int nono_sandbox_spawn(const struct nono_sandbox_config *c, struct nono_sandbox 
                 /* init keeps the forwarded signals blocked and takes them with sigwaitinfo */
                 nono_sandbox_sigset(&set);
                 sigprocmask(SIG_SETMASK, &set, NULL);
-                for (int s = 1; s < NSIG; s++)
-                        if (s != SIGKILL && s != SIGSTOP)
-                                signal(s, SIG_DFL);
+                /* Dispositions are left alone: execve resets handlers, and what the user set to SIG_IGN
+                 * (nohup) stays ignored for the agent as it would without nono. init needs SIGCHLD. */
+                signal(SIGCHLD, SIG_DFL);
                 init_main(c, sp[1]);
         }
         close(sp[1]);
