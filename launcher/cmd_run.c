@@ -110,13 +110,44 @@ static int check_state(const struct nono_policy *p, char **state)
         return 0;
 }
 
+/* Deny paths are masked in the mount tree, which holds canonical paths only: resolve the ones that exist
+ * (a $HOME behind a symlink). A grant inside a read-denied path is a contradiction. */
+static int check_denies(struct nono_policy *p)
+{
+        char real[PATH_MAX];
+
+        for (size_t i = 0; i < p->n_denies; i++) {
+                struct nono_deny *d = &p->denies[i];
+                if (strpbrk(d->pattern, "*?[") || !realpath(d->pattern, real) || !strcmp(real, d->pattern))
+                        continue;
+                char *c = strdup(real);
+                if (!c)
+                        return -ENOMEM;
+                free(d->pattern);
+                d->pattern = c;
+        }
+        for (size_t i = 0; i < p->n_grants; i++)
+                for (size_t j = 0; j < p->n_denies; j++)
+                        if ((p->denies[j].access & NONO_ACCESS_READ) &&
+                            nono_path_under(p->grants[i].path, p->denies[j].pattern)) {
+                                nono_err("%s is inside %s, which the policy denies%s%s%s: grant something "
+                                         "outside it",
+                                         p->grants[i].path, p->denies[j].pattern,
+                                         p->denies[j].group ? " (" : "",
+                                         p->denies[j].group ? p->denies[j].group : "",
+                                         p->denies[j].group ? ")" : "");
+                                return -EPERM;
+                        }
+        return 0;
+}
+
 static const char *access_str(unsigned a)
 {
         static const char *const s[] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};
         return s[a & 7];
 }
 
-static void print_human(const struct nono_policy *p, char **state, char **argv)
+static void print_human(const struct nono_policy *p, char **state, char **argv, const char *provider)
 {
         int abi = nono_landlock_abi();
 
@@ -139,6 +170,8 @@ static void print_human(const struct nono_policy *p, char **state, char **argv)
                p->allow_net ? "host network (--allow-net)" : "none (own namespace, loopback only)");
         for (size_t i = 0; p->allow_domains && p->allow_domains[i]; i++)
                 printf("  allow-domain %s\n", p->allow_domains[i]);
+        printf("roots:    %s\n", strcmp(provider, "fuse") ? "bind mounts (fs/ not built in: not recorded)"
+                                                          : "served by fs/ over FUSE (recorded)");
         printf("rollback: %s\naudit:    %s\nlandlock: ABI %d: %s\n", p->rollback ? "on" : "off",
                p->audit ? "on" : "off", abi, nono_landlock_describe(abi));
 }
@@ -325,13 +358,14 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
                 free(perr);
                 return 1;
         }
-        if (nono_run_state_paths(&state) < 0 || check_state(&p, state) < 0)
+        if (nono_run_state_paths(&state) < 0 || check_state(&p, state) < 0 || check_denies(&p) < 0)
                 goto out;
         if (o->dry_run) {
                 if (o->json)
                         print_json(&p, state, cmd);
                 else
-                        print_human(&p, state, cmd);
+                        print_human(&p, state, cmd,
+                                    o->hooks && o->hooks->provider ? o->hooks->provider->name : "bind");
                 status = 0;
                 goto out;
         }

@@ -329,3 +329,17 @@ for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
         for _ in $(seq 200); do pgrep -f "sleep 6124" >/dev/null || break; sleep 0.025; done
         ! pgrep -f "sleep 6124"
 }
+
+@test "escape: kernel tunables are out of reach (/proc/sys read-only, no /sys)" {
+        before=$(cat /proc/sys/kernel/core_pattern)
+        run "$NONO" run -- sh -c 'echo "|/tmp/pwn" > /proc/sys/kernel/core_pattern; echo 1 > /proc/sysrq-trigger; ls /sys'
+        [ "$status" -ne 0 ]
+        [ "$(cat /proc/sys/kernel/core_pattern)" = "$before" ]
+}
+
+@test "escape: device nodes cannot be created, only the minimal /dev exists" {
+        run "$NONO" run -- sh -c 'ls /dev | tr "\n" " "; mknod /tmp/sda b 8 0 || mknod ./sda b 8 0 || exit 3'
+        [ "$status" -eq 3 ]
+        [[ "$output" == "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero "* ]]
+        [ ! -e "$W/sda" ]
+}

@@ -197,3 +197,12 @@ assert '$NONO_HOME' in d['state_masked']
         [ "$output" = spawned ]
         [[ "$(cat n.txt)" == "node v"* ]]
 }
+
+@test "run: working inside a denied directory is refused" {
+        H="$T/userhome"
+        mkdir -p "$H/.ssh"
+        cd "$H/.ssh"
+        HOME="$H" run "$NONO" run -- true
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"$H/.ssh"*"which the policy denies (credentials)"* ]]
+}
