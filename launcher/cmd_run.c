@@ -23,6 +23,12 @@
 #include "launcher/run.h"
 #include "launcher/sandbox-util.h"
 #include "launcher/sandbox.h"
+#ifdef NONO_HAVE_FS
+#include "launcher/sandbox-fs.h"
+#endif
+#ifdef NONO_HAVE_STORE
+#include "launcher/run-session.h"
+#endif
 
 extern char **environ;
 
@@ -249,13 +255,96 @@ static int on_chan(void *userdata, const struct nono_chan_msg *m, int fd, struct
         return 0;
 }
 
-static void summary(int status, const struct timespec *t0)
-{
-        struct timespec t1;
+/* ---- the default wiring: store session, fs/ roots, exit summary -------------------------------------- */
 
+struct run_ctx {
+        struct timespec t0;
+        bool summary;
+        const char *session;
+#ifdef NONO_HAVE_FS
+        struct nono_run_fs *fs;
+#endif
+#ifdef NONO_HAVE_STORE
+        struct nono_run_session rs;
+#endif
+};
+
+static int ctx_prepare(void *userdata, const struct nono_policy *p, char **state)
+{
+#ifdef NONO_HAVE_FS
+        struct run_ctx *c = userdata;
+        char err[512];
+        int r = nono_run_fs_open(p, state, &c->fs, err, sizeof(err));
+        if (r < 0) {
+                nono_err("%s", err);
+                return r;
+        }
+#endif
+        return 0;
+}
+
+static int ctx_started(void *userdata, const struct nono_policy *p, char **argv, pid_t init)
+{
+        struct run_ctx *c = userdata;
+        char **roots = NULL;
+
+#ifdef NONO_HAVE_FS
+        roots = nono_run_fs_roots(c->fs);
+#endif
+#ifdef NONO_HAVE_STORE
+        char err[512];
+        int r = nono_run_session_begin(&c->rs, p, argv, roots, err, sizeof(err));
+        if (r < 0) {
+                nono_err("%s", err);
+                return r;
+        }
+        c->session = c->rs.s.id;
+#ifdef NONO_HAVE_FS
+        nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id);
+#endif
+#endif
+        (void)c, (void)p, (void)argv, (void)init, (void)roots;
+        return 0;
+}
+
+static void ctx_finished(void *userdata, int status)
+{
+        struct run_ctx *c = userdata;
+        struct timespec t1;
+        uint64_t read = 0, changed = 0, violations = 0, pre = 0;
+        bool counted = false;
+
+#ifdef NONO_HAVE_FS
+        struct nono_run_fs_totals t;
+        nono_run_fs_stop(c->fs, &t);
+        read = t.files_read, changed = t.files_changed, violations = t.violations, pre = t.preimage_bytes;
+        counted = true;
+#endif
+#ifdef NONO_HAVE_STORE
+        nono_run_session_end(&c->rs, status, pre);
+#endif
+        if (!c->summary)
+                return;
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        double s = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-        fprintf(stderr, "nono: agent exited with status %d after %.1fs\n", status, s);
+        double s = (double)(t1.tv_sec - c->t0.tv_sec) + (double)(t1.tv_nsec - c->t0.tv_nsec) / 1e9;
+        fprintf(stderr, "nono: agent exited with status %d after %.1fs", status, s);
+        if (counted)
+                fprintf(stderr, "; %llu files read, %llu changed, %llu violations", (unsigned long long)read,
+                        (unsigned long long)changed, (unsigned long long)violations);
+        fputc('\n', stderr);
+        if (c->session)
+                fprintf(stderr, "nono: session %s: nono audit show %s | nono rollback show %s --diff%s\n",
+                        c->session, c->session, c->session, pre ? " | undo: nono rollback restore ID" : "");
+        (void)pre;
+}
+
+static void ctx_free(struct run_ctx *c)
+{
+#ifdef NONO_HAVE_FS
+        nono_run_fs_free(c->fs);
+        c->fs = NULL;
+#endif
+        (void)c;
 }
 
 int nono_cmd_run(int argc, char **argv)
@@ -338,8 +427,22 @@ int nono_cmd_run(int argc, char **argv)
                 nono_err("no command given: nono run [OPTIONS] -- CMD [ARGS...]");
                 return 2;
         }
-        return nono_run(&f, cmd,
-                        &(struct nono_run_options){.dry_run = dry, .json = json, .summary = want_summary});
+        struct run_ctx ctx = {.summary = want_summary};
+        struct nono_run_hooks hooks = {
+            .userdata = &ctx,
+#ifdef NONO_HAVE_FS
+            .provider = &nono_provider_fuse,
+            .fuse = nono_run_fs_chan,
+#endif
+            .prepare = ctx_prepare,
+            .started = ctx_started,
+            .finished = ctx_finished,
+        };
+        clock_gettime(CLOCK_MONOTONIC, &ctx.t0);
+        int status =
+            nono_run(&f, cmd, &(struct nono_run_options){.dry_run = dry, .json = json, .hooks = &hooks});
+        ctx_free(&ctx);
+        return status;
 }
 
 int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_run_options *o)
@@ -350,9 +453,6 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
         char err[1024];
         sigset_t set, old;
         int r, status = 1, sigfd = -1;
-        struct timespec t0;
-
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         if ((r = nono_policy_resolve(f, &p, &perr)) < 0) {
                 nono_err("%s", perr ? perr : strerror(-r));
                 free(perr);
@@ -377,6 +477,8 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
         if (abi < 6)
                 fprintf(stderr, "nono: warning: this kernel has Landlock ABI %d (< 6): %s\n", abi,
                         nono_landlock_describe(abi));
+        if (o->hooks && o->hooks->prepare && o->hooks->prepare(o->hooks->userdata, &p, state) < 0)
+                goto out;
         envp = nono_env_build(environ, &p);
         if (!envp) {
                 nono_err("out of memory");
@@ -416,9 +518,7 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
         if (r < 0 && !sb.exec_reached && status == 0)
                 status = 1;
         if (o->hooks && o->hooks->finished)
-                o->hooks->finished(o->hooks->userdata, status);
-        if (o->summary && sb.exec_reached)
-                summary(status, &t0);
+                o->hooks->finished(o->hooks->userdata, sb.exec_reached ? status : -1);
 out_sig:
         nono_sandbox_kill(&sb);
         if (sigfd >= 0)

@@ -25,6 +25,8 @@ struct nono_run_hooks {
         /* != 0: a socket listening on 127.0.0.1:proxy_port inside the net namespace is handed here. */
         uint16_t proxy_port;
         nono_chan_handler proxy_listener;
+        /* Called after the policy is checked and before the sandbox exists: open the roots' fds here. */
+        int (*prepare)(void *userdata, const struct nono_policy *p, char **state_paths);
         /* Called right after the sandbox's init exists and before any channel request is served (the
          * agent cannot start before this returns): open the store and create the session record here.
          * Return < 0 to abort (the sandbox is killed). */

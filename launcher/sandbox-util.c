@@ -25,11 +25,14 @@ int nono_mkdir_p(const char *path, unsigned mode)
         if (!p)
                 return -ENOMEM;
         for (char *s = p + 1;; s++) {
+                struct stat st;
                 if (*s != '/' && *s != '\0')
                         continue;
                 char c = *s;
                 *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                /* stat first: under a FUSE root, a mkdir of an existing directory would reach fs/ as an
+                 * attempted change (a violation on a read-only root) */
+                if (stat(p, &st) < 0 && mkdir(p, mode) < 0 && errno != EEXIST)
                         return -errno;
                 *s = c;
                 if (!c)
@@ -53,6 +56,9 @@ int nono_touch_p(const char *path, unsigned mode)
                 if (r < 0)
                         return r;
         }
+        struct stat st;
+        if (lstat(path, &st) == 0)
+                return 0;
         fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return errno == EEXIST || errno == EISDIR ? 0 : -errno;

@@ -2,6 +2,7 @@
 # nono run as a user sees it: exit statuses, signals, terminals, errors, --dry-run, and real tools working on
 # their granted project (sh, git, make, python3, node).
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
         common_setup
