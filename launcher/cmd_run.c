@@ -106,6 +106,12 @@ static void strv_free(char **v)
 static int check_state(const struct nono_policy *p, char **state)
 {
         for (size_t i = 0; i < p->n_grants; i++)
+                if (!strcmp(p->grants[i].path, "/")) {
+                        nono_err("granting / would expose the whole system (and nono's own state): grant the "
+                                 "project directory instead (--workdir, --allow DIR)");
+                        return -EPERM;
+                }
+        for (size_t i = 0; i < p->n_grants; i++)
                 for (size_t j = 0; state[j]; j++)
                         if (nono_path_under(p->grants[i].path, state[j])) {
                                 nono_err("%s is inside nono's own state (%s): the agent may never reach "
@@ -205,13 +211,15 @@ static void print_json(const struct nono_policy *p, char **state, char **argv)
 }
 
 /* The command must exist before anything is built: "command not found" is the most common mistake. */
-static int check_command(const char *cmd)
+static int check_command(const char *cmd, const char *workdir)
 {
         const char *path = getenv("PATH");
         char buf[PATH_MAX];
 
         if (strchr(cmd, '/')) {
-                if (access(cmd, X_OK) == 0)
+                if (cmd[0] != '/') /* relative to the agent's cwd, the workdir */
+                        snprintf(buf, sizeof(buf), "%s/%s", workdir, cmd);
+                if (access(cmd[0] == '/' ? cmd : buf, X_OK) == 0)
                         return 0;
                 nono_err("%s: %s", cmd, strerror(errno));
                 return -1;
@@ -307,7 +315,7 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
         return 0;
 }
 
-static void ctx_finished(void *userdata, int status)
+static void ctx_finished(void *userdata, int status, bool ran)
 {
         struct run_ctx *c = userdata;
         struct timespec t1;
@@ -323,7 +331,7 @@ static void ctx_finished(void *userdata, int status)
 #ifdef NONO_HAVE_STORE
         nono_run_session_end(&c->rs, status, pre);
 #endif
-        if (!c->summary)
+        if (!c->summary || !ran)
                 return;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double s = (double)(t1.tv_sec - c->t0.tv_sec) + (double)(t1.tv_nsec - c->t0.tv_nsec) / 1e9;
@@ -332,11 +340,23 @@ static void ctx_finished(void *userdata, int status)
                 fprintf(stderr, "; %llu files read, %llu changed, %llu violations", (unsigned long long)read,
                         (unsigned long long)changed, (unsigned long long)violations);
         fputc('\n', stderr);
-        if (c->session)
-                fprintf(stderr, "nono: session %s: nono audit show %s | nono rollback show %s --diff%s\n",
-                        c->session, c->session, c->session, pre ? " | undo: nono rollback restore ID" : "");
+        if (c->session) {
+                fprintf(stderr, "nono: session %s: see `nono audit show %s`, `nono rollback show %s --diff`",
+                        c->session, c->session, c->session);
+                if (pre)
+                        fprintf(stderr, ", undo with `nono rollback restore %s`", c->session);
+                fputc('\n', stderr);
+        }
         (void)pre;
 }
+
+#ifdef NONO_HAVE_FS
+static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct run_ctx *c = userdata;
+        return nono_run_fs_chan(c->fs, m, fd, reply);
+}
+#endif
 
 static void ctx_free(struct run_ctx *c)
 {
@@ -432,7 +452,7 @@ int nono_cmd_run(int argc, char **argv)
             .userdata = &ctx,
 #ifdef NONO_HAVE_FS
             .provider = &nono_provider_fuse,
-            .fuse = nono_run_fs_chan,
+            .fuse = ctx_fuse,
 #endif
             .prepare = ctx_prepare,
             .started = ctx_started,
@@ -469,7 +489,7 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
                 status = 0;
                 goto out;
         }
-        if (check_command(cmd[0]) < 0) {
+        if (check_command(cmd[0], p.workdir) < 0) {
                 status = 127;
                 goto out;
         }
@@ -518,7 +538,7 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
         if (r < 0 && !sb.exec_reached && status == 0)
                 status = 1;
         if (o->hooks && o->hooks->finished)
-                o->hooks->finished(o->hooks->userdata, sb.exec_reached ? status : -1);
+                o->hooks->finished(o->hooks->userdata, status, sb.exec_reached);
 out_sig:
         nono_sandbox_kill(&sb);
         if (sigfd >= 0)

@@ -11,6 +11,7 @@
  * env deny list. The filter is by name only; values are passed through untouched.
  */
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,21 @@ char **nono_env_build(char *const *envp, const struct nono_policy *p)
         /* /tmp is private inside: point temporary files there, whatever the host's TMPDIR was. */
         if (push(&out, &n, "TMPDIR=/tmp") < 0)
                 goto oom;
+        if (p && p->workdir) { /* the agent starts in the workdir: PWD says so (shells trust it) */
+                char *pwd = NULL;
+                for (size_t j = 0; j < n; j++)
+                        if (!strncmp(out[j], "PWD=", 4)) {
+                                free(out[j]);
+                                memmove(&out[j], &out[j + 1], (n - j) * sizeof(char *));
+                                n--;
+                                break;
+                        }
+                if (asprintf(&pwd, "PWD=%s", p->workdir) < 0 || push(&out, &n, pwd) < 0) {
+                        free(pwd);
+                        goto oom;
+                }
+                free(pwd);
+        }
         for (size_t i = 0; p && p->env_set && p->env_set[i]; i++) {
                 const char *eq = strchr(p->env_set[i], '=');
                 size_t len = eq ? (size_t)(eq - p->env_set[i]) + 1 : 0;

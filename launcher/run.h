@@ -31,8 +31,9 @@ struct nono_run_hooks {
          * agent cannot start before this returns): open the store and create the session record here.
          * Return < 0 to abort (the sandbox is killed). */
         int (*started)(void *userdata, const struct nono_policy *p, char **argv, pid_t init);
-        /* Called with the exit status after the agent exited (finalise the session). */
-        void (*finished)(void *userdata, int status);
+        /* Called with nono's exit status once init is gone (finalise the session); ran: the agent was
+         * exec'd (false: the sandbox could not be built, or the command could not start). */
+        void (*finished)(void *userdata, int status, bool ran);
 };
 
 struct nono_run_options {

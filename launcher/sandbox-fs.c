@@ -168,8 +168,9 @@ int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, stru
                 r = nono_fs_mount_options(rt->fs, m->arg, m->arg2, reply->data, sizeof(reply->data));
                 reply->len = r < 0 ? 0 : strlen(reply->data) + 1;
         } else {
-                r = nono_fs_attach(rt->fs, fd);
-                close(fd);
+                r = nono_fs_attach(rt->fs, fd); /* the FUSE session owns fd from here on */
+                if (r < 0)
+                        close(fd);
                 if (r >= 0)
                         r = nono_fs_start(rt->fs);
                 if (r < 0)

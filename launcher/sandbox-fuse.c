@@ -22,7 +22,7 @@
 static int fuse_child_mount(const struct nono_grant *g, unsigned index, const char *src, const char *target,
                             int chan, char *err, size_t errlen)
 {
-        _cleanup_close_ int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+        _cleanup_close_ int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
         struct nono_chan_msg m = {.kind = NONO_CHAN_FUSE_OPTIONS, .index = index}, reply;
         int r;
 

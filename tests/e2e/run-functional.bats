@@ -207,3 +207,22 @@ assert '$NONO_HOME' in d['state_masked']
         [ "$status" -eq 1 ]
         [[ "$output" == *"$H/.ssh"*"which the policy denies (credentials)"* ]]
 }
+
+@test "run: --workdir picks the project and the agent starts there" {
+        mkdir "$T/proj"
+        printf '#!/bin/sh\necho "in $PWD"; pwd; echo made > made\n' >"$T/proj/s.sh"
+        chmod +x "$T/proj/s.sh"
+        cd "$T"
+        run "$NONO" run --workdir "$T/proj" -- ./s.sh
+        [ "$status" -eq 0 ]
+        [ "${lines[0]}" = "in $T/proj" ]
+        [ "${lines[1]}" = "$T/proj" ]
+        [ "$(cat "$T/proj/made")" = made ]
+}
+
+@test "run: granting / is refused" {
+        cd /
+        run "$NONO" run -- true
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"granting / would expose the whole system"* ]]
+}
