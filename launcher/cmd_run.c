@@ -28,6 +28,7 @@
 #endif
 #ifdef NONO_HAVE_STORE
 #include "launcher/run-session.h"
+#include "store/store.h"
 #endif
 
 extern char **environ;
@@ -62,11 +63,31 @@ static int strv_push(char ***v, size_t *n, const char *s)
         return 0;
 }
 
-/* nono's own state: $NONO_HOME (else $XDG_DATA_HOME/nono, else ~/.local/share/nono) and the config dir. */
+/* The nono home: the store's own rule when the store is built in, else the same rule here. */
+static void state_home(char *buf, size_t len)
+{
+        const char *v, *home = getenv("HOME");
+
+        buf[0] = '\0';
+#ifdef NONO_HAVE_STORE
+        if (nono_store_home(buf, len) == 0)
+                return;
+        buf[0] = '\0';
+#endif
+        if ((v = getenv("NONO_HOME")) && *v)
+                snprintf(buf, len, "%s", v);
+        else if ((v = getenv("XDG_DATA_HOME")) && *v == '/')
+                snprintf(buf, len, "%s/nono", v);
+        else if (home)
+                snprintf(buf, len, "%s/.local/share/nono", home);
+}
+
+/* nono's own state: the nono home (store) and the config dir (keys, profiles), absolute and canonical
+ * where they exist. */
 int nono_run_state_paths(char ***out)
 {
         const char *home = getenv("HOME"), *v;
-        char buf[PATH_MAX], real[PATH_MAX];
+        char buf[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], cwd[PATH_MAX / 2];
         char **paths = calloc(3, sizeof(char *));
         size_t n = 0;
 
@@ -74,22 +95,24 @@ int nono_run_state_paths(char ***out)
                 return -ENOMEM;
         for (int i = 0; i < 2; i++) {
                 buf[0] = '\0';
-                if (i == 0) {
-                        if ((v = getenv("NONO_HOME")) && *v)
-                                snprintf(buf, sizeof(buf), "%s", v);
-                        else if ((v = getenv("XDG_DATA_HOME")) && *v)
-                                snprintf(buf, sizeof(buf), "%s/nono", v);
-                        else if (home)
-                                snprintf(buf, sizeof(buf), "%s/.local/share/nono", home);
-                } else {
-                        if ((v = getenv("XDG_CONFIG_HOME")) && *v)
-                                snprintf(buf, sizeof(buf), "%s/nono", v);
-                        else if (home)
-                                snprintf(buf, sizeof(buf), "%s/.config/nono", home);
-                }
-                if (buf[0] != '/')
+                if (i == 0)
+                        state_home(buf, sizeof(buf));
+                else if ((v = getenv("XDG_CONFIG_HOME")) && *v)
+                        snprintf(buf, sizeof(buf), "%s/nono", v);
+                else if (home)
+                        snprintf(buf, sizeof(buf), "%s/.config/nono", home);
+                if (!buf[0])
                         continue;
-                paths[n++] = strdup(realpath(buf, real) ? real : buf);
+                if (buf[0] != '/') { /* relative NONO_HOME: relative to the cwd, as the store reads it */
+                        if (!getcwd(cwd, sizeof(cwd)))
+                                continue;
+                        snprintf(abs, sizeof(abs), "%s/%s", cwd, buf);
+                } else {
+                        snprintf(abs, sizeof(abs), "%s", buf);
+                }
+                paths[n] = strdup(realpath(abs, real) ? real : abs);
+                if (!paths[n++])
+                        return -ENOMEM;
         }
         *out = paths;
         return 0;
