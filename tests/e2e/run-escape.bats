@@ -343,3 +343,11 @@ for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
         [[ "$output" == "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero "* ]]
         [ ! -e "$W/sda" ]
 }
+
+@test "escape: the sandbox's init (unscrubbed environment, open fds) is out of the agent's reach" {
+        run env LD_PRELOAD_MARKER_X=1 LD_NONO_CANARY=canary-value "$NONO" run -- sh -c \
+                'cat /proc/1/environ; ls /proc/1/fd; readlink /proc/1/root; cat /proc/1/maps; echo end'
+        [[ "$output" != *canary-value* ]]
+        [[ "$output" == *"Permission denied"* ]]
+        [[ "$output" == *end ]]
+}
