@@ -5,6 +5,7 @@
  * order of the steps and the messages the user sees.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -496,6 +497,13 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
         char err[1024];
         sigset_t set, old;
         int r, status = 1, sigfd = -1;
+        /* fds 0-2 must be open: otherwise the channel or a root fd could land there and survive into the
+         * agent, which keeps exactly 0-2. */
+        for (int fd = 0; fd < 3; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) {
+                        nono_err("cannot open /dev/null for fd %d: %s", fd, strerror(errno));
+                        return 1;
+                }
         if ((r = nono_policy_resolve(f, &p, &perr)) < 0) {
                 nono_err("%s", perr ? perr : strerror(-r));
                 free(perr);

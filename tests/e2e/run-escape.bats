@@ -301,6 +301,9 @@ for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
         [[ "$output" == "0 1 2 3 "* ]] # 3 is ls's own directory fd
         [[ "$output" != *" 7 "* ]]
         [[ "$output" != *outside-secret* ]]
+        # with stdin closed, fd 0 is /dev/null (not nono's channel or a root fd)
+        run "$NONO" run -- sh -c 'readlink /proc/self/fd/0' 0<&-
+        [ "$output" = /dev/null ]
 }
 
 @test "escape: dangerous environment variables are removed" {
