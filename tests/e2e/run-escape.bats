@@ -302,7 +302,7 @@ for kind in (socket.SOCK_RAW, socket.SOCK_DGRAM):
         [[ "$output" != *" 7 "* ]]
         [[ "$output" != *outside-secret* ]]
         # with stdin closed, fd 0 is /dev/null (not nono's channel or a root fd)
-        run "$NONO" run -- sh -c 'readlink /proc/self/fd/0' 0<&-
+        run sh -c 'exec "$0" run -- readlink /proc/self/fd/0 0<&-' "$NONO"
         [ "$output" = /dev/null ]
 }
 
