@@ -388,6 +388,9 @@ static void ctx_free(struct run_ctx *c)
         nono_run_fs_free(c->fs);
         c->fs = NULL;
 #endif
+#ifdef NONO_HAVE_STORE
+        nono_run_session_close(&c->rs);
+#endif
         (void)c;
 }
 

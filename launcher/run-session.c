@@ -64,7 +64,11 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         r = nono_session_update(rs->st, &rs->s);
         if (r < 0)
                 fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
+        return r;
+}
+
+void nono_run_session_close(struct nono_run_session *rs)
+{
         nono_store_close(rs->st);
         rs->st = NULL;
-        return r;
 }
