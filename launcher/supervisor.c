@@ -14,16 +14,17 @@
  */
 #include "launcher/supervisor.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <seccomp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,16 @@ static inline void closep(int *fd)
                 close(*fd);
 }
 #define _cleanup_close_ __attribute__((cleanup(closep)))
+
+/* snprintf that may truncate on purpose (paths and arguments the agent controls are bounded here). */
+__attribute__((format(printf, 3, 4))) static void strfmt(char *buf, size_t cap, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, cap, fmt, ap);
+        va_end(ap);
+}
 
 static void stat_add(uint64_t *c)
 {
@@ -217,7 +228,7 @@ static void absolutize(int dirfd, int64_t atfd, const char *path, char *out, siz
         ssize_t n;
 
         if (path[0] == '/') {
-                snprintf(out, cap, "%s", path);
+                strfmt(out, cap, "%s", path);
                 return;
         }
         if (atfd == AT_FDCWD)
@@ -226,14 +237,14 @@ static void absolutize(int dirfd, int64_t atfd, const char *path, char *out, siz
                 snprintf(link, sizeof(link), "fd/%d", (int)atfd);
         n = readlinkat(dirfd, link, base, sizeof(base) - 1);
         if (n <= 0) {
-                snprintf(out, cap, "%s", path);
+                strfmt(out, cap, "%s", path);
                 return;
         }
         base[n] = 0;
         if (!path[0]) /* execveat(fd, "", AT_EMPTY_PATH): fexecve */
-                snprintf(out, cap, "%s", base);
+                strfmt(out, cap, "%s", base);
         else
-                snprintf(out, cap, "%s%s%s", base, strcmp(base, "/") ? "/" : "", path);
+                strfmt(out, cap, "%s%s%s", base, strcmp(base, "/") ? "/" : "", path);
 }
 
 /* argv as a compact JSON array; NULL on allocation failure. A truncated argv ends with "...(truncated)". */
@@ -285,7 +296,7 @@ static bool format_sockaddr(const struct sockaddr_storage *sa, size_t len, char 
                 if (len < sizeof(*in))
                         return false;
                 inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-                snprintf(out, cap, "%s:%u", ip, ntohs(in->sin_port));
+                strfmt(out, cap, "%s:%u", ip, ntohs(in->sin_port));
                 return true;
         }
         case AF_INET6: {
@@ -293,7 +304,7 @@ static bool format_sockaddr(const struct sockaddr_storage *sa, size_t len, char 
                 if (len < sizeof(*in6))
                         return false;
                 inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-                snprintf(out, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
+                strfmt(out, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
                 return true;
         }
         case AF_UNSPEC:
@@ -301,7 +312,7 @@ static bool format_sockaddr(const struct sockaddr_storage *sa, size_t len, char 
         case AF_NETLINK:
                 return false;
         default:
-                snprintf(out, cap, "family %u", sa->ss_family);
+                strfmt(out, cap, "family %u", sa->ss_family);
                 return true;
         }
 }
@@ -342,8 +353,8 @@ static void answer_continue(nono_supervisor *sup, const struct seccomp_notif *re
         (void)seccomp_notify_respond(sup->fd, resp);
 }
 
-static void handle_exec(nono_supervisor *sup, const struct seccomp_notif *req, struct seccomp_notif_resp *resp,
-                        struct target *t)
+static void handle_exec(nono_supervisor *sup, const struct seccomp_notif *req,
+                        struct seccomp_notif_resp *resp, struct target *t)
 {
         bool at = req->data.nr == __NR_execveat;
         uint64_t path_addr = req->data.args[at ? 1 : 0], argv_addr = req->data.args[at ? 2 : 1];
@@ -362,23 +373,23 @@ static void handle_exec(nono_supervisor *sup, const struct seccomp_notif *req, s
                 return;
         if (sup->pending.has && sup->pending.ev.pid == t->pid && !strcmp(sup->pending.argv_json, argv_json)) {
                 size_t used = strlen(sup->pending.tried);
-                snprintf(sup->pending.tried + used, sizeof(sup->pending.tried) - used, "%s%s", used ? ":" : "",
-                         sup->pending.path);
-                snprintf(sup->pending.path, sizeof(sup->pending.path), "%s", abspath);
+                strfmt(sup->pending.tried + used, sizeof(sup->pending.tried) - used, "%s%s", used ? ":" : "",
+                       sup->pending.path);
+                strfmt(sup->pending.path, sizeof(sup->pending.path), "%s", abspath);
                 free(argv_json);
                 return;
         }
         flush_pending(sup);
         sup->pending.has = true;
         sup->pending.ev = (struct nono_event){
-                .time_ns = now_ns(),
-                .pid = t->pid,
-                .ppid = t->ppid,
-                .uid = t->uid,
-                .type = NONO_EV_EXEC,
-                .op = NONO_OP_EXEC,
+            .time_ns = now_ns(),
+            .pid = t->pid,
+            .ppid = t->ppid,
+            .uid = t->uid,
+            .type = NONO_EV_EXEC,
+            .op = NONO_OP_EXEC,
         };
-        snprintf(sup->pending.path, sizeof(sup->pending.path), "%s", abspath);
+        strfmt(sup->pending.path, sizeof(sup->pending.path), "%s", abspath);
         sup->pending.argv_json = argv_json;
         sup->pending.tried[0] = 0;
 }
@@ -434,14 +445,14 @@ static void handle_net(nono_supervisor *sup, const struct seccomp_notif *req, st
         }
         flush_pending(sup);
         struct nono_event ev = {
-                .time_ns = now_ns(),
-                .pid = t->pid,
-                .ppid = t->ppid,
-                .uid = t->uid,
-                .type = NONO_EV_NET,
-                .op = op,
-                .oflags = family,
-                .detail = dest,
+            .time_ns = now_ns(),
+            .pid = t->pid,
+            .ppid = t->ppid,
+            .uid = t->uid,
+            .type = NONO_EV_NET,
+            .op = op,
+            .oflags = family,
+            .detail = dest,
         };
         emit(sup, &ev);
 }
@@ -487,7 +498,8 @@ static void *supervisor_main(void *arg)
         if (seccomp_notify_alloc(&req, &resp) < 0)
                 return NULL;
         for (;;) {
-                struct pollfd p[2] = {{.fd = sup->fd, .events = POLLIN}, {.fd = sup->stop_fd, .events = POLLIN}};
+                struct pollfd p[2] = {{.fd = sup->fd, .events = POLLIN},
+                                      {.fd = sup->stop_fd, .events = POLLIN}};
                 /* Once stop is requested, drain what is ready without waiting, then leave. */
                 int n = poll(p, stopping ? 1 : 2, stopping ? 0 : sup->pending.has ? 50 : -1);
 
@@ -572,7 +584,8 @@ fail:
         return r;
 }
 
-int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *userdata, nono_supervisor **out)
+int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *userdata,
+                               nono_supervisor **out)
 {
         if (!sink)
                 return -EINVAL;

@@ -56,7 +56,8 @@ typedef void (*nono_supervisor_sink)(const struct nono_event *ev, void *userdata
  */
 int nono_supervisor_start(int notify_fd, nono_store *st, const char *session, nono_supervisor **out);
 /* The same with events handed to sink instead of the store (tools and tests). */
-int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *userdata, nono_supervisor **out);
+int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *userdata,
+                               nono_supervisor **out);
 
 /*
  * Stops the thread after it has answered every pending notification, closes the fd, and (store mode) waits
