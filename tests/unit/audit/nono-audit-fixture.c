@@ -263,9 +263,12 @@ static int cmd_tamper(nono_store *st, const char *id, const char *how, uint64_t 
                         r = nono_audit_key_load(dir, true, &k);
                         if (r == 0)
                                 r = nono_audit_seal_with(st, id, &k);
-                        char cmd[64];
-                        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-                        (void)!system(cmd);
+                        char f[64];
+                        snprintf(f, sizeof(f), "%s/audit.key", dir);
+                        unlink(f);
+                        snprintf(f, sizeof(f), "%s/audit.pub", dir);
+                        unlink(f);
+                        rmdir(dir);
                 }
                 nono_session_clear(&s);
         } else {
