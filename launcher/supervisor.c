@@ -94,6 +94,11 @@ static void stat_add(uint64_t *c)
 
 int nono_supervisor_install_filter(unsigned what, int handoff_fd)
 {
+        return nono_supervisor_install_filter_deny(what, handoff_fd, NULL, 0);
+}
+
+int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny)
+{
         scmp_filter_ctx ctx;
         int r, fd;
 
@@ -129,6 +134,11 @@ int nono_supervisor_install_filter(unsigned what, int handoff_fd)
                 if (r == 0)
                         r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(sendmmsg), 1,
                                              SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)handoff_fd));
+                if (r < 0)
+                        goto out;
+        }
+        for (size_t i = 0; i < n_deny; i++) {
+                r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, deny[i], 0);
                 if (r < 0)
                         goto out;
         }
@@ -457,6 +467,41 @@ static void handle_net(nono_supervisor *sup, const struct seccomp_notif *req, st
         emit(sup, &ev);
 }
 
+static bool is_audited(int nr)
+{
+        return nr == __NR_execve || nr == __NR_execveat || nr == __NR_connect || nr == __NR_sendto ||
+               nr == __NR_sendmsg || nr == __NR_sendmmsg;
+}
+
+/* A syscall of the deny list: refused by number, recorded as a violation. */
+static void handle_denied(nono_supervisor *sup, const struct seccomp_notif *req,
+                          struct seccomp_notif_resp *resp, struct target *t)
+{
+        char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+        char num[32];
+
+        memset(resp, 0, sizeof(*resp));
+        resp->id = req->id;
+        resp->error = -EPERM;
+        (void)seccomp_notify_respond(sup->fd, resp);
+        flush_pending(sup);
+        snprintf(num, sizeof(num), "syscall %d", req->data.nr);
+        struct nono_event ev = {
+            .time_ns = now_ns(),
+            .pid = t->pid,
+            .ppid = t->ppid,
+            .uid = t->uid,
+            .type = NONO_EV_SESSION,
+            .op = NONO_OP_SYSCALL,
+            .result = EPERM,
+            .flags = NONO_EVF_VIOLATION,
+            .path = name ? name : num,
+            .detail = "refused by the seccomp filter",
+        };
+        emit(sup, &ev);
+        free(name);
+}
+
 static void handle(nono_supervisor *sup, const struct seccomp_notif *req, struct seccomp_notif_resp *resp)
 {
         char proc[32];
@@ -471,14 +516,31 @@ static void handle(nono_supervisor *sup, const struct seccomp_notif *req, struct
          * the process that made it (it cannot exit and be recycled while blocked in the notification). */
         if (t.memfd < 0 || seccomp_notify_id_valid(sup->fd, req->id) < 0) {
                 stat_add(&sup->stats.lost);
-                answer_continue(sup, req, resp);
+                if (is_audited(req->data.nr)) {
+                        answer_continue(sup, req, resp);
+                } else { /* deny list: refused whether or not we can see the process */
+                        memset(resp, 0, sizeof(*resp));
+                        resp->id = req->id;
+                        resp->error = -EPERM;
+                        (void)seccomp_notify_respond(sup->fd, resp);
+                }
                 goto out;
         }
         read_status(t.dirfd, &t.ppid, &t.uid);
-        if (req->data.nr == __NR_execve || req->data.nr == __NR_execveat)
+        switch (req->data.nr) {
+        case __NR_execve:
+        case __NR_execveat:
                 handle_exec(sup, req, resp, &t);
-        else
+                break;
+        case __NR_connect:
+        case __NR_sendto:
+        case __NR_sendmsg:
+        case __NR_sendmmsg:
                 handle_net(sup, req, resp, &t);
+                break;
+        default:
+                handle_denied(sup, req, resp, &t);
+        }
 out:
         if (t.memfd >= 0)
                 close(t.memfd);

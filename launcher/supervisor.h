@@ -13,9 +13,10 @@
  * kernel, which re-reads the arguments itself once we answer CONTINUE, acts on them (TOCTOU). An event
  * therefore records what the agent *asked for* at the instant we looked, and the result is unknown
  * (Landlock, the deny filter, the network namespace and the proxy decide, after us). Every decision
- * belongs to those kernel mechanisms; the supervisor always answers CONTINUE, so a bug or a crash here
- * can never grant anything. The kernel gives the deny filter's ERRNO/KILL precedence over NOTIFY, so a
- * syscall the deny filter refuses never reaches us and stays refused.
+ * belongs to those kernel mechanisms; the supervisor always answers CONTINUE to an audited call, so a bug
+ * or a crash here can never grant anything (the one exception, the optional deny list below, only refuses).
+ * The kernel gives the deny filter's ERRNO/KILL precedence over NOTIFY, so a syscall the deny filter refuses
+ * never reaches us and stays refused.
  *
  * What it stops: nothing (it records). What an agent can do against it: race its own memory to make
  * an event lie about a target (the lie is bounded to what the kernel policy allows anyway); flood events;
@@ -44,6 +45,16 @@
  * (and handoff_fd) before execve: an agent holding its own listener could answer its own notifications.
  */
 int nono_supervisor_install_filter(unsigned what, int handoff_fd);
+
+/*
+ * The same, plus deny-and-record: the native syscalls in deny[] (numbers) are refused with EPERM by the
+ * supervisor and recorded as violations (op NONO_OP_SYSCALL, path = the syscall's name). A syscall the deny
+ * filter refuses with ERRNO never reaches this filter (ERRNO has precedence over NOTIFY), so nono cannot see
+ * those; the sandbox moves into deny[] the ones it wants visible. This is safe as a decision because it
+ * depends on the syscall number only, never on memory, and it fails closed: the supervisor answers every
+ * call other than the audited ones with EPERM, and if it dies the kernel answers ENOSYS.
+ */
+int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny);
 
 typedef struct nono_supervisor nono_supervisor;
 

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -309,6 +311,46 @@ static void test_second_listener_refused(void **state)
         assert_int_equal(supervise(f, false, NULL, nested_child, NULL), 0);
 }
 
+static int deny_child(void *p)
+{
+        const int deny[] = {__NR_getpriority};
+
+        (void)p;
+        /* the outer supervisor already listens on this tree: a nested listener is refused */
+        return nono_supervisor_install_filter_deny(NONO_SUP_EXEC, -1, deny, 1) == -EBUSY ? 0 : 41;
+}
+
+static int getprio_child(void *p)
+{
+        (void)p;
+        errno = 0;
+        long r = syscall(SYS_getpriority, PRIO_PROCESS, 0);
+        return r == -1 && errno == EPERM ? 0 : 50;
+}
+
+static void test_deny_and_record(void **state)
+{
+        struct fx *f = *state;
+        nono_supervisor *sup;
+        struct evlist l;
+        int fd;
+        const int deny[] = {__NR_getpriority};
+        pid_t pid = tl_spawn_deny(deny, 1, getprio_child, NULL, &fd);
+
+        assert_true(pid > 0);
+        assert_int_equal(nono_supervisor_start(fd, f->st, f->s.id, &sup), 0);
+        assert_int_equal(tl_wait(pid), 0); /* the child saw EPERM */
+        assert_int_equal(nono_supervisor_stop(sup), 0);
+        collect(f, &l);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.v[0].e.op, NONO_OP_SYSCALL);
+        assert_true(l.v[0].e.flags & NONO_EVF_VIOLATION);
+        assert_int_equal(l.v[0].e.result, EPERM);
+        assert_string_equal(l.v[0].path, "getpriority");
+        evlist_free(&l);
+        assert_int_equal(supervise(f, false, NULL, deny_child, NULL), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -318,6 +360,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_network, setup, teardown),
             cmocka_unit_test_setup_teardown(test_deny_filter_wins, setup, teardown),
             cmocka_unit_test_setup_teardown(test_second_listener_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_deny_and_record, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

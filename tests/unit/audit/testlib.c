@@ -134,8 +134,8 @@ static int install_deny_connect(void)
         return r;
 }
 
-pid_t tl_spawn(unsigned what, bool deny_connect, char *const *argv, int (*fn)(void *), void *arg,
-               int *notify_fd)
+static pid_t spawn(unsigned what, bool deny_connect, const int *deny, size_t n_deny, char *const *argv,
+                   int (*fn)(void *), void *arg, int *notify_fd)
 {
         int sv[2], fd;
         pid_t pid;
@@ -151,7 +151,7 @@ pid_t tl_spawn(unsigned what, bool deny_connect, char *const *argv, int (*fn)(vo
                         _exit(120);
                 if (deny_connect && install_deny_connect() < 0)
                         _exit(121);
-                fd = nono_supervisor_install_filter(what, sv[1]);
+                fd = nono_supervisor_install_filter_deny(what, sv[1], deny, n_deny);
                 if (fd < 0) {
                         char c = (char)-fd;
                         (void)!write(sv[1], &c, 1); /* report the errno instead of an fd */
@@ -176,6 +176,17 @@ pid_t tl_spawn(unsigned what, bool deny_connect, char *const *argv, int (*fn)(vo
         }
         *notify_fd = fd;
         return pid;
+}
+
+pid_t tl_spawn(unsigned what, bool deny_connect, char *const *argv, int (*fn)(void *), void *arg,
+               int *notify_fd)
+{
+        return spawn(what, deny_connect, NULL, 0, argv, fn, arg, notify_fd);
+}
+
+pid_t tl_spawn_deny(const int *deny, size_t n, int (*fn)(void *), void *arg, int *notify_fd)
+{
+        return spawn(NONO_SUP_EXEC, false, deny, n, NULL, fn, arg, notify_fd);
 }
 
 int tl_wait(pid_t pid)

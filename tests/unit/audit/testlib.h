@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "store/store.h"
@@ -21,6 +22,9 @@ int tl_session_finish(nono_store *st, struct nono_session *s, int exit_status);
  */
 pid_t tl_spawn(unsigned what, bool deny_connect, char *const *argv, int (*fn)(void *), void *arg,
                int *notify_fd);
+
+/* The same with the deny-and-record list (nono_supervisor_install_filter_deny), exec audit only. */
+pid_t tl_spawn_deny(const int *deny, size_t n, int (*fn)(void *), void *arg, int *notify_fd);
 
 /* Waits for pid; returns nono-style exit status (code, or 128+signal). */
 int tl_wait(pid_t pid);
