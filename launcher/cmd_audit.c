@@ -545,8 +545,6 @@ static int audit_verify(int argc, char **argv)
                 print_json_line(o);
         } else if (rep.verdict == NONO_VERIFY_BAD) {
                 printf("session %s: TAMPERED\n  %s\n", s.id, rep.problem);
-                if (rep.bad > 1)
-                        printf("  %llu events in all fail their check\n", (unsigned long long)rep.bad);
         } else if (rep.verdict == NONO_VERIFY_UNSEALED) {
                 printf("session %s: NOT SEALED\n  chain intact over %llu events, but the session was never "
                        "sealed: "

@@ -2,9 +2,9 @@
 /*
  * seal.c - the audit key, sealing and verification (see seal.h for what it stops and what it does not).
  *
- * Verification walks the events once and keeps two chains: the recomputed one (from the seed, over the
- * stored events) decides the signed head; the stored one lets each event be checked locally against its
- * predecessor's stored value, so a change to one event names that event, not every event after it.
+ * Verification combines three witnesses: the store's own chain check (stored chain prefixes against the
+ * chain recomputed from content, which names the first altered event), the sequence numbers (gaps), and the
+ * seal (the signed count and head, which catch appends, truncation and a consistent rewrite).
  */
 #include "launcher/seal.h"
 
@@ -401,60 +401,33 @@ static int ed25519_sign(const struct nono_audit_key *k, const uint8_t *msg, size
 
 /* ---- the chain walk ------------------------------------------------------------------------------- */
 
+/*
+ * The store keeps a prefix of each event's chain value and the full head; nono_events_iterate() hands out the
+ * chain recomputed from the content and nono_events_verify() names the first event whose stored prefix or
+ * sequence does not fit. The walk here adds what only the seal knows (how many events were signed, and the
+ * head at that count) and turns the findings into one precise sentence.
+ */
 struct walk {
-        nono_digest stored_prev, recomputed;
         uint64_t expect;  /* next seq expected */
-        uint64_t head_at; /* seq whose recomputed chain is wanted as head (0: none) */
-        nono_digest head; /* recomputed chain at head_at */
+        uint64_t gap;     /* first missing seq, 0 none */
+        uint64_t head_at; /* seq whose recomputed chain is wanted as head */
+        nono_digest head;
         bool head_found;
-        uint64_t first_bad, bad, last_seq;
-        char problem[400];
+        uint64_t last_seq;
+        nono_digest last_chain;
 };
-
-static void walk_bad(struct walk *w, uint64_t seq, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void walk_bad(struct walk *w, uint64_t seq, const char *fmt, ...)
-{
-        va_list ap;
-
-        w->bad++;
-        if (w->first_bad)
-                return;
-        w->first_bad = seq;
-        va_start(ap, fmt);
-        vsnprintf(w->problem, sizeof(w->problem), fmt, ap);
-        va_end(ap);
-}
 
 static int walk_cb(const struct nono_event *ev, void *userdata)
 {
         struct walk *w = userdata;
-        nono_digest local;
 
-        if (ev->seq != w->expect) {
-                if (ev->seq > w->expect)
-                        walk_bad(w, w->expect,
-                                 ev->seq == w->expect + 1
-                                     ? "event %llu is missing (deleted)"
-                                     : "event %llu is missing (deleted), and those up to %llu",
-                                 (unsigned long long)w->expect, (unsigned long long)(ev->seq - 1));
-                else
-                        walk_bad(w, ev->seq, "event %llu is out of order", (unsigned long long)ev->seq);
-        }
-        /* Local check: this event against its stored predecessor. */
-        nono_event_chain(&w->stored_prev, ev, &local);
-        if (memcmp(local.b, ev->chain.b, 32) && ev->seq == w->expect)
-                walk_bad(
-                    w, ev->seq,
-                    "event %llu does not match its hash: it was modified, replaced or moved after it was "
-                    "written",
-                    (unsigned long long)ev->seq);
-        nono_event_chain(&w->recomputed, ev, &w->recomputed);
+        if (ev->seq != w->expect && !w->gap)
+                w->gap = w->expect;
         if (ev->seq == w->head_at) {
-                w->head = w->recomputed;
+                w->head = ev->chain;
                 w->head_found = true;
         }
-        w->stored_prev = ev->chain;
+        w->last_chain = ev->chain;
         w->last_seq = ev->seq;
         w->expect = ev->seq + 1;
         return 0;
@@ -463,15 +436,70 @@ static int walk_cb(const struct nono_event *ev, void *userdata)
 static int walk_events(nono_store *st, const char *id, uint64_t head_at, struct walk *w)
 {
         memset(w, 0, sizeof(*w));
-        nono_event_chain_seed(id, &w->stored_prev);
-        w->recomputed = w->stored_prev;
         w->expect = 1;
         w->head_at = head_at;
         if (head_at == 0) {
-                w->head = w->recomputed;
+                nono_event_chain_seed(id, &w->head);
                 w->head_found = true;
         }
         return nono_events_iterate(st, id, 1, walk_cb, w);
+}
+
+struct finding {
+        uint64_t first_bad; /* 0: no single event */
+        char problem[400];
+};
+
+/* Judges the chain: the store's check, gaps, and (sealed) the signed count. Returns 0 or a read error. */
+static int judge_chain(nono_store *st, const char *id, const struct walk *w, bool sealed,
+                       uint64_t sealed_events, struct finding *f)
+{
+        uint64_t bad = 0, appended = 0, cut = 0, first = 0;
+        int r = nono_events_verify(st, id, &bad, NULL);
+
+        memset(f, 0, sizeof(*f));
+        if (r < 0 && r != -EBADMSG)
+                return r;
+        if (r == 0)
+                bad = 0;
+        if (sealed && w->last_seq > sealed_events)
+                appended = sealed_events + 1;
+        if (sealed && w->last_seq < sealed_events)
+                cut = w->last_seq + 1;
+        else if (!sealed && bad == w->last_seq + 1)
+                cut = bad; /* the store counted more events than there are */
+        for (uint64_t c, i = 0; i < 4; i++) {
+                c = i == 0 ? w->gap : i == 1 ? bad : i == 2 ? appended : cut;
+                if (c && (!first || c < first))
+                        first = c;
+        }
+        if (!first)
+                return 0;
+        f->first_bad = first;
+        if (first == w->gap)
+                snprintf(f->problem, sizeof(f->problem), "event %llu is missing (deleted)",
+                         (unsigned long long)first);
+        else if (first == appended)
+                snprintf(f->problem, sizeof(f->problem),
+                         "event %llu was added after the session was sealed (the seal covers %llu events)",
+                         (unsigned long long)first, (unsigned long long)sealed_events);
+        else if (first == cut && sealed)
+                snprintf(
+                    f->problem, sizeof(f->problem),
+                    "events %llu to %llu are missing (deleted from the end; the seal covers %llu events)",
+                    (unsigned long long)first, (unsigned long long)sealed_events,
+                    (unsigned long long)sealed_events);
+        else if (first == cut)
+                snprintf(f->problem, sizeof(f->problem),
+                         "event %llu and any after it are missing (deleted from the end)",
+                         (unsigned long long)first);
+        else
+                snprintf(
+                    f->problem, sizeof(f->problem),
+                    "event %llu does not match its hash: it was modified, replaced or moved after it was "
+                    "written",
+                    (unsigned long long)first);
+        return 0;
 }
 
 /* ---- seal ----------------------------------------------------------------------------------------- */
@@ -487,6 +515,7 @@ static bool is_zero(const uint8_t *p, size_t n)
 int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_audit_key *key)
 {
         struct nono_session s = {0};
+        struct finding f;
         struct walk w;
         uint8_t msg[SEAL_MSG_MAX];
         size_t mlen;
@@ -499,15 +528,21 @@ int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_
         if (r < 0)
                 return fail(r, "cannot read session %s: %s", session, nono_store_errmsg());
         r = walk_events(st, s.id, UINT64_MAX, &w);
+        if (r == 0)
+                r = judge_chain(st, s.id, &w, false, 0, &f);
         if (r < 0) {
                 r = fail(r, "cannot read the events of session %s: %s", s.id, nono_store_errmsg());
                 goto out;
         }
-        if (w.first_bad) {
-                r = fail(-EBADMSG, "session %s: refusing to seal a broken chain: %s", s.id, w.problem);
+        if (f.first_bad) {
+                r = fail(-EBADMSG, "session %s: refusing to seal a broken chain: %s", s.id, f.problem);
                 goto out;
         }
-        r = seal_message(&s, w.last_seq, w.last_seq ? &w.stored_prev : &w.recomputed, msg, &mlen);
+        if (w.last_seq)
+                w.head = w.last_chain;
+        else
+                nono_event_chain_seed(s.id, &w.head);
+        r = seal_message(&s, w.last_seq, &w.head, msg, &mlen);
         if (r == 0)
                 r = ed25519_sign(key, msg, mlen, s.seal);
         if (r < 0) {
@@ -561,8 +596,8 @@ static void trusted_key(const uint8_t *given, uint8_t pub[32], bool *have, struc
                  "only the key recorded in the session (no local key; pass --public-key to trust one)");
 }
 
-static void verify_seal(const struct nono_session *s, struct walk *w, const uint8_t *given,
-                        struct nono_verify_report *out)
+static void verify_seal(const struct nono_session *s, const struct walk *w, const uint8_t *given,
+                        struct nono_verify_report *out, struct finding *f)
 {
         uint8_t tpub[32], msg[SEAL_MSG_MAX];
         char tfp[40];
@@ -570,28 +605,21 @@ static void verify_seal(const struct nono_session *s, struct walk *w, const uint
         bool have;
 
         nono_audit_key_fingerprint(s->seal_pub, out->fingerprint, sizeof(out->fingerprint));
-        if (w->last_seq > s->sealed_events && !w->first_bad)
-                walk_bad(w, s->sealed_events + 1,
-                         "event %llu was added after the session was sealed (the seal covers %llu events)",
-                         (unsigned long long)(s->sealed_events + 1), (unsigned long long)s->sealed_events);
-        if (w->last_seq < s->sealed_events && !w->first_bad)
-                walk_bad(w, w->last_seq + 1,
-                         "events %llu to %llu are missing (deleted; the seal covers %llu events)",
-                         (unsigned long long)(w->last_seq + 1), (unsigned long long)s->sealed_events,
-                         (unsigned long long)s->sealed_events);
         if (seal_message(s, s->sealed_events, &w->head, msg, &mlen) < 0)
                 return;
         out->signature_ok = w->head_found && ed25519_verify(s->seal_pub, s->seal, msg, mlen);
         trusted_key(given, tpub, &have, out);
         out->key_trusted = have && !memcmp(tpub, s->seal_pub, 32);
-        if (!out->signature_ok && !w->first_bad)
-                snprintf(w->problem, sizeof(w->problem),
+        if (f->problem[0])
+                return;
+        if (!out->signature_ok) {
+                snprintf(f->problem, sizeof(f->problem),
                          "the seal does not match: the session record or its events were rewritten after the "
                          "seal (consistently, so no single event stands out), or the seal was forged");
-        else if (out->signature_ok && have && !out->key_trusted && !w->first_bad) {
+        } else if (have && !out->key_trusted) {
                 nono_audit_key_fingerprint(tpub, tfp, sizeof(tfp));
                 snprintf(
-                    w->problem, sizeof(w->problem),
+                    f->problem, sizeof(f->problem),
                     "sealed by key %s, not by the trusted key %s (%s): the trail may have been re-sealed",
                     out->fingerprint, tfp, out->key_source);
         }
@@ -601,6 +629,7 @@ int nono_audit_verify(nono_store *st, const char *session, const uint8_t *truste
                       struct nono_verify_report *out)
 {
         struct nono_session s = {0};
+        struct finding f;
         struct walk w;
         int r;
 
@@ -611,17 +640,18 @@ int nono_audit_verify(nono_store *st, const char *session, const uint8_t *truste
         out->sealed = !is_zero(s.seal, sizeof(s.seal));
         out->running = s.state == NONO_SESSION_RUNNING;
         r = walk_events(st, s.id, out->sealed ? s.sealed_events : UINT64_MAX, &w);
+        if (r == 0)
+                r = judge_chain(st, s.id, &w, out->sealed, s.sealed_events, &f);
         if (r < 0) {
                 r = fail(r, "cannot read the events of session %s: %s", s.id, nono_store_errmsg());
                 goto out;
         }
         if (out->sealed)
-                verify_seal(&s, &w, trusted_pub, out);
+                verify_seal(&s, &w, trusted_pub, out, &f);
         out->events = w.last_seq;
-        out->first_bad = w.first_bad;
-        out->bad = w.bad;
-        snprintf(out->problem, sizeof(out->problem), "%s", w.problem);
-        if (w.problem[0])
+        out->first_bad = f.first_bad;
+        snprintf(out->problem, sizeof(out->problem), "%s", f.problem);
+        if (f.problem[0])
                 out->verdict = NONO_VERIFY_BAD;
         else if (!out->sealed)
                 out->verdict = NONO_VERIFY_UNSEALED;

@@ -8,8 +8,9 @@
  *     "nono-seal-v1" NUL || session id || le64 event count || chain head || SHA-256(session canonical bytes)
  *
  * with the user's audit key and stores the signature, the public key and the count in the session record.
- * nono_audit_verify() recomputes the chain from the seed, compares every stored chain value, and checks the
- * signature against a key the user trusts.
+ * nono_audit_verify() has the store recompute the chain and compare it with what it stored
+ * (nono_events_verify), checks the sequence for gaps and against the sealed count, and checks the signature
+ * of the recomputed head against a key the user trusts.
  *
  * What it stops: an edit, deletion, reordering, insertion or truncation of events, or an edit of the session
  * record (argv, cwd, policy, roots, times, exit status), made after the seal by anyone who does not hold the
@@ -70,7 +71,6 @@ struct nono_verify_report {
         enum nono_verdict verdict;
         uint64_t events;    /* events stored */
         uint64_t first_bad; /* seq of the first bad event; 0 when the problem is not one event */
-        uint64_t bad;       /* events whose chain value does not match */
         bool sealed;
         bool signature_ok;
         bool key_trusted;     /* signature checked against --public-key or the local key */

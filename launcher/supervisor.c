@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,7 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
@@ -92,6 +96,49 @@ static void stat_add(uint64_t *c)
 
 /* ---- the filter (child side) ---------------------------------------------------------------------- */
 
+/*
+ * libseccomp builds the program; we load it ourselves. libseccomp 2.5 keeps one notify fd per process in a
+ * global and, once it has one, loads later NOTIFY filters without asking for a listener (their calls then
+ * fail with ENOSYS), and seccomp_reset(NULL) closes that remembered fd number even if it now names another
+ * file. Loading with SECCOMP_FILTER_FLAG_NEW_LISTENER directly gives a fresh listener or the kernel's own
+ * errno (EBUSY when the tree already has one).
+ */
+static int load_with_listener(scmp_filter_ctx ctx)
+{
+        struct sock_fprog prog;
+        struct stat st;
+        void *buf = NULL;
+        int mfd, r;
+        long fd;
+
+        mfd = memfd_create("nono-audit-filter", MFD_CLOEXEC);
+        if (mfd < 0)
+                return -errno;
+        r = seccomp_export_bpf(ctx, mfd);
+        if (r == 0 && fstat(mfd, &st) < 0)
+                r = -errno;
+        if (r == 0 && (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) || st.st_size > 65536))
+                r = -EINVAL;
+        if (r == 0 && !(buf = malloc((size_t)st.st_size)))
+                r = -ENOMEM;
+        if (r == 0 && pread(mfd, buf, (size_t)st.st_size, 0) != st.st_size)
+                r = -EIO;
+        close(mfd);
+        if (r < 0)
+                goto out;
+        prog.len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+        prog.filter = buf;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                r = -errno;
+                goto out;
+        }
+        fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+        r = fd < 0 ? -errno : (int)fd; /* the kernel makes the listener O_CLOEXEC */
+out:
+        free(buf);
+        return r;
+}
+
 int nono_supervisor_install_filter(unsigned what, int handoff_fd)
 {
         return nono_supervisor_install_filter_deny(what, handoff_fd, NULL, 0);
@@ -100,7 +147,7 @@ int nono_supervisor_install_filter(unsigned what, int handoff_fd)
 int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny)
 {
         scmp_filter_ctx ctx;
-        int r, fd;
+        int r;
 
         if (what & NONO_SUP_SENDMSG && handoff_fd < 0)
                 return -EINVAL;
@@ -142,11 +189,7 @@ int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int
                 if (r < 0)
                         goto out;
         }
-        r = seccomp_load(ctx);
-        if (r < 0)
-                goto out;
-        fd = seccomp_notify_fd(ctx);
-        r = fd < 0 ? -EBADF : fd;
+        r = load_with_listener(ctx);
 out:
         seccomp_release(ctx);
         return r;
@@ -583,11 +626,6 @@ static void *supervisor_main(void *arg)
                 }
                 if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
                         /* Every process using the filter is gone: nothing more can come. */
-                        if (!stopping) {
-                                uint64_t v;
-                                while (read(sup->stop_fd, &v, sizeof(v)) < 0 && errno == EINTR)
-                                        ;
-                        }
                         break;
                 }
         }
