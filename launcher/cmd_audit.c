@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,15 @@ static cJSON *strv_json(char **v)
         return a;
 }
 
+/* 64-bit integers printed exactly (cJSON numbers are doubles). */
+static void add_i64(cJSON *o, const char *name, int64_t v)
+{
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%lld", (long long)v);
+        cJSON_AddRawToObject(o, name, buf);
+}
+
 static void print_json_line(cJSON *o)
 {
         char *s = cJSON_PrintUnformatted(o);
@@ -146,7 +156,8 @@ static int parse_since(const char *s, int64_t *out)
                 const char *e = strptime(s, fmts[i], &tm);
                 if (e && !*e) {
                         tm.tm_isdst = -1;
-                        *out = (int64_t)mktime(&tm) * 1000000000;
+                        time_t t = mktime(&tm);
+                        *out = t > INT64_MAX / 1000000000 ? INT64_MAX : (int64_t)t * 1000000000;
                         return 0;
                 }
         }
@@ -188,7 +199,7 @@ static int audit_list(int argc, char **argv)
         size_t n = 0;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
                 case 'j':
                         json = true;
@@ -234,7 +245,7 @@ static int audit_list(int argc, char **argv)
                         fmt_utc_iso(s->start_ns, iso, sizeof(iso));
                         cJSON_AddStringToObject(o, "id", s->id);
                         cJSON_AddStringToObject(o, "start", iso);
-                        cJSON_AddNumberToObject(o, "start_ns", (double)s->start_ns);
+                        add_i64(o, "start_ns", s->start_ns);
                         if (s->end_ns)
                                 cJSON_AddNumberToObject(o, "duration_ms",
                                                         (double)((s->end_ns - s->start_ns) / 1000000));
@@ -359,7 +370,7 @@ static cJSON *event_json(const struct show *sh, const struct nono_event *ev)
         cJSON_AddStringToObject(o, "session", sh->s->id);
         cJSON_AddNumberToObject(o, "seq", (double)ev->seq);
         cJSON_AddStringToObject(o, "time", iso);
-        cJSON_AddNumberToObject(o, "time_ns", (double)ev->time_ns);
+        add_i64(o, "time_ns", ev->time_ns);
         cJSON_AddStringToObject(o, "type", nono_event_type_name(ev->type));
         cJSON_AddStringToObject(o, "op", nono_op_name(ev->op));
         cJSON_AddNumberToObject(o, "pid", ev->pid);
@@ -438,7 +449,7 @@ static int audit_show(int argc, char **argv)
         struct show sh = {.s = &s};
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
                 case 'j':
                         sh.json = true;
@@ -499,7 +510,7 @@ static int audit_verify(int argc, char **argv)
         bool have_pub = false, json = false;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
                 case 'k':
                         if (nono_audit_pubkey_read(optarg, pub) < 0)
