@@ -566,18 +566,18 @@ static void handle(nono_supervisor *sup, const struct seccomp_notif *req, struct
         t.dirfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (t.dirfd >= 0)
                 t.memfd = openat(t.dirfd, "mem", O_RDONLY | O_CLOEXEC);
+        if (!is_audited(req->data.nr)) {
+                /* deny list: refused whether or not we can see the process; no memory is read */
+                if (t.dirfd >= 0)
+                        read_status(t.dirfd, &t.ppid, &t.uid);
+                handle_denied(sup, req, resp, &t);
+                goto out;
+        }
         /* The check that makes the fds above trustworthy: the notification is still pending, so PID is still
          * the process that made it (it cannot exit and be recycled while blocked in the notification). */
         if (t.memfd < 0 || seccomp_notify_id_valid(sup->fd, req->id) < 0) {
                 stat_add(&sup->stats.lost);
-                if (is_audited(req->data.nr)) {
-                        answer_continue(sup, req, resp);
-                } else { /* deny list: refused whether or not we can see the process */
-                        memset(resp, 0, sizeof(*resp));
-                        resp->id = req->id;
-                        resp->error = -EPERM;
-                        (void)seccomp_notify_respond(sup->fd, resp);
-                }
+                answer_continue(sup, req, resp);
                 goto out;
         }
         read_status(t.dirfd, &t.ppid, &t.uid);
@@ -592,8 +592,6 @@ static void handle(nono_supervisor *sup, const struct seccomp_notif *req, struct
         case __NR_sendmmsg:
                 handle_net(sup, req, resp, &t);
                 break;
-        default:
-                handle_denied(sup, req, resp, &t);
         }
 out:
         if (t.memfd >= 0)
