@@ -101,6 +101,38 @@ static const char *state_name(uint32_t st)
         return st < 4 ? n[st] : "?";
 }
 
+/*
+ * Names, paths and arguments come from the agent, which may put terminal escape sequences in them to
+ * repaint the screen and hide a violation. Human output shows every control byte as \xNN (and a backslash as
+ * \\); JSON output is escaped by cJSON.
+ */
+static void defang(char *s, size_t cap)
+{
+        size_t n = strlen(s), extra = 0;
+        char *tmp;
+
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\')
+                        extra += s[i] == '\\' ? 1 : 3;
+        if (!extra || !(tmp = malloc(n + extra + 1)))
+                return;
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '\\') {
+                        tmp[o++] = '\\';
+                        tmp[o++] = '\\';
+                } else if (c < 0x20 || c == 0x7f) {
+                        o += (size_t)sprintf(tmp + o, "\\x%02x", c);
+                } else {
+                        tmp[o++] = (char)c;
+                }
+        }
+        tmp[o] = 0;
+        snprintf(s, cap, "%s", tmp);
+        free(tmp);
+}
+
 static void join_argv(char **argv, char *buf, size_t len)
 {
         size_t used = 0;
@@ -270,6 +302,7 @@ static int audit_list(int argc, char **argv)
                 fmt_local(s->start_ns, start, sizeof(start), "%Y-%m-%d %H:%M:%S");
                 fmt_duration(s, dur, sizeof(dur));
                 join_argv(s->argv, cmd, sizeof(cmd));
+                defang(cmd, sizeof(cmd));
                 if (s->end_ns)
                         snprintf(ex, sizeof(ex), "%d", s->exit_status);
                 else
@@ -431,6 +464,7 @@ static int show_cb(const struct nono_event *ev, void *userdata)
                 snprintf(target + l, sizeof(target) - l, " (%llu B read, %llu B written)",
                          (unsigned long long)ev->bytes_read, (unsigned long long)ev->bytes_written);
         }
+        defang(target, sizeof(target));
         printf("%s%s.%03d  %7u  %-10s  %-13s  %s%s\n", viol && sh->color ? RED : "", when,
                (int)(ev->time_ns % 1000000000 / 1000000), ev->pid, event_operation(ev), result, target,
                viol && sh->color ? RESET : "");
@@ -482,6 +516,7 @@ static int audit_show(int argc, char **argv)
                 fmt_local(s.start_ns, start, sizeof(start), "%Y-%m-%d %H:%M:%S");
                 fmt_duration(&s, dur, sizeof(dur));
                 join_argv(s.argv, cmd, sizeof(cmd));
+                defang(cmd, sizeof(cmd));
                 printf("session %s  %s\ncommand %s\nstarted %s  duration %s", s.id, state_name(s.state), cmd,
                        start, dur);
                 if (s.end_ns)

@@ -207,3 +207,14 @@ tampered() {
         run "$NONO" audit list --json
         echo "$output" | jq -e '.exit_status == 3 and .execs == 3'
 }
+
+@test "audit show prints control bytes from the agent escaped, so they cannot repaint the terminal" {
+        run "$FIXTURE" run -- /bin/true $'\e[2J\e[Hall clear' $'two\nlines'
+        [ "$status" -eq 0 ]
+        ID=$(echo "$output" | sed -n 's/^session //p')
+        run script -qec "$NONO audit show $ID" /dev/null
+        [[ "$output" == *'/bin/true \x1b[2J\x1b[Hall clear two\x0alines'* ]]
+        [[ "$output" != *$'\e[2J'* ]]
+        run "$NONO" audit show "$ID" --type exec --json
+        echo "$output" | jq -e '.argv[1] == "\u001b[2J\u001b[Hall clear" and .argv[2] == "two\nlines"'
+}
