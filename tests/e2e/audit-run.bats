@@ -38,8 +38,8 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
 }
 
 @test "audit: network attempts are recorded with their destination" {
-        run "$NONO" run --allow "$P" -- /bin/sh -c 'exec 3<>/dev/tcp/127.0.0.1/9 2>/dev/null; true' ||
-                true
+        run "$NONO" run --allow "$P" -- /bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/9; true'
+        # whatever the kernel answered (refused, or denied by Landlock), the attempt is recorded
         ID=$(last_id)
         run "$NONO" audit show "$ID" --type net --json
         echo "$output" | jq -se 'any(.op == "connect" and .dest == "127.0.0.1:9" and .family == "inet")'
@@ -65,7 +65,7 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
         echo "${lines[-1]}" | jq -e '.op == "end" and .detail.exit_status == 5'
 }
 
-@test "audit: a finished session verifies; an edited event is named" {
+@test "audit: a finished session verifies" {
         run "$NONO" run --allow "$P" -- /bin/true
         ID=$(last_id)
         run "$NONO" audit verify "$ID"
