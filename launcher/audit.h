@@ -30,6 +30,3 @@ int nono_audit_session_end(nono_store *st, const char *session, int exit_status,
 const char *nono_op_name(unsigned op);
 /* "file", "exec", "net", "session" ("?" for unknown). */
 const char *nono_event_type_name(unsigned type);
-
-/* The Landlock ABI version of the running kernel, or 0 when Landlock is unavailable. */
-int nono_landlock_abi(void);
