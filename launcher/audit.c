@@ -49,7 +49,7 @@ const char *nono_event_type_name(unsigned type)
 }
 
 /* The Landlock ABI version of the running kernel, or 0 when Landlock is unavailable. */
-static int landlock_abi(void)
+static int query_landlock_abi(void)
 {
         long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 
@@ -100,7 +100,7 @@ int nono_audit_session_start(nono_store *st, const char *session, char *const *a
                 cJSON_AddItemToObject(d, "policy", pol);
         else if (policy_json)
                 cJSON_AddStringToObject(d, "policy", policy_json);
-        cJSON_AddNumberToObject(d, "landlock_abi", landlock_abi < 0 ? landlock_abi() : landlock_abi);
+        cJSON_AddNumberToObject(d, "landlock_abi", landlock_abi < 0 ? query_landlock_abi() : landlock_abi);
         if (uname(&u) == 0)
                 cJSON_AddStringToObject(d, "kernel", u.release);
         cJSON_AddStringToObject(d, "nono", NONO_VERSION);
