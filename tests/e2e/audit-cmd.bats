@@ -19,7 +19,12 @@ make_session() { ID=$("$FIXTURE" make); [ -n "$ID" ]; }
         [[ "${lines[0]}" == ID*START*DURATION*EXIT*READS*WRITES*EXECS*NET*VIOL*COMMAND ]]
         line=$(printf '%s\n' "${lines[@]}" | grep "^$ID")
         read -r id day time dur ex reads writes execs net viol cmd <<<"$line"
-        [ "$ex" = 2 ] && [ "$reads" = 1 ] && [ "$writes" = 1 ] && [ "$execs" = 1 ] && [ "$net" = 2 ] && [ "$viol" = 2 ]
+        [ "$ex" = 2 ]
+        [ "$reads" = 1 ]
+        [ "$writes" = 1 ]
+        [ "$execs" = 1 ]
+        [ "$net" = 2 ]
+        [ "$viol" = 2 ]
         [[ "$cmd" == "agent --task fix the build" ]]
 }
 
@@ -40,18 +45,22 @@ make_session() { ID=$("$FIXTURE" make); [ -n "$ID" ]; }
         run "$NONO" audit list --json --command agent
         [ "${#lines[@]}" -eq 1 ]
         run "$NONO" audit list --json --command nosuchtool
-        [ "$status" -eq 0 ] && [ -z "$output" ]
+        [ "$status" -eq 0 ]
+        [ -z "$output" ]
         run "$NONO" audit list --json --since 1h
         [ "${#lines[@]}" -eq 1 ]
         run "$NONO" audit list --json --since 2999-01-01
-        [ "$status" -eq 0 ] && [ -z "$output" ]
+        [ "$status" -eq 0 ]
+        [ -z "$output" ]
         run "$NONO" audit list --since yesterdayish
-        [ "$status" -ne 0 ] && [[ "$output" == *"--since 'yesterdayish'"*"30m, 2h, 7d"* ]]
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"--since 'yesterdayish'"*"30m, 2h, 7d"* ]]
 }
 
 @test "audit list on a fresh home prints only the header" {
         run "$NONO" audit list
-        [ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 1 ]
+        [ "$status" -eq 0 ]
+        [ "${#lines[@]}" -eq 1 ]
 }
 
 @test "audit show prints the timeline and tags violations DENIED when not a terminal" {
@@ -81,7 +90,8 @@ make_session() { ID=$("$FIXTURE" make); [ -n "$ID" ]; }
         [ "${#lines[@]}" -eq 2 ]
         echo "$output" | jq -se '.[0].dest == "93.184.216.34:443" and .[0].family == "inet"'
         run "$NONO" audit show "$ID" --type disk
-        [ "$status" -ne 0 ] && [[ "$output" == *"use file, exec or net"* ]]
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"use file, exec or net"* ]]
 }
 
 @test "audit show --json: every line parses and carries the stable fields" {
@@ -108,27 +118,33 @@ make_session() { ID=$("$FIXTURE" make); [ -n "$ID" ]; }
         [ "$status" -eq 0 ]
         echo "$output" | grep -F $'\e[1;31m' | grep -q 'DENIED EACCES'
         run env NO_COLOR=1 script -qec "$NONO audit show $ID" /dev/null
-        [[ "$output" != *$'\e['* ]] && [[ "$output" == *"DENIED EACCES"* ]]
+        [[ "$output" != *$'\e['* ]]
+        [[ "$output" == *"DENIED EACCES"* ]]
 }
 
 @test "audit show and verify name an unknown session and the fix" {
         make_session
         run "$NONO" audit show ZZZZZZ
-        [ "$status" -eq 1 ] && [[ "$output" == *"no session 'ZZZZZZ': see nono audit list"* ]]
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"no session 'ZZZZZZ': see nono audit list"* ]]
         run "$NONO" audit verify ZZZZZZ
-        [ "$status" -eq 1 ] && [[ "$output" == *"no session 'ZZZZZZ'"* ]]
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"no session 'ZZZZZZ'"* ]]
         run "$NONO" audit frob
-        [ "$status" -eq 2 ] && [[ "$output" == *"list, show or verify"* ]]
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"list, show or verify"* ]]
 }
 
 @test "audit verify passes on an untouched session, by id prefix, with --public-key" {
         make_session
         run "$NONO" audit verify "$ID"
-        [ "$status" -eq 0 ] && [[ "$output" == *"session $ID: OK"*"9 events, chain intact, sealed by ed25519:"* ]]
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"session $ID: OK"*"9 events, chain intact, sealed by ed25519:"* ]]
         run "$NONO" audit verify "${ID:0:10}"
         [ "$status" -eq 0 ]
         run "$NONO" audit verify "$ID" --public-key "$XDG_CONFIG_HOME/nono/keys/audit.pub"
-        [ "$status" -eq 0 ] && [[ "$output" == *"the given public key"* ]]
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"the given public key"* ]]
         run "$NONO" audit verify "$ID" --json
         echo "$output" | jq -e '.verdict == "ok" and .events == 9 and .sealed and .signature_ok and .key_trusted
             and .first_bad == null'
@@ -182,7 +198,8 @@ tampered() {
         mkdir -p "$other/nono/keys"
         XDG_CONFIG_HOME=$other "$FIXTURE" make >/dev/null # creates a second key
         run "$NONO" audit verify "$ID" --public-key "$other/nono/keys/audit.pub"
-        [ "$status" -eq 1 ] && [[ "$output" == *"not by the trusted key"* ]]
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"not by the trusted key"* ]]
 }
 
 @test "a session cut short by SIGKILL verifies up to its last durable event and says it was not sealed" {

@@ -50,7 +50,8 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
         [ "$status" -ne 0 ]
         ID=$(last_id)
         run "$NONO" audit show "$ID" --violations
-        [[ "$output" == *DENIED* ]] && [[ "$output" == *r.txt* ]]
+        [[ "$output" == *DENIED* ]]
+        [[ "$output" == *r.txt* ]]
         run "$NONO" audit list --json
         echo "$output" | tail -n 1 | jq -e '.violations >= 1'
 }
@@ -69,13 +70,19 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
         run "$NONO" run --allow "$P" -- /bin/true
         ID=$(last_id)
         run "$NONO" audit verify "$ID"
-        [ "$status" -eq 0 ] && [[ "$output" == *OK* ]]
+        [ "$status" -eq 0 ]
+        [[ "$output" == *OK* ]]
 }
 
 @test "audit: --no-audit says so and records no exec events" {
         run "$NONO" run --no-audit --allow "$P" -- /bin/true
         [ "$status" -eq 0 ]
-        [[ "$output" == *"audit"*"off"* ]]
+        [[ "$output" == *"audit is off"* ]]
+        run "$NONO" audit list --json
+        echo "$output" | tail -n 1 | jq -e '.execs == 0'
+        run "$NONO" run --allow "$P" -- /bin/true
+        run "$NONO" audit list --json
+        echo "$output" | tail -n 1 | jq -e '.execs == 1'
 }
 
 @test "audit: a nono killed with SIGKILL leaves a trail that verifies as not sealed" {
@@ -87,5 +94,16 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
         wait "$nono_pid" || true
         ID=$(last_id)
         run "$NONO" audit verify "$ID"
-        [ "$status" -eq 3 ] && [[ "$output" == *"NOT SEALED"* ]]
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"NOT SEALED"* ]]
+}
+
+@test "audit: a syscall the sandbox refuses is recorded as a violation" {
+        run "$NONO" run --allow "$P" -- /usr/bin/unshare --user /bin/true
+        [ "$status" -ne 0 ]
+        ID=$(last_id)
+        run "$NONO" audit show "$ID" --violations --json
+        echo "$output" | jq -se 'any(.op == "syscall" and .path == "unshare" and .errno == "EPERM")'
+        run "$NONO" audit list --json
+        echo "$output" | tail -n 1 | jq -e '.violations >= 1'
 }
