@@ -287,6 +287,44 @@ static void test_deny_filter_wins(void **state)
         close(ufd);
 }
 
+static int sendmsg_child(void *p)
+{
+        struct netarg *a = p;
+        struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct iovec io = {"x", 1};
+        struct msghdr m = {.msg_name = &in, .msg_namelen = sizeof(in), .msg_iov = &io, .msg_iovlen = 1};
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+
+        in.sin_port = htons(a->udp_port);
+        return sendmsg(u, &m, 0) == 1 ? 0 : 60;
+}
+
+static void test_sendmsg_option(void **state)
+{
+        struct fx *f = *state;
+        struct netarg a = {0};
+        nono_supervisor *sup;
+        struct evlist l;
+        char want[32];
+        int ufd, fd;
+        pid_t pid;
+
+        a.udp_port = bound_port(SOCK_DGRAM, &ufd);
+        /* the handoff itself is a sendmsg on the exempt socket: it does not wait for a supervisor */
+        pid = tl_spawn(NONO_SUP_DEFAULT | NONO_SUP_SENDMSG, false, NULL, sendmsg_child, &a, &fd);
+        assert_true(pid > 0);
+        assert_int_equal(nono_supervisor_start(fd, f->st, f->s.id, &sup), 0);
+        assert_int_equal(tl_wait(pid), 0);
+        assert_int_equal(nono_supervisor_stop(sup), 0);
+        collect(f, &l);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.v[0].e.op, NONO_OP_SENDTO);
+        snprintf(want, sizeof(want), "127.0.0.1:%u", a.udp_port);
+        assert_string_equal(l.v[0].detail, want);
+        evlist_free(&l);
+        close(ufd);
+}
+
 static int nested_child(void *p)
 {
         (void)p;
@@ -351,6 +389,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_deny_filter_wins, setup, teardown),
             cmocka_unit_test_setup_teardown(test_second_listener_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_deny_and_record, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sendmsg_option, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
