@@ -29,6 +29,8 @@
 #endif
 #ifdef NONO_HAVE_STORE
 #include "launcher/run-session.h"
+#include "launcher/audit.h"
+#include "launcher/supervisor.h"
 #include "store/store.h"
 #endif
 
@@ -298,6 +300,7 @@ struct run_ctx {
 #endif
 #ifdef NONO_HAVE_STORE
         struct nono_run_session rs;
+        nono_supervisor *sup;
 #endif
 };
 
@@ -331,6 +334,13 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
                 return r;
         }
         c->session = c->rs.s.id;
+        char *pj = nono_policy_to_json(p);
+        r = nono_audit_session_start(c->rs.st, c->rs.s.id, argv, pj, -1);
+        free(pj);
+        if (r < 0) {
+                nono_err("cannot record the session start: %s", nono_store_errmsg());
+                return r;
+        }
 #ifdef NONO_HAVE_FS
         nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id);
 #endif
@@ -353,6 +363,10 @@ static void ctx_finished(void *userdata, int status, bool ran)
         counted = true;
 #endif
 #ifdef NONO_HAVE_STORE
+        /* the whole sandbox is gone: no process can still be waiting on the listener */
+        if (nono_supervisor_stop(c->sup) < 0)
+                nono_err("some exec/network events could not be stored: %s", nono_store_errmsg());
+        c->sup = NULL;
         nono_run_session_end(&c->rs, status, pre);
 #endif
         if (!c->summary || !ran)
@@ -373,6 +387,25 @@ static void ctx_finished(void *userdata, int status, bool ran)
         }
         (void)pre;
 }
+
+#ifdef NONO_HAVE_STORE
+/* The agent's audit listener: the supervisor records its execs and connections. The filter is already in
+ * the agent, so without a supervisor its execve would fail with ENOSYS: refuse the session instead. */
+static int ctx_seccomp(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct run_ctx *c = userdata;
+        int r = c->rs.st ? nono_supervisor_start(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
+
+        (void)m;
+        if (r < 0) {
+                close(fd);
+                nono_err("cannot start the exec/network audit: %s (run with --no-audit to go without)",
+                         strerror(-r));
+        }
+        reply->status = r;
+        return r;
+}
+#endif
 
 #ifdef NONO_HAVE_FS
 static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
@@ -481,6 +514,9 @@ int nono_cmd_run(int argc, char **argv)
             .provider = &nono_provider_fuse,
             .fuse = ctx_fuse,
 #endif
+#ifdef NONO_HAVE_STORE
+            .seccomp_notify = ctx_seccomp,
+#endif
             .prepare = ctx_prepare,
             .started = ctx_started,
             .finished = ctx_finished,
@@ -527,6 +563,9 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
                 status = 127;
                 goto out;
         }
+        if (!p.audit)
+                fprintf(stderr, "nono: audit is off (--no-audit): commands, connections and refused system calls "
+                                "are not recorded\n");
         int abi = nono_landlock_abi();
         if (abi < 6)
                 fprintf(stderr, "nono: warning: this kernel has Landlock ABI %d (< 6): %s\n", abi,
@@ -553,7 +592,7 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
             .state_paths = state,
             .provider = o->hooks && o->hooks->provider ? o->hooks->provider : &nono_provider_bind,
             .user_ns = geteuid() != 0,
-            .notify_exec = o->hooks && o->hooks->seccomp_notify,
+            .notify_exec = o->hooks && o->hooks->seccomp_notify && p.audit,
             .proxy_port = o->hooks ? o->hooks->proxy_port : 0,
             .share_net = p.allow_net,
         };
