@@ -3,4 +3,7 @@
 #pragma once
 
 /* Each entry: {name, one-line summary (NULL: hidden), entry point}, */
-#define NONO_COMMANDS
+int nono_cmd_proxy(int argc, char **argv);
+
+#define NONO_COMMANDS \
+        {"__proxy", NULL, nono_cmd_proxy},
