@@ -197,7 +197,7 @@ static int parse_headers(const char *p, const char *end, struct nono_http_req *r
         return 0;
 }
 
-int nono_http_parse(const char *buf, size_t len, struct nono_http_req *r, char *why, size_t why_len)
+static int parse_request(const char *buf, size_t len, struct nono_http_req *r, char *why, size_t why_len)
 {
         const char *end = buf + len, *sp1, *sp2, *eol, *t;
         size_t cap = 0, ml, tl;
@@ -265,6 +265,18 @@ int nono_http_parse(const char *buf, size_t len, struct nono_http_req *r, char *
         if (out_add(r, &cap, "Connection: close\r\n\r\n", 21) < 0)
                 return -ENOMEM;
         return 0;
+}
+
+int nono_http_parse(const char *buf, size_t len, struct nono_http_req *r, char *why, size_t why_len)
+{
+        int ret = parse_request(buf, len, r, why, why_len);
+
+        if (ret) { /* nothing half-built is left to the caller */
+                free(r->out);
+                r->out = NULL;
+                r->out_len = 0;
+        }
+        return ret;
 }
 
 /* States of the chunked scanner. */
