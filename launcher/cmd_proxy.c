@@ -5,6 +5,7 @@
  *
  *   nono __proxy --listen 127.0.0.1:0 [--port-file F] [--events F] [--hosts-file F] --allow-domain H...
  *
+ * --port-file F (or '-' for stdout) gets the port once connections are accepted.
  * Serves until SIGTERM or SIGINT, then ends every connection and exits 0. Each attempt is one line of
  * --events (default stderr): the audit detail "host:port METHOD resolved=ADDR allow|deny|error up=N down=N
  * [reason=...]".
@@ -29,7 +30,7 @@ static void usage(FILE *f)
             "                    --allow-domain HOST...\n"
             "Runs the --allow-domain filtering proxy standalone (tests, benchmarks). PORT 0 picks a free "
             "port;\n"
-            "--port-file receives it once the proxy accepts connections.\n",
+            "--port-file receives it once the proxy accepts connections ('-': stdout).\n",
             f);
 }
 
@@ -60,10 +61,16 @@ static int parse_listen(char *s, char **addr, uint16_t *port)
         return 0;
 }
 
+/* "-" prints the port on stdout (a test reads it from a pipe and so waits for readiness, not for a clock). */
 static int write_port_file(const char *path, uint16_t port)
 {
         char tmp[4096];
         FILE *f;
+
+        if (!strcmp(path, "-")) {
+                printf("%u\n", port);
+                return fflush(stdout) == 0 ? 0 : -errno;
+        }
 
         snprintf(tmp, sizeof(tmp), "%s.tmp", path);
         f = fopen(tmp, "we");
