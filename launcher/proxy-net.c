@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "launcher/proxy.h"
+#include "store/store.h"
 
 int nono_proxy_listen(const char *addr, uint16_t port, uint16_t *bound_port)
 {
@@ -49,7 +50,21 @@ int nono_proxy_listen(const char *addr, uint16_t port, uint16_t *bound_port)
 
 int nono_proxy_listener_create(uint16_t *port)
 {
-        return nono_proxy_listen("127.0.0.1", 0, port);
+        return nono_proxy_listen("127.0.0.1", *port, port);
+}
+
+void nono_proxy_event_to_store(const struct nono_proxy_event *ev, struct nono_event *out)
+{
+        memset(out, 0, sizeof(*out));
+        out->time_ns = ev->time_ns;
+        out->type = NONO_EV_NET;
+        out->op = NONO_OP_PROXY;
+        out->result = ev->result;
+        out->flags = ev->allowed ? 0 : NONO_EVF_VIOLATION;
+        out->oflags = (uint32_t)ev->family;
+        out->bytes_read = ev->bytes_down;
+        out->bytes_written = ev->bytes_up;
+        out->detail = ev->detail;
 }
 
 static const char *const proxy_vars[] = {"HTTP_PROXY",  "HTTPS_PROXY", "ALL_PROXY", "http_proxy",

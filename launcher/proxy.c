@@ -48,6 +48,7 @@ struct conn {
         struct nono_http_req req;
         int64_t time_ns;
         char resolved[INET6_ADDRSTRLEN];
+        int family;
         char reason[1024];
         uint64_t up, down;
 };
@@ -137,6 +138,7 @@ static void emit(struct conn *c, const char *decision, bool allowed, int result)
             .port = c->req.port,
             .method = c->req.method[0] ? c->req.method : "?",
             .resolved = c->resolved[0] ? c->resolved : "-",
+            .family = c->resolved[0] ? c->family : 0,
             .allowed = allowed,
             .result = result,
             .reason = c->reason,
@@ -332,12 +334,14 @@ static int open_upstream(struct conn *c)
                 if (!nono_addr_check(c->p->rules, (struct sockaddr *)&addrs[i], how, why, sizeof(why))) {
                         if (!any_allowed && !c->reason[0]) {
                                 nono_addr_str((struct sockaddr *)&addrs[i], c->resolved, sizeof(c->resolved));
+                                c->family = addrs[i].ss_family;
                                 snprintf(c->reason, sizeof(c->reason), "%s resolves to %s", c->req.host, why);
                         }
                         continue;
                 }
                 any_allowed = true;
                 nono_addr_str((struct sockaddr *)&addrs[i], c->resolved, sizeof(c->resolved));
+                c->family = addrs[i].ss_family;
                 ret = connect_one(c, &addrs[i]);
                 if (ret == 0) {
                         c->reason[0] = 0;
@@ -527,6 +531,13 @@ int nono_proxy_start(nono_proxy *p)
                 return -r;
         p->started = true;
         return 0;
+}
+
+int nono_proxy_take_listener(nono_proxy *p, int fd)
+{
+        int r = nono_proxy_add_listener(p, fd);
+
+        return r < 0 ? r : nono_proxy_start(p);
 }
 
 void nono_proxy_stop(nono_proxy *p)

@@ -35,6 +35,7 @@ struct nono_proxy_event {
         uint16_t port;
         const char *method;   /* "CONNECT", "GET", ... */
         const char *resolved; /* the address connected to (or refused), "-" if none */
+        int family;           /* AF_INET, AF_INET6 of resolved, or 0 */
         bool allowed;         /* the policy allowed it (it may still have failed: see result) */
         int result;           /* 0, EACCES when denied, or the errno of a failure (resolution, connect) */
         const char *reason;   /* why it was denied or failed; "" when it went through */
@@ -63,17 +64,23 @@ int nono_proxy_new(const struct nono_proxy_config *cfg, nono_proxy **out, char *
 /* Adds a listening socket; the proxy owns the fd from now on (closes it on failure too). Call before start.
  */
 int nono_proxy_add_listener(nono_proxy *p, int fd);
-/* Starts serving in background threads; returns at once. */
+/* Starts serving in background threads; returns at once. Proxy threads block every signal. */
 int nono_proxy_start(nono_proxy *p);
+/* For the launcher's channel handler: add_listener + start in one call (fd owned by the proxy). */
+int nono_proxy_take_listener(nono_proxy *p, int fd);
 /* Stops accepting, ends every open connection, waits until all of them reported their event. Idempotent. */
 void nono_proxy_stop(nono_proxy *p);
 /* Stops (if needed) and frees. NULL is fine. */
 void nono_proxy_free(nono_proxy *p);
 
-/* Creates a listening TCP socket on 127.0.0.1 (port 0: the kernel picks) in the caller's network namespace;
- * returns the fd (O_CLOEXEC) and the port, or a negative errno. Call it inside the agent's namespace, after
- * the loopback interface is up, then send the fd to the parent and close it in the child: the agent must not
- * inherit it (it could accept the agent's own connections). */
+/* The port the proxy listens on inside the agent's network namespace (the namespace is new and empty, so any
+ * port is free; this is the one Landlock lets the agent connect to). */
+#define NONO_PROXY_PORT 3128
+
+/* Creates a listening TCP socket on 127.0.0.1:*port (*port 0: the kernel picks and *port gets it) in the
+ * caller's network namespace; returns the fd (O_CLOEXEC) or a negative errno. Call it inside the agent's
+ * namespace, after the loopback interface is up, then send the fd to the parent and close it in the child:
+ * the agent must not inherit it (it could accept the agent's own connections). */
 int nono_proxy_listener_create(uint16_t *port);
 /* The same on any local address ("127.0.0.1", "::1"), for `nono __proxy`. */
 int nono_proxy_listen(const char *addr, uint16_t port, uint16_t *bound_port);
@@ -84,3 +91,11 @@ int nono_proxy_listen(const char *addr, uint16_t port, uint16_t *bound_port);
 int nono_proxy_env(uint16_t port, char ***envp);
 /* The same with setenv(3) on the current process (for a child that execs with environ). */
 int nono_proxy_setenv(uint16_t port);
+
+/* The audit record of an attempt, for nono_events_append() (store/store.h): type NONO_EV_NET, op
+ * NONO_OP_PROXY, detail = ev->detail, oflags = address family (as the supervisor's net events), result 0 /
+ * EACCES / errno, NONO_EVF_VIOLATION when denied, bytes_read = bytes to the agent, bytes_written = bytes to
+ * the server. Strings point into ev: append before the callback returns. pid/ppid/uid are 0: a TCP connection
+ * into the proxy does not say which process of the sandbox made it. */
+struct nono_event;
+void nono_proxy_event_to_store(const struct nono_proxy_event *ev, struct nono_event *out);

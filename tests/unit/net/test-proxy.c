@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "launcher/proxy.h"
+#include "store/store.h"
 
 /* ---- a one-response origin server ----------------------------------------------------------------- */
 
@@ -85,6 +86,7 @@ struct events {
         char detail[16][1024];
         bool allowed[16];
         int result[16];
+        struct nono_event ev[16]; /* as the launcher will store them (detail not kept) */
 };
 
 static void on_event(const struct nono_proxy_event *ev, void *userdata)
@@ -96,6 +98,8 @@ static void on_event(const struct nono_proxy_event *ev, void *userdata)
                 snprintf(e->detail[e->n], sizeof(e->detail[0]), "%s", ev->detail);
                 e->allowed[e->n] = ev->allowed;
                 e->result[e->n] = ev->result;
+                nono_proxy_event_to_store(ev, &e->ev[e->n]);
+                e->ev[e->n].detail = NULL;
         }
         e->n++;
         pthread_cond_broadcast(&e->cond);
@@ -204,6 +208,9 @@ static void test_forward_and_deny(void **state)
         wait_events(&f.e, 2);
         assert_false(f.e.allowed[1]);
         assert_int_equal(f.e.result[1], EACCES);
+        assert_int_equal(f.e.ev[1].flags, NONO_EVF_VIOLATION);
+        assert_int_equal(f.e.ev[1].result, EACCES);
+        assert_int_equal(f.e.ev[1].op, NONO_OP_PROXY);
 
         /* metadata behind a granted name */
         exchange(f.port, "CONNECT meta.test:80 HTTP/1.1\r\n\r\n", out, sizeof(out));
@@ -348,7 +355,7 @@ static int lo_up(void)
  * through it. Exit status: 0 ok, 77 namespaces unavailable, else the failing step. */
 static int netns_child(int sock, uint16_t origin_port)
 {
-        uint16_t port;
+        uint16_t port = NONO_PROXY_PORT; /* the namespace is new: the fixed port is free */
         int lfd, fd;
         char req[256], out[1024];
         size_t len = 0;
@@ -360,7 +367,8 @@ static int netns_child(int sock, uint16_t origin_port)
         if (lo_up() < 0)
                 return 2;
         lfd = nono_proxy_listener_create(&port);
-        if (lfd < 0 || send_fd(sock, lfd) < 0 || write(sock, &port, sizeof(port)) != sizeof(port))
+        if (lfd < 0 || port != NONO_PROXY_PORT || send_fd(sock, lfd) < 0 ||
+            write(sock, &port, sizeof(port)) != sizeof(port))
                 return 3;
         close(lfd);
         /* the origin on the host's loopback is not reachable from here directly */
@@ -423,14 +431,19 @@ static void test_listener_in_netns(void **state)
         struct nono_proxy_config cfg = {
             .allow = allow, .hosts_file = hosts, .on_event = on_event, .userdata = &e};
         assert_int_equal(nono_proxy_new(&cfg, &p, &err), 0);
-        assert_int_equal(nono_proxy_add_listener(p, fd), 0);
-        assert_int_equal(nono_proxy_start(p), 0);
+        assert_int_equal(port, NONO_PROXY_PORT);
+        assert_int_equal(nono_proxy_take_listener(p, fd), 0);
         assert_int_equal(waitpid(pid, &st, 0), pid);
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0);
         wait_events(&e, 1);
         assert_non_null(strstr(e.detail[0], "local.test:"));
         assert_true(e.allowed[0]);
+        assert_int_equal(e.ev[0].type, NONO_EV_NET);
+        assert_int_equal(e.ev[0].op, NONO_OP_PROXY);
+        assert_int_equal(e.ev[0].oflags, AF_INET);
+        assert_int_equal(e.ev[0].flags, 0);
+        assert_int_equal(e.ev[0].bytes_read, 62);
         nono_proxy_free(p);
         close(sv[0]);
         origin_stop(&o);
