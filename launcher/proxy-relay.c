@@ -176,6 +176,19 @@ int nono_relay_run(struct nono_relay *r)
         void *down_ret = NULL;
         int ret;
 
+        /* A request without a body has nothing left to send: the response is relayed in this thread. */
+        if (!r->tunnel && r->body == NONO_BODY_NONE) {
+                ret = send_counted(r, r->head, r->head_len);
+                if (ret < 0) {
+                        snprintf(r->why, sizeof(r->why), "client to server: %s", strerror(-ret));
+                        abort_both(r);
+                        return ret;
+                }
+                down_ret = down_main(r);
+                if (down_ret)
+                        memcpy(r->why, r->why_down, sizeof(r->why));
+                return (int)(intptr_t)down_ret;
+        }
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 64 * 1024);
         ret = pthread_create(&t, &attr, down_main, r);
