@@ -279,6 +279,50 @@ int nono_http_parse(const char *buf, size_t len, struct nono_http_req *r, char *
         return ret;
 }
 
+int nono_http_rewrite_response(const char *buf, size_t len, char **out, size_t *out_len, int *status)
+{
+        static const char *const drop[] = {"connection", "keep-alive", "proxy-connection", NULL};
+        struct nono_http_req tmp = {0}; /* reuses out_add() */
+        const char *p = buf, *end = buf + len;
+        size_t cap = 0;
+        bool first = true;
+
+        if (len < 12 || strncmp(buf, "HTTP/1.", 7) || buf[8] != ' ' || !isdigit((unsigned char)buf[9]) ||
+            !isdigit((unsigned char)buf[10]) || !isdigit((unsigned char)buf[11]))
+                return -EPROTO;
+        *status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+        while (p < end) {
+                const char *eol = memchr(p, '\n', (size_t)(end - p));
+                const char *le = eol ? eol : end, *colon;
+                bool keep = true;
+
+                if (le > p && le[-1] == '\r')
+                        le--;
+                if (le == p)
+                        break;
+                colon = first ? NULL : memchr(p, ':', (size_t)(le - p));
+                for (size_t i = 0; colon && drop[i]; i++)
+                        if (strlen(drop[i]) == (size_t)(colon - p) &&
+                            !strncasecmp(p, drop[i], (size_t)(colon - p)))
+                                keep = false;
+                if (keep &&
+                    (out_add(&tmp, &cap, p, (size_t)(le - p)) < 0 || out_add(&tmp, &cap, "\r\n", 2) < 0))
+                        goto nomem;
+                first = false;
+                p = eol ? eol + 1 : end;
+        }
+        if (*status >= 200 && out_add(&tmp, &cap, "Connection: close\r\n", 19) < 0)
+                goto nomem;
+        if (out_add(&tmp, &cap, "\r\n", 2) < 0)
+                goto nomem;
+        *out = tmp.out;
+        *out_len = tmp.out_len;
+        return 0;
+nomem:
+        free(tmp.out);
+        return -ENOMEM;
+}
+
 /* States of the chunked scanner. */
 enum {
         CH_SIZE,

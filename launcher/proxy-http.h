@@ -38,6 +38,12 @@ size_t nono_http_head_len(const char *buf, size_t len);
 int nono_http_parse(const char *buf, size_t len, struct nono_http_req *r, char *why, size_t why_len);
 void nono_http_req_clear(struct nono_http_req *r);
 
+/* Rewrites a response head for the agent: drops Connection, Keep-Alive and Proxy-Connection and adds
+ * "Connection: close" (the proxy serves one request per connection; without it a client would reuse the
+ * connection and lose a non-idempotent request). *status gets the status code (1xx heads are interim: another
+ * head follows). Returns 0, or -EPROTO for a malformed head, -ENOMEM. */
+int nono_http_rewrite_response(const char *buf, size_t len, char **out, size_t *out_len, int *status);
+
 /* Incremental chunked-body scanner: tells how many of the next bytes belong to the body, so the relay stops
  * exactly at its end and never forwards a second, smuggled request. */
 struct nono_chunked {

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -80,10 +81,60 @@ out:
         return ret;
 }
 
+/* Plain HTTP: forwards the response head(s) rewritten for one request per connection (interim 1xx heads as
+ * they come), then whatever follows. */
+static int response_heads(struct nono_relay *r)
+{
+        char buf[NONO_HTTP_HEAD_MAX];
+        size_t len = 0, hl;
+        int status = 0, ret;
+
+        do {
+                char *out = NULL;
+                size_t out_len = 0;
+
+                while (!(hl = nono_http_head_len(buf, len))) {
+                        ssize_t n;
+                        if (len == sizeof(buf)) {
+                                snprintf(r->why_down, sizeof(r->why_down), "response head too large");
+                                return -EPROTO;
+                        }
+                        n = read(r->sfd, buf + len, sizeof(buf) - len);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                return -errno;
+                        if (n == 0) { /* the server closed before a whole head: pass on what came */
+                                return len ? nono_relay_write_all(r->cfd, buf, len) : 0;
+                        }
+                        len += (size_t)n;
+                }
+                ret = nono_http_rewrite_response(buf, hl, &out, &out_len, &status);
+                if (ret < 0) {
+                        snprintf(r->why_down, sizeof(r->why_down), "malformed response head");
+                        return ret;
+                }
+                ret = nono_relay_write_all(r->cfd, out, out_len);
+                free(out);
+                if (ret < 0)
+                        return ret;
+                r->down += out_len;
+                memmove(buf, buf + hl, len - hl);
+                len -= hl;
+        } while (status >= 100 && status < 200 && status != 101);
+        ret = nono_relay_write_all(r->cfd, buf, len);
+        if (ret == 0)
+                r->down += len;
+        return ret;
+}
+
 static void *down_main(void *arg)
 {
         struct nono_relay *r = arg;
-        int ret = splice_all(r->sfd, r->cfd, &r->down);
+        int ret = r->tunnel ? 0 : response_heads(r);
+
+        if (ret == 0)
+                ret = splice_all(r->sfd, r->cfd, &r->down);
 
         if (ret < 0) {
                 snprintf(r->why_down, sizeof(r->why_down), "server to client: %s", strerror(-ret));
@@ -190,7 +241,7 @@ int nono_relay_run(struct nono_relay *r)
                 return (int)(intptr_t)down_ret;
         }
         pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, 64 * 1024);
+        pthread_attr_setstacksize(&attr, 128 * 1024); /* response_heads() has a 32 KiB buffer */
         ret = pthread_create(&t, &attr, down_main, r);
         pthread_attr_destroy(&attr);
         if (ret)

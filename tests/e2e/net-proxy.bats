@@ -70,6 +70,15 @@ start_proxy() {
         [ "$output" = 2 ]
 }
 
+@test "net: responses say Connection: close, so clients never reuse a proxied connection (POST twice)" {
+        start_proxy allowed.test
+        run curl -sS -v --fail -x "$PROXY" -d one "http://allowed.test:$SPORT/a" --next -x "$PROXY" -d two "http://allowed.test:$SPORT/b"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"< Connection: close"* ]]
+        [[ "$output" != *"Connection died"* ]]
+        [ "$(grep -c '^3 ' <<<"$output")" -eq 2 ]
+}
+
 @test "net: python urllib uses the proxy from the environment" {
         start_proxy allowed.test
         run env http_proxy="$PROXY" no_proxy= "$PY" -c '

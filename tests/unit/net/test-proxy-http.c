@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test-proxy-http.c - request-head parsing and rewriting, and the chunked-body scanner of the proxy. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -127,6 +128,31 @@ static void test_bodies(void **state)
         nono_http_req_clear(&r);
 }
 
+static void test_response_rewrite(void **state)
+{
+        const char head[] =
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+            "X-A: connection\r\n\r\n";
+        char *out = NULL;
+        size_t len = 0;
+        int status = 0;
+
+        assert_int_equal(nono_http_rewrite_response(head, sizeof(head) - 1, &out, &len, &status), 0);
+        assert_int_equal(status, 200);
+        assert_string_equal(
+            out, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: connection\r\nConnection: close\r\n\r\n");
+        assert_int_equal(len, strlen(out));
+        free(out);
+        /* interim responses pass unchanged */
+        assert_int_equal(nono_http_rewrite_response("HTTP/1.1 100 Continue\r\n\r\n", 25, &out, &len, &status),
+                         0);
+        assert_int_equal(status, 100);
+        assert_string_equal(out, "HTTP/1.1 100 Continue\r\n\r\n");
+        free(out);
+        assert_int_equal(nono_http_rewrite_response("SSH-2.0-OpenSSH\r\n\r\n", 19, &out, &len, &status),
+                         -EPROTO);
+}
+
 static size_t feed_all(const char *s, size_t len, size_t step, bool *done, bool *bad)
 {
         struct nono_chunked c = {0};
@@ -211,6 +237,7 @@ int main(void)
             cmocka_unit_test(test_bodies),
             cmocka_unit_test(test_chunked),
             cmocka_unit_test(test_chunked_random),
+            cmocka_unit_test(test_response_rewrite),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
