@@ -187,28 +187,44 @@ static void deny(struct conn *c)
 
 /* ---- connection setup ----------------------------------------------------------------------------- */
 
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads the request head; the whole head must arrive within HEAD_TIMEOUT_S (a client trickling bytes cannot
+ * hold a thread for longer). */
 static int read_head(struct conn *c)
 {
-        struct timeval tv = {.tv_sec = HEAD_TIMEOUT_S};
-        size_t cap = NONO_HTTP_HEAD_MAX;
+        int64_t deadline = mono_ms() + HEAD_TIMEOUT_S * 1000;
 
-        c->buf = malloc(cap);
+        c->buf = malloc(NONO_HTTP_HEAD_MAX);
         if (!c->buf)
                 return -ENOMEM;
-        (void)setsockopt(c->cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         while (!(c->head_len = nono_http_head_len(c->buf, c->len))) {
+                struct pollfd pfd = {.fd = c->cfd, .events = POLLIN};
+                int64_t left = deadline - mono_ms();
                 ssize_t n;
-                if (c->len == cap)
+
+                if (c->len == NONO_HTTP_HEAD_MAX)
                         return -E2BIG;
-                n = read(c->cfd, c->buf + c->len, cap - c->len);
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                n = poll(&pfd, 1, (int)left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? -errno : -ETIMEDOUT;
+                n = read(c->cfd, c->buf + c->len, NONO_HTTP_HEAD_MAX - c->len);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
                         return n < 0 ? -errno : -ECONNRESET;
                 c->len += (size_t)n;
         }
-        tv.tv_sec = 0;
-        (void)setsockopt(c->cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         return 0;
 }
 
@@ -369,7 +385,9 @@ static void serve(struct conn *c)
         if (ret < 0) {
                 if (c->len > 0) { /* a client that sent nothing is not an attempt */
                         snprintf(c->reason, sizeof(c->reason), "%s",
-                                 ret == -E2BIG ? "request head too large" : "incomplete request head");
+                                 ret == -E2BIG       ? "request head too large"
+                                 : ret == -ETIMEDOUT ? "request head not complete after 30 s"
+                                                     : "incomplete request head");
                         answer(c, 400, c->reason);
                         emit(c, "error", false, EPROTO);
                 }
