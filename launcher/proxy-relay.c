@@ -13,12 +13,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "launcher/proxy-pool.h"
 #include "launcher/proxy-relay.h"
 
 #define PIPE_SIZE  (256 * 1024)
@@ -147,6 +149,25 @@ static void *down_main(void *arg)
         return NULL;
 }
 
+/* The second direction as a pool task, with a completion the first direction waits on. */
+static void down_task(void *arg)
+{
+        struct nono_relay *r = arg;
+        int ret = (int)(intptr_t)down_main(r);
+
+        pthread_mutex_lock(&r->lock);
+        r->down_ret = ret;
+        r->down_done = true;
+        pthread_cond_signal(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
+static void *down_thread(void *arg)
+{
+        down_task(arg);
+        return NULL;
+}
+
 static int send_counted(struct nono_relay *r, const char *buf, size_t len)
 {
         int ret = nono_relay_write_all(r->sfd, buf, len);
@@ -222,9 +243,6 @@ static int up_run(struct nono_relay *r)
 
 int nono_relay_run(struct nono_relay *r)
 {
-        pthread_t t;
-        pthread_attr_t attr;
-        void *down_ret = NULL;
         int ret;
 
         /* A request without a body has nothing left to send: the response is relayed in this thread. */
@@ -235,27 +253,44 @@ int nono_relay_run(struct nono_relay *r)
                         abort_both(r);
                         return ret;
                 }
-                down_ret = down_main(r);
-                if (down_ret)
+                ret = (int)(intptr_t)down_main(r);
+                if (ret < 0)
                         memcpy(r->why, r->why_down, sizeof(r->why));
-                return (int)(intptr_t)down_ret;
+                return ret;
         }
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, 128 * 1024); /* response_heads() has a 32 KiB buffer */
-        ret = pthread_create(&t, &attr, down_main, r);
-        pthread_attr_destroy(&attr);
-        if (ret)
-                return -ret;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->cond, NULL);
+        r->down_done = false;
+        if (!r->pool || nono_pool_submit(r->pool, down_task, r) < 0) {
+                pthread_attr_t attr;
+                pthread_t t;
+
+                pthread_attr_init(&attr);
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                pthread_attr_setstacksize(&attr, 128 * 1024); /* response_heads() has a 32 KiB buffer */
+                ret = pthread_create(&t, &attr, down_thread, r);
+                pthread_attr_destroy(&attr);
+                if (ret) {
+                        pthread_mutex_destroy(&r->lock);
+                        pthread_cond_destroy(&r->cond);
+                        return -ret;
+                }
+        }
         ret = up_run(r);
         if (ret < 0) {
                 if (!r->why[0])
                         snprintf(r->why, sizeof(r->why), "client to server: %s", strerror(-ret));
                 abort_both(r);
         }
-        pthread_join(t, &down_ret);
-        if (ret == 0 && down_ret) {
-                ret = (int)(intptr_t)down_ret;
+        pthread_mutex_lock(&r->lock);
+        while (!r->down_done)
+                pthread_cond_wait(&r->cond, &r->lock);
+        pthread_mutex_unlock(&r->lock);
+        if (ret == 0 && r->down_ret < 0) {
+                ret = r->down_ret;
                 memcpy(r->why, r->why_down, sizeof(r->why));
         }
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
         return ret;
 }

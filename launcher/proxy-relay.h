@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,9 +13,12 @@
 
 #include "launcher/proxy-http.h"
 
+struct nono_pool;
+
 struct nono_relay {
-        int cfd, sfd; /* agent side, server side (blocking sockets) */
-        bool tunnel;  /* CONNECT: both directions raw until EOF */
+        struct nono_pool *pool; /* runs the second direction; NULL: a thread of its own */
+        int cfd, sfd;           /* agent side, server side (blocking sockets) */
+        bool tunnel;            /* CONNECT: both directions raw until EOF */
         /* plain HTTP: the rewritten head, then exactly one framed body */
         const char *head;
         size_t head_len;
@@ -26,6 +30,11 @@ struct nono_relay {
         uint64_t up, down;  /* bytes written to the server / to the client */
         char why[128];      /* set when the relay ended on an error */
         char why_down[128]; /* the same, written by the server -> client thread */
+        /* internal */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool down_done;
+        int down_ret;
 };
 
 /* Relays until both directions are done. Returns 0, or a negative errno when a side failed. */

@@ -32,6 +32,7 @@
 
 #include "launcher/netrules.h"
 #include "launcher/proxy-http.h"
+#include "launcher/proxy-pool.h"
 #include "launcher/proxy-relay.h"
 #include "launcher/proxy.h"
 
@@ -70,6 +71,7 @@ struct nono_proxy {
         unsigned n_conns;
         bool stopping;
         pthread_mutex_t ev_lock; /* serialises on_event */
+        nono_pool *pool;         /* connection tasks and second relay directions */
 };
 
 static int64_t now_ns(void)
@@ -97,7 +99,12 @@ int nono_proxy_new(const struct nono_proxy_config *cfg, nono_proxy **out, char *
                 if (p->wake_fd < 0)
                         ret = -errno;
         }
+        p->max_connections = cfg->max_connections ? cfg->max_connections : 1024;
+        if (ret == 0) /* two workers per connection at most (CONNECT: one per direction); 16 stay idle */
+                ret = nono_pool_new(2 * p->max_connections, 16, 256 * 1024, &p->pool);
         if (ret < 0) {
+                if (p->wake_fd >= 0)
+                        close(p->wake_fd);
                 nono_netrules_free(p->rules);
                 nono_hosts_free(p->hosts);
                 free(p);
@@ -106,7 +113,6 @@ int nono_proxy_new(const struct nono_proxy_config *cfg, nono_proxy **out, char *
         p->on_event = cfg->on_event;
         p->userdata = cfg->userdata;
         p->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
-        p->max_connections = cfg->max_connections ? cfg->max_connections : 1024;
         pthread_mutex_init(&p->lock, NULL);
         pthread_mutex_init(&p->ev_lock, NULL);
         pthread_cond_init(&p->idle, NULL);
@@ -120,6 +126,9 @@ int nono_proxy_add_listener(nono_proxy *p, int fd)
                 close(fd);
                 return p->started ? -EBUSY : -E2BIG;
         }
+        /* Wake the acceptor only once the request has arrived: a worker then reads it without sleeping. */
+        int secs = HEAD_TIMEOUT_S;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
         p->listeners[p->n_listeners++] = fd;
         return 0;
 }
@@ -213,14 +222,12 @@ static int read_head(struct conn *c)
                         return -E2BIG;
                 if (left <= 0)
                         return -ETIMEDOUT;
-                n = poll(&pfd, 1, (int)left);
-                if (n < 0 && errno == EINTR)
+                n = recv(c->cfd, c->buf + c->len, NONO_HTTP_HEAD_MAX - c->len, MSG_DONTWAIT);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                        if (errno == EAGAIN && poll(&pfd, 1, (int)left) == 0)
+                                return -ETIMEDOUT;
                         continue;
-                if (n <= 0)
-                        return n < 0 ? -errno : -ETIMEDOUT;
-                n = read(c->cfd, c->buf + c->len, NONO_HTTP_HEAD_MAX - c->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
+                }
                 if (n <= 0)
                         return n < 0 ? -errno : -ECONNRESET;
                 c->len += (size_t)n;
@@ -403,6 +410,7 @@ static void serve(struct conn *c)
         if (open_upstream(c) < 0)
                 return;
         struct nono_relay r = {
+            .pool = c->p->pool,
             .cfd = c->cfd,
             .sfd = c->sfd,
             .tunnel = c->req.connect,
@@ -453,13 +461,12 @@ static void conn_free(struct conn *c)
         free(c);
 }
 
-static void *conn_main(void *arg)
+static void conn_task(void *arg)
 {
         struct conn *c = arg;
 
         serve(c);
         conn_free(c);
-        return NULL;
 }
 
 static void accept_one(nono_proxy *p, int lfd)
@@ -468,8 +475,6 @@ static void accept_one(nono_proxy *p, int lfd)
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), one = 1;
         struct conn *c;
-        pthread_attr_t attr;
-        pthread_t t;
 
         if (fd < 0)
                 return;
@@ -497,12 +502,10 @@ static void accept_one(nono_proxy *p, int lfd)
         p->n_conns++;
         pthread_mutex_unlock(&p->lock);
 
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        if (pthread_create(&t, &attr, conn_main, c) != 0)
+        if (nono_pool_submit(p->pool, conn_task, c) < 0) {
+                (void)send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
                 conn_free(c);
-        pthread_attr_destroy(&attr);
+        }
 }
 
 static void *acceptor_main(void *arg)
@@ -591,6 +594,7 @@ void nono_proxy_free(nono_proxy *p)
         if (!p)
                 return;
         nono_proxy_stop(p);
+        nono_pool_free(p->pool);
         close(p->wake_fd);
         nono_netrules_free(p->rules);
         nono_hosts_free(p->hosts);
