@@ -137,6 +137,30 @@ except urllib.error.HTTPError as e:
         [ "$output" = 2 ]
 }
 
+@test "net: 60 parallel transfers (GET, CONNECT, POST) all arrive intact and are all audited" {
+        head -c 1000000 /dev/urandom >"$T/www/m"
+        want="1000000 $(sha256sum "$T/www/m" | cut -d' ' -f1)"
+        start_proxy allowed.test
+        local jobs=()
+        for i in $(seq 1 20); do
+                curl -sS --fail -x "$PROXY" -o "$T/g$i" "http://allowed.test:$SPORT/m" &
+                jobs+=($!)
+                curl -sS --fail -p -x "$PROXY" -o "$T/c$i" "http://allowed.test:$SPORT/m" &
+                jobs+=($!)
+                curl -sS --fail -x "$PROXY" --data-binary @"$T/www/m" -o "$T/p$i" "http://allowed.test:$SPORT/post" &
+                jobs+=($!)
+        done
+        for j in "${jobs[@]}"; do wait "$j"; done
+        for i in $(seq 1 20); do
+                cmp "$T/www/m" "$T/g$i"
+                cmp "$T/www/m" "$T/c$i"
+                [ "$(cat "$T/p$i")" = "$want" ]
+        done
+        kill -TERM "$PXPID"; wait "$PXPID"
+        [ "$(grep -c ' allow up=' "$T/events")" -eq 60 ]
+        [ "$(grep -c ' reason=' "$T/events")" -eq 0 ]
+}
+
 @test "net: a wildcard grants subdomains only, and not their private addresses" {
         start_proxy '*.wild.test'
         for h in wild.test badwild.test; do
