@@ -20,8 +20,8 @@
  * not the whole confinement: the network namespace, Landlock (TCP connect only to the proxy port) and seccomp
  * are what make the agent unable to bypass it.
  *
- * Threads: one acceptor thread and a pool of workers: one per connection (two for a tunnel or a request with a
- * body, one per direction), kept for reuse rather than created per connection; tunnel bytes move with
+ * Threads: one acceptor thread and a pool of workers: one per connection (two for a tunnel or a request with
+ * a body, one per direction), kept for reuse rather than created per connection; tunnel bytes move with
  * splice(2) through a pipe, never through user space.
  */
 #pragma once
