@@ -109,7 +109,7 @@ static int out_add(struct nono_http_req *r, size_t *cap, const char *s, size_t n
 
 static bool is_token_char(char c)
 {
-        return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
+        return c && (isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c)); /* strchr finds the NUL */
 }
 
 /* Headers the proxy drops: hop-by-hop ones, and Host, which it rewrites from the checked URI. */

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "launcher/netrules.h"
 #include "launcher/proxy-http.h"
 
 static int parse(const char *head, struct nono_http_req *r, char *why)
@@ -153,6 +154,75 @@ static void test_response_rewrite(void **state)
                          -EPROTO);
 }
 
+/* Random mutations of valid heads: the parser never reads out of bounds (ASan run), and whatever it accepts
+ * is well formed: a host that normalises to itself, and an outgoing head whose every line ends in CRLF with
+ * no other CR or LF, so nothing the client sent can become a second request or header. */
+static void test_parse_random(void **state)
+{
+        static const char *const seeds[] = {
+            "GET http://a.example.com:8080/x?y HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n",
+            "CONNECT a.example.com:443 HTTP/1.1\r\nHost: a.example.com:443\r\n\r\n",
+            "POST http://[::1]:81/p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n",
+        };
+        static const char alphabet[] = "\r\n :/[]@?#.0123456789abcXYZ\t\x00\x7f\xff";
+        const char *env = getenv("NONO_TEST_SEEDS");
+        unsigned seeds_n = env ? (unsigned)atoi(env) * 40 : 2000;
+
+        for (unsigned seed = 1; seed <= seeds_n; seed++) {
+                char buf[512], why[256];
+                struct nono_http_req r;
+                size_t len;
+
+                srand(seed);
+                len = strlen(seeds[seed % 3]);
+                memcpy(buf, seeds[seed % 3], len);
+                for (int k = rand() % 4; k >= 0; k--) {
+                        size_t at = (size_t)rand() % len;
+                        switch (rand() % 3) {
+                        case 0: /* replace */
+                                buf[at] = alphabet[rand() % (sizeof(alphabet) - 1)];
+                                break;
+                        case 1: /* insert */
+                                if (len < sizeof(buf) - 1) {
+                                        memmove(buf + at + 1, buf + at, len - at);
+                                        buf[at] = alphabet[rand() % (sizeof(alphabet) - 1)];
+                                        len++;
+                                }
+                                break;
+                        default: /* delete */
+                                memmove(buf + at, buf + at + 1, len - at - 1);
+                                len--;
+                        }
+                }
+                size_t hl = nono_http_head_len(buf, len);
+                if (!hl)
+                        continue;
+                int ret = nono_http_parse(buf, hl, &r, why, sizeof(why));
+                if (ret) {
+                        if (strchr(why, '\n') || strchr(why, '\r'))
+                                fail_msg("seed %u: reason with a line break", seed);
+                        continue;
+                }
+                char host[256];
+                snprintf(host, sizeof(host), "%s", r.host);
+                if (nono_host_normalize(host) < 0 || strcmp(host, r.host) || r.port == 0)
+                        fail_msg("seed %u: accepted host '%s' port %u", seed, r.host, r.port);
+                for (size_t i = 0; r.out && i < r.out_len; i++) {
+                        bool crlf = r.out[i] == '\r' && i + 1 < r.out_len && r.out[i + 1] == '\n';
+                        if (crlf) {
+                                i++;
+                                continue;
+                        }
+                        if (r.out[i] == '\r' || r.out[i] == '\n' || r.out[i] == '\0')
+                                fail_msg("seed %u: bare CR/LF/NUL at %zu of the outgoing head: %s", seed, i, r.out);
+                }
+                if (r.out && (r.out_len < 4 || memcmp(r.out + r.out_len - 4, "\r\n\r\n", 4) ||
+                              memmem(r.out, r.out_len - 2, "\r\n\r\n", 4)))
+                        fail_msg("seed %u: the outgoing head has an empty line before its end", seed);
+                nono_http_req_clear(&r);
+        }
+}
+
 static size_t feed_all(const char *s, size_t len, size_t step, bool *done, bool *bad)
 {
         struct nono_chunked c = {0};
@@ -238,6 +308,7 @@ int main(void)
             cmocka_unit_test(test_chunked),
             cmocka_unit_test(test_chunked_random),
             cmocka_unit_test(test_response_rewrite),
+            cmocka_unit_test(test_parse_random),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
