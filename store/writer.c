@@ -28,8 +28,8 @@
 #include "store/internal.h"
 
 #define BATCH_MAX_ITEMS 4096
-#define BATCH_MAX_BYTES (64u << 20)
-#define QUEUE_MAX_BYTES (256u << 20)
+#define BATCH_MAX_BYTES (16u << 20)
+#define QUEUE_MAX_BYTES (24u << 20)
 #define MAP_MAX         (1ull << 42)
 
 static void fail_items(struct work **items, size_t n, int err, const char *msg)
@@ -240,6 +240,9 @@ void writer_stop(nono_store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
         s->thread_started = false;
+        /* The queue drained before the thread ended; flush a meta page an async-only commit left. */
+        if (s->meta_unsynced)
+                mdb_env_sync(s->env, 1);
 }
 
 int writer_submit(nono_store *s, struct work *w, bool async)
