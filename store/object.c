@@ -342,7 +342,7 @@ static int put_stream(nono_store *s, struct source *src, nono_digest *out, uint6
                 n_all += n;
                 size += len;
                 if (!owned && async) { /* the caller's buffer does not outlive an async call */
-                        o->pooled = len <= POOL_BLOCK;
+                        o->pooled = len > POOL_BLOCK / 4 && len <= POOL_BLOCK; /* small: plain malloc */
                         if (!(o->owned = o->pooled ? pool_get(s) : malloc(len ? len : 1))) {
                                 objput_destroy(&o->w);
                                 r = oom();
