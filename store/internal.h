@@ -93,7 +93,9 @@ struct nono_store {
         pthread_cond_t cond_work, cond_done;
         struct work *head, *tail;
         uint64_t enqueued, durable;
-        size_t queued_bytes;
+        size_t queued_bytes;             /* payload queued or in the running batch (the memory bound) */
+        size_t pending_n, pending_bytes; /* in the queue, not yet taken by the writer */
+        size_t pending_sync;             /* of those, sync calls (someone is waiting) */
         bool stop, thread_started;
         pthread_t thread;
         int async_err;
