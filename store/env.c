@@ -376,6 +376,7 @@ void nono_store_close(nono_store *s)
                 mdb_env_close(s->env);
         intern_cache_free(s->cache);
         pool_free(s);
+        free(s->scratch);
         pthread_mutex_destroy(&s->pool_mu);
         EVP_MD_CTX_free(s->wctx);
         EVP_MD_free(s->sha256);

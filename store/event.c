@@ -37,9 +37,16 @@ static int append_run(nono_store *s, MDB_txn *txn, struct work *w)
         if ((r = session_require(s, txn, a->sid)) < 0 || (r = evstate_load(s, txn, a->sid, &es)) < 0)
                 return r;
         size_t cap = a->n < BATCH_EVENTS ? a->n : BATCH_EVENTS;
-        _cleanup_free_ struct rawev *v = calloc(cap ? cap : 1, sizeof(*v));
-        if (!v)
-                return store_err(-ENOMEM, "out of memory");
+        /* Writer-thread scratch, kept between appends: a fresh 100+ KiB array per append would be mmapped
+         * and faulted in every time. */
+        if (s->scratch_cap < cap * sizeof(struct rawev)) {
+                void *p = realloc(s->scratch, cap * sizeof(struct rawev));
+                if (!p)
+                        return store_err(-ENOMEM, "out of memory");
+                s->scratch = p;
+                s->scratch_cap = cap * sizeof(struct rawev);
+        }
+        struct rawev *v = s->scratch;
         for (size_t i = 0; i < a->n; i += BATCH_EVENTS) {
                 size_t m = a->n - i < BATCH_EVENTS ? a->n - i : BATCH_EVENTS;
                 for (size_t j = 0; j < m; j++) {

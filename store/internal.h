@@ -113,6 +113,8 @@ struct nono_store {
         struct intern_cache *cache; /* (session, path) -> path id, see event.c */
         EVP_MD_CTX *wctx;
         int64_t chunk_bytes_delta;
+        void *scratch; /* event.c: reusable batch array */
+        size_t scratch_cap;
 };
 
 /* ---- errors (util.c) ---- */
