@@ -88,7 +88,9 @@ static int ref_touch(nono_store *s, MDB_txn *txn, char kind, const nono_digest *
                 return 0;
         if (r < 0)
                 return r;
-        if (now - t > REF_REFRESH_S)
+        /* Refreshing costs a write, so only a stamp that has aged: well inside the grace period. */
+        int64_t every = s->gc_grace_s / 2 < REF_REFRESH_S ? s->gc_grace_s / 2 : REF_REFRESH_S;
+        if (now - t > every)
                 return ref_set(s, txn, kind, d, c, now);
         return 0;
 }

@@ -107,7 +107,7 @@ static void run_batch(nono_store *s, struct work **items, size_t n)
         MDB_txn *txn;
         int rc;
 
-        for (int attempt = 0;; attempt++) {
+        for (;;) {
                 rc = write_txn_begin(s, &txn);
                 if (rc) {
                         int e = store_mdb_err(s, rc, "starting a write transaction");
@@ -139,10 +139,16 @@ static void run_batch(nono_store *s, struct work **items, size_t n)
                 if (rc == 0 && !need_sync)
                         s->meta_unsynced = true;
                 if (rc == 0 && need_sync && s->meta_unsynced) {
-                        /* an empty commit does not sync: flush what async commits left */
-                        rc = mdb_env_sync(s->env, 1);
-                        if (rc == 0)
+                        /* An empty commit does not sync: flush what async commits left. The work is
+                         * committed, so a failure here must not re-run it: report it and stop. */
+                        int src = mdb_env_sync(s->env, 1);
+                        if (src == 0) {
                                 s->meta_unsynced = false;
+                        } else {
+                                int e = store_mdb_err(s, classify_write_error(s, src, 0), "syncing");
+                                fail_items(items, n, e, nono_store_errmsg());
+                                return;
+                        }
                 }
                 if (rc == 0)
                         return;
