@@ -335,6 +335,7 @@ int nono_store_open(const char *home, unsigned flags, nono_store **out)
         }
         s->flags = flags;
         s->gc_grace_s = 3600;
+        s->all_synced = true;
         pthread_rwlock_init(&s->maplock, NULL);
         pthread_mutex_init(&s->mu, NULL);
         pthread_mutex_init(&s->pool_mu, NULL);

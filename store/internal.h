@@ -100,6 +100,7 @@ struct nono_store {
         pthread_t thread;
         int async_err;
         char async_msg[256];
+        bool all_synced; /* under mu: everything committed so far is also flushed */
 
         /* 1 MiB buffers for async copies and fd reads, recycled: fresh pages cost a fault each, which
          * dominated async ingest on a VM (see object.c). */

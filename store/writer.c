@@ -238,6 +238,7 @@ static void *writer_main(void *arg)
                 }
                 s->queued_bytes -= bytes;
                 s->durable = last;
+                s->all_synced = !s->meta_unsynced;
                 pthread_cond_broadcast(&s->cond_done);
                 pthread_mutex_unlock(&s->mu);
                 while (dead) {
@@ -368,8 +369,12 @@ int nono_store_sync(nono_store *s)
 
         if (s->flags & NONO_STORE_RDONLY)
                 return 0;
-        /* A sync item: its batch commits with full syncs, after everything queued before it. */
-        if ((r = writer_submit(s, &barrier, false)) < 0)
+        /* Nothing queued and nothing left unflushed: nothing to wait for. Else a sync item: its batch
+         * commits with full syncs, after everything queued before it. */
+        pthread_mutex_lock(&s->mu);
+        bool idle = s->durable == s->enqueued && s->all_synced;
+        pthread_mutex_unlock(&s->mu);
+        if (!idle && (r = writer_submit(s, &barrier, false)) < 0)
                 return r;
         pthread_mutex_lock(&s->mu);
         r = s->async_err;
