@@ -86,8 +86,10 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
 }
 
 @test "audit: a nono killed with SIGKILL leaves a trail that verifies as not sealed" {
+        # The agent's stdout is the FIFO (opened outside): a FIFO inside a grant would be a different pipe on
+        # each side of the FUSE mount.
         mkfifo "$T/started"
-        "$NONO" run --allow "$P" --allow "$T" -- /bin/sh -c "echo >'$T/started'; exec sleep 1000" &
+        "$NONO" run --allow "$P" -- /bin/sh -c "echo up; exec sleep 1000" >"$T/started" &
         nono_pid=$!
         read -r <"$T/started"
         kill -KILL "$nono_pid"
