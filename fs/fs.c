@@ -123,7 +123,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
                                        FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
                                        FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC);
         /* the kernel, not fs/, clears set-id bits on write/chown/truncate by a non-root caller */
-        conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_POSIX_LOCKS);
+        conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_LOCKS);
+        if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) /* readdirplus only where stats follow */
+                conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
         conn->max_write = 1u << 20;
         conn->max_readahead = 1u << 20;
 }
