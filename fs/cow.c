@@ -6,8 +6,8 @@
  * RECORDS (store.h "change records"), all for (session, root id):
  *
  *   node N   one per object of the real tree that the session changed, created the first time the object is
- *            about to change (node ids count 1, 2, ... per nono_fs; an object is identified by its dev/ino
- *            while the session runs). It holds the object as it was at session start: type, mode, uid, gid,
+ *            about to change (node id = root_id << 40 | 1, 2, 3, ... so ids are unique in the session; an
+ *            object is identified by its dev/ino while the session runs). It holds the object as it was at session start: type, mode, uid, gid,
  *            atime, mtime, nlink, size, xattrs, symlink target, and for directories the names it contained
  *            (fs/'s own stash names excluded). Regular files: content is
  *              - complete (node.complete, node.object) when the file was at most 256 KiB at first change, or
@@ -439,7 +439,8 @@ static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, co
                 *err = -EPERM;
                 return NULL;
         }
-        o->node = ++c->next_node;
+        /* node ids are per session, and a session has several roots, each with its own nono_fs */
+        o->node = ((uint64_t)fs->cfg.root_id << 40) | ++c->next_node;
         o->start = start ? strdup(start) : NULL;
         o->size = (uint64_t)st->st_size;
         *err = put_node(fs, o, fd, st);

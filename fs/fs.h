@@ -14,7 +14,7 @@
  * comment at the top of fs/cow.c):
  *   - events: one NONO_EV_FILE event per changing operation, per opened file at release (bytes read and
  *     written), per directory listing, and per denied operation (NONO_EVF_VIOLATION); batched.
- *   - with preimages: a node per object changed (node ids 1, 2, ... per nono_fs), written with its content
+ *   - with preimages: a node per object changed (node id root_id << 40 | 1, 2, ...), written with its content
  *     (<= 256 KiB: complete) or 64 KiB chunks captured before they change; a path record (root_id, path at
  *     session start) -> node or 0 before the first change to that name; interim post parts on rename
  *     targets; stash entries "..nono-stash.<session>.<root_id>/<node>" beside (or inside) the root for
