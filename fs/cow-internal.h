@@ -46,6 +46,10 @@ struct nono_cow {
 
 struct obj *obj_find(struct nono_cow *c, dev_t dev, ino_t ino);
 int stash_name(uint64_t node, char *buf, size_t len);
+/* Links the inode of vfd (O_PATH) into the stash as <node>, durably. */
+int stash_link(struct nono_fs *fs, struct obj *o, int vfd);
+/* Copies the whole file x into the stash as <node> (reflink when possible), durably; marks o safe. */
+int stash_copy(struct nono_fs *fs, struct obj *o, struct fsino *x);
 int ingest_start(struct nono_fs *fs);
 void ingest_stop(struct nono_fs *fs);
 void ingest_queue(struct nono_fs *fs, uint64_t node);

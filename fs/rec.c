@@ -139,8 +139,8 @@ void rec_free(struct nono_fs *fs)
         free(r);
 }
 
-static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, const char *path2,
-                 int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
+static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path,
+                 const char *path2, int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
 {
         struct nono_rec *r = fs->rec;
         struct timespec t;
@@ -166,19 +166,19 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
                 r->cap = nc;
         }
         r->ev[r->n++] = (struct nono_event){
-                .time_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec,
-                .pid = pid,
-                .uid = uid,
-                .type = NONO_EV_FILE,
-                .op = op,
-                .result = result,
-                .flags = flags,
-                .oflags = oflags,
-                .root = fs->cfg.root_id,
-                .bytes_read = rd,
-                .bytes_written = wr,
-                .path = p,
-                .path2 = p2,
+            .time_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec,
+            .pid = pid,
+            .uid = uid,
+            .type = NONO_EV_FILE,
+            .op = op,
+            .result = result,
+            .flags = flags,
+            .oflags = oflags,
+            .root = fs->cfg.root_id,
+            .bytes_read = rd,
+            .bytes_written = wr,
+            .path = p,
+            .path2 = p2,
         };
         if (r->n == 1 || r->n >= BATCH)
                 pthread_cond_signal(&r->wake);
@@ -186,14 +186,14 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
         atomic_fetch_add(&fs->events, 1);
 }
 
-void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2, int result,
-               uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
+void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2,
+               int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
 {
         if (!fs->rec)
                 return;
         const struct fuse_ctx *c = req ? fuse_req_ctx(req) : NULL;
-        push(fs, c ? (uint32_t)c->pid : 0, c ? (uint32_t)c->uid : 0, op, path, path2, result, flags, oflags, rd,
-             wr);
+        push(fs, c ? (uint32_t)c->pid : 0, c ? (uint32_t)c->uid : 0, op, path, path2, result, flags, oflags,
+             rd, wr);
 }
 
 void rec_event_as(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, int result,

@@ -61,8 +61,12 @@ static void new_session(nono_store *st, const char *root, bool rollback, char id
         char *argv[] = {"test", NULL}, *roots[] = {(char *)root, NULL};
         struct timespec t;
         clock_gettime(CLOCK_REALTIME, &t);
-        struct nono_session s = {.argv = argv, .cwd = "/", .policy_json = "{}", .roots = roots,
-                                 .rollback = rollback, .start_ns = t.tv_sec * 1000000000LL + t.tv_nsec,
+        struct nono_session s = {.argv = argv,
+                                 .cwd = "/",
+                                 .policy_json = "{}",
+                                 .roots = roots,
+                                 .rollback = rollback,
+                                 .start_ns = t.tv_sec * 1000000000LL + t.tv_nsec,
                                  .pid = getpid()};
         assert_int_equal(nono_session_create(st, &s), 0);
         memcpy(id, s.id, NONO_SESSION_ID_LEN + 1);
@@ -397,11 +401,8 @@ static int teardown(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(t_events),
-                cmocka_unit_test(t_preimages),
-                cmocka_unit_test(t_stash_ingest),
-                cmocka_unit_test(t_truncate_big),
-                cmocka_unit_test(t_two_roots),
+            cmocka_unit_test(t_events),       cmocka_unit_test(t_preimages), cmocka_unit_test(t_stash_ingest),
+            cmocka_unit_test(t_truncate_big), cmocka_unit_test(t_two_roots),
         };
         return cmocka_run_group_tests_name("fs-record", tests, setup, teardown);
 }
