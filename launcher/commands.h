@@ -2,8 +2,13 @@
 /* commands.h - every command's entry point; main.c builds its table from NONO_COMMANDS. */
 #pragma once
 
-/* Each entry: {name, one-line summary (NULL: hidden), entry point}, */
+#include "launcher/run.h"
+
+int nono_cmd_profile(int argc, char **argv);
 int cmd_fsmount(int argc, char **argv);
 
-#define NONO_COMMANDS \
-        {"__fs-mount", NULL, cmd_fsmount},
+/* Each entry: {name, one-line summary (NULL: hidden), entry point}, */
+#define NONO_COMMANDS                                                                                        \
+        {"run", "run a command in the sandbox", nono_cmd_run},                                              \
+            {"profile", "list, show, create and check profiles", nono_cmd_profile},                         \
+            {"__fs-mount", NULL, cmd_fsmount},
