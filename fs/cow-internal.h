@@ -42,6 +42,7 @@ struct nono_cow {
         bool ingest_stop, ingest_busy;
         uint64_t killpoint, points; /* test hook, see cow.c */
         bool dirty;                 /* records queued that the next change depends on */
+        bool finished;              /* cow_finish ran: the store is not used any more */
 };
 
 struct obj *obj_find(struct nono_cow *c, dev_t dev, ino_t ino);

@@ -554,7 +554,7 @@ static int capture_chunks(struct nono_fs *fs, struct obj *o, struct fsino *x, in
                 if (!fs->cow)                                                                                \
                         return 0;                                                                            \
                 pthread_mutex_lock(&fs->cow->lock);                                                          \
-                int _r = (body);                                                                             \
+                int _r = fs->cow->finished ? -EIO : (body);                                                  \
                 if (!_r)                                                                                     \
                         _r = sync_store(fs);                                                                 \
                 pthread_mutex_unlock(&fs->cow->lock);                                                        \
@@ -590,7 +590,7 @@ int cow_before_data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, u
         /* fast path: already safe, or created in the session, or all affected chunks captured */
         pthread_mutex_lock(&fs->cow->lock);
         struct obj *o = obj_find(fs->cow, x->dev, x->ino);
-        bool done = o && (o->created || (o->node && o->safe));
+        bool done = !fs->cow->finished && o && (o->created || (o->node && o->safe));
         if (o && o->node && !done && o->chunks) {
                 uint64_t to = len >= o->size || off + len >= o->size ? o->size : off + len;
                 done = true;
@@ -787,7 +787,12 @@ int cow_finish(struct nono_fs *fs)
                 return 0;
         ingest_stop(fs);
         pthread_mutex_lock(&fs->cow->lock);
+        if (fs->cow->finished) {
+                pthread_mutex_unlock(&fs->cow->lock);
+                return 0;
+        }
         int r = write_post_images(fs);
+        fs->cow->finished = true; /* no change is let through unrecorded after this (EIO), nor stored */
         pthread_mutex_unlock(&fs->cow->lock);
         return r;
 }

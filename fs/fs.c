@@ -273,8 +273,9 @@ int nono_fs_stop(nono_fs *fs)
                 fuse_session_unmount(fs->se); /* closes the device fd (the mount is gone already) */
                 handles_close_all(fs);
         }
+        /* after this, fs/ never touches the store again: the caller may close it */
         int c = cow_finish(fs);
-        int f = rec_flush(fs);
+        int f = rec_close(fs);
         return r < 0 ? r : c < 0 ? c : f;
 }
 

@@ -74,7 +74,9 @@ int nono_fs_start(nono_fs *fs);
  * the namespace holding an attached mount is gone); for poll() next to a signalfd. */
 int nono_fs_done_fd(nono_fs *fs);
 /* Stops serving (the mount goes away when its last user is gone), flushes events, and with preimages writes
- * the post-images of every changed path. Safe to call on SIGTERM paths. */
+ * the post-images of every changed path. Safe to call on SIGTERM paths. After it returns fs/ never uses the
+ * store again (late events are dropped, late changes fail with EIO), so the caller may close the store
+ * before nono_fs_free(). -EBUSY: the mount was still in use after 5 s (its loop is left running). */
 int nono_fs_stop(nono_fs *fs);
 void nono_fs_free(nono_fs *fs);
 

@@ -22,6 +22,7 @@ struct nono_rec {
         struct nono_event *ev;
         size_t n, cap;
         bool stop;
+        bool closed; /* after nono_fs_stop: the store is not touched again; late events are dropped */
         pthread_t thread;
         pthread_mutex_t store_lock; /* keeps batches in order */
 };
@@ -112,11 +113,31 @@ int rec_new(struct nono_fs *fs)
 
 int rec_flush(struct nono_fs *fs)
 {
-        if (!fs->rec)
+        if (!fs->rec || fs->rec->closed)
                 return 0;
         int r = drain(fs, 0);
         int s = nono_store_sync(fs->cfg.store);
         return r < 0 ? r : s;
+}
+
+/* Ends recording: the flusher stops, everything is made durable, and from here on fs/ does not use the store
+ * for events (the caller may close it). */
+int rec_close(struct nono_fs *fs)
+{
+        struct nono_rec *r = fs->rec;
+
+        if (!r || r->closed)
+                return 0;
+        pthread_mutex_lock(&r->lock);
+        r->stop = true;
+        pthread_cond_signal(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->thread, NULL);
+        int e = rec_flush(fs);
+        pthread_mutex_lock(&r->lock);
+        r->closed = true;
+        pthread_mutex_unlock(&r->lock);
+        return e;
 }
 
 void rec_free(struct nono_fs *fs)
@@ -125,12 +146,7 @@ void rec_free(struct nono_fs *fs)
 
         if (!r)
                 return;
-        pthread_mutex_lock(&r->lock);
-        r->stop = true;
-        pthread_cond_signal(&r->wake);
-        pthread_mutex_unlock(&r->lock);
-        pthread_join(r->thread, NULL);
-        rec_flush(fs);
+        rec_close(fs);
         fs->rec = NULL;
         free_batch(r->ev, r->n);
         pthread_mutex_destroy(&r->lock);
@@ -153,6 +169,12 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
         }
         clock_gettime(CLOCK_REALTIME, &t);
         pthread_mutex_lock(&r->lock);
+        if (r->closed) {
+                pthread_mutex_unlock(&r->lock);
+                free(p);
+                free(p2);
+                return;
+        }
         if (r->n == r->cap) {
                 size_t nc = r->cap ? r->cap * 2 : 64;
                 struct nono_event *ne = realloc(r->ev, nc * sizeof(*ne));
