@@ -42,10 +42,15 @@ struct nono_cow {
         bool ingest_stop, ingest_busy;
         uint64_t killpoint, points; /* test hook, see cow.c */
         bool dirty;                 /* records queued that the next change depends on */
+        bool finished;              /* cow_finish ran: the store is not used any more */
 };
 
 struct obj *obj_find(struct nono_cow *c, dev_t dev, ino_t ino);
 int stash_name(uint64_t node, char *buf, size_t len);
+/* Links the inode of vfd (O_PATH) into the stash as <node>, durably. */
+int stash_link(struct nono_fs *fs, struct obj *o, int vfd);
+/* Copies the whole file x into the stash as <node> (reflink when possible), durably; marks o safe. */
+int stash_copy(struct nono_fs *fs, struct obj *o, struct fsino *x);
 int ingest_start(struct nono_fs *fs);
 void ingest_stop(struct nono_fs *fs);
 void ingest_queue(struct nono_fs *fs, uint64_t node);

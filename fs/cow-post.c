@@ -165,16 +165,17 @@ static int post_one(struct nono_fs *fs, const char *path)
                 fd = fcntl(fs->root.fd, F_DUPFD_CLOEXEC, 3);
         else {
                 struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+                                       .resolve =
+                                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
                 fd = (int)syscall(SYS_openat2, fs->root.fd, path, &how, sizeof(how));
         }
         if (fd < 0 || fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
                 r.post_type = NONO_FT_ABSENT;
         } else {
                 struct obj *o = obj_find(fs->cow, st.st_dev, st.st_ino);
-                r.post_type = S_ISREG(st.st_mode)   ? NONO_FT_FILE
-                              : S_ISDIR(st.st_mode) ? NONO_FT_DIR
-                              : S_ISLNK(st.st_mode) ? NONO_FT_SYMLINK
+                r.post_type = S_ISREG(st.st_mode)    ? NONO_FT_FILE
+                              : S_ISDIR(st.st_mode)  ? NONO_FT_DIR
+                              : S_ISLNK(st.st_mode)  ? NONO_FT_SYMLINK
                               : S_ISFIFO(st.st_mode) ? NONO_FT_FIFO
                                                      : NONO_FT_SOCK;
                 r.post_mode = st.st_mode & 07777;

@@ -6,10 +6,11 @@
  * RECORDS (store.h "change records"), all for (session, root id):
  *
  *   node N   one per object of the real tree that the session changed, created the first time the object is
- *            about to change (node ids count 1, 2, ... per nono_fs; an object is identified by its dev/ino
- *            while the session runs). It holds the object as it was at session start: type, mode, uid, gid,
- *            atime, mtime, nlink, size, xattrs, symlink target, and for directories the names it contained
- *            (fs/'s own stash names excluded). Regular files: content is
+ *            about to change (node id = root_id << 40 | 1, 2, 3, ... so ids are unique in the session; an
+ *            object is identified by its dev/ino while the session runs). It holds the object as it was
+ *            at session start: type, mode, uid, gid, atime, mtime, nlink, size, xattrs, symlink target,
+ *            and for directories the names it contained (fs/'s own stash names excluded). Regular files:
+ *            content is
  *              - complete (node.complete, node.object) when the file was at most 256 KiB at first change, or
  *                after a background ingest of a stash entry (nono_node_set_object);
  *              - otherwise chunks: each 64 KiB aligned chunk (index i covers [i*64K, (i+1)*64K)) is added
@@ -34,7 +35,9 @@
  *            path is empty now is at the path whose (interim) post_node names it and that holds such an
  *            object now. Final post-images at stop overwrite the interim ones.
  *
- * ORDER: node, then path, then chunks are queued and nono_store_sync() returns before the change is made.
+ * ORDER: content (object or chunks), then node, then path, then added chunks are queued, and
+ * nono_store_sync() returns before the change is made (kill points in the tests sit just before and just
+ * after that sync).
  *
  * CONTENT RULE for a regular-file node that is not complete: start content = base content with every
  * captured chunk laid over it, cut (or zero-extended) to node.size, where base content is, in order:
@@ -46,10 +49,12 @@
  * that was impossible (parent not writable or another filesystem), inside the root itself. fs/ hides every
  * name starting with "..nono-stash." from the agent. A stash entry is made (link of the same inode, fsync of
  * STASH) before fs/ unlinks, renames, or renames over a file with a non-complete node, or (a full copy,
- * fsync'd) before it truncates such a file by more than 8 MiB; after a copy is durable, fs/ captures no more
+ * fsync'd) before it truncates such a file, or punches or zeroes a range of it, by more than 8 MiB (see
+ * cow-stash.c); after a copy is durable, fs/ captures no more
  * chunks of that file (the copy holds them). A linked entry is the same inode as the live file: later writes
- * still capture chunks first, so the content rule holds for it too. A background thread turns stash entries into complete nodes and then
- * removes the entry; an entry still present after a crash is simply used by rule 1.
+ * still capture chunks first, so the content rule holds for it too. A background thread turns stash entries
+ * into complete nodes and then removes the entry; an entry still present after a crash is simply used by
+ * rule 1.
  *
  * Hard links: one node per inode (node.nlink > 1 tells restore that other names may exist that have no path
  * record; restoring the content in place keeps them linked).
@@ -59,12 +64,10 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <xxhash.h>
@@ -364,15 +367,15 @@ static uint32_t ftype(mode_t m)
 static int put_node(struct nono_fs *fs, struct obj *o, int fd, const struct stat *st)
 {
         struct nono_node n = {
-                .id = o->node,
-                .type = o->type,
-                .mode = st->st_mode & 07777,
-                .uid = st->st_uid,
-                .gid = st->st_gid,
-                .atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec,
-                .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
-                .nlink = st->st_nlink,
-                .size = (uint64_t)st->st_size,
+            .id = o->node,
+            .type = o->type,
+            .mode = st->st_mode & 07777,
+            .uid = st->st_uid,
+            .gid = st->st_gid,
+            .atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec,
+            .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+            .nlink = st->st_nlink,
+            .size = (uint64_t)st->st_size,
         };
         char target[4097];
         int r = read_xattrs(fd, o->type, &n);
@@ -439,7 +442,8 @@ static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, co
                 *err = -EPERM;
                 return NULL;
         }
-        o->node = ++c->next_node;
+        /* node ids are per session, and a session has several roots, each with its own nono_fs */
+        o->node = ((uint64_t)fs->cfg.root_id << 40) | ++c->next_node;
         o->start = start ? strdup(start) : NULL;
         o->size = (uint64_t)st->st_size;
         *err = put_node(fs, o, fd, st);
@@ -493,7 +497,8 @@ static int sync_store(struct nono_fs *fs)
 
 /* ---- chunks ------------------------------------------------------------------------------------------ */
 
-static int capture_chunks(struct nono_fs *fs, struct obj *o, struct fsino *x, int fd, uint64_t from, uint64_t to)
+static int capture_chunks(struct nono_fs *fs, struct obj *o, struct fsino *x, int fd, uint64_t from,
+                          uint64_t to)
 {
         if (o->safe || !o->chunks || o->type != NONO_FT_FILE)
                 return 0;
@@ -542,125 +547,6 @@ static int capture_chunks(struct nono_fs *fs, struct obj *o, struct fsino *x, in
         return r;
 }
 
-/* ---- the stash ---------------------------------------------------------------------------------------- */
-
-int stash_name(uint64_t node, char *buf, size_t len)
-{
-        return snprintf(buf, len, "%llu", (unsigned long long)node) >= (int)len ? -ENAMETOOLONG : 0;
-}
-
-static int stash_dir(struct nono_fs *fs)
-{
-        struct nono_cow *c = fs->cow;
-        char name[128];
-        struct stat ps;
-
-        if (c->stash_fd >= 0)
-                return c->stash_fd;
-        snprintf(name, sizeof(name), NONO_STASH_PREFIX "%s.%u", fs->session, fs->cfg.root_id);
-        int parent = -1;
-        if (!fs->root_is_file)
-                parent = openat(fs->root.fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        else {
-                char *dir = strdup(fs->root_path), *s = dir ? strrchr(dir, '/') : NULL;
-                if (s)
-                        *(s == dir ? s + 1 : s) = 0;
-                parent = s ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-                free(dir);
-        }
-        if (parent >= 0 && fstat(parent, &ps) == 0 && ps.st_dev == fs->root.dev &&
-            (mkdirat(parent, name, 0700) == 0 || errno == EEXIST)) {
-                c->stash_fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        }
-        if (parent >= 0)
-                close(parent);
-        if (c->stash_fd < 0 && !fs->root_is_file && (mkdirat(fs->root.fd, name, 0700) == 0 || errno == EEXIST)) {
-                c->stash_fd = openat(fs->root.fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                c->stash_in_root = true;
-        }
-        return c->stash_fd >= 0 ? c->stash_fd : -EACCES;
-}
-
-static int fsync_dirfd(int pathfd)
-{
-        int d = openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (d < 0)
-                return -errno;
-        int r = fsync(d) < 0 ? -errno : 0;
-        close(d);
-        return r;
-}
-
-/* Links the inode of vfd (O_PATH) into the stash as <node>: O(1), then durable. */
-static int stash_link(struct nono_fs *fs, struct obj *o, int vfd)
-{
-        char name[32], p[64];
-        int sd = stash_dir(fs);
-
-        if (sd < 0)
-                return sd;
-        stash_name(o->node, name, sizeof(name));
-        snprintf(p, sizeof(p), "/proc/self/fd/%d", vfd);
-        if (linkat(vfd, "", sd, name, AT_EMPTY_PATH) < 0 && errno != EEXIST &&
-            linkat(AT_FDCWD, p, sd, name, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
-                return -errno;
-        int r = fsync_dirfd(sd);
-        if (r < 0)
-                return r;
-        o->stashed = true;
-        ingest_queue(fs, o->node);
-        return 0;
-}
-
-/* Copies the whole file into the stash as <node> (reflink when the filesystem can), then durable. */
-static int stash_copy(struct nono_fs *fs, struct obj *o, struct fsino *x)
-{
-        char name[32], tmp[48];
-        int sd = stash_dir(fs), r = 0;
-
-        if (sd < 0)
-                return sd;
-        stash_name(o->node, name, sizeof(name));
-        snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-        int src = reopen(x, O_RDONLY);
-        int dst = src < 0 ? -1 : openat(sd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (src < 0 || dst < 0) {
-                r = -errno;
-                goto out;
-        }
-        if (ioctl(dst, FICLONE, src) < 0) {
-                struct stat st;
-                if (fstat(src, &st) < 0) {
-                        r = -errno;
-                        goto out;
-                }
-                for (off_t left = st.st_size; left > 0;) {
-                        ssize_t n = copy_file_range(src, NULL, dst, NULL, (size_t)left, 0);
-                        if (n <= 0) {
-                                r = n < 0 ? -errno : -EIO;
-                                goto out;
-                        }
-                        left -= n;
-                }
-        }
-        if (fsync(dst) < 0 || renameat(sd, tmp, sd, name) < 0) {
-                r = -errno;
-                goto out;
-        }
-        r = fsync_dirfd(sd);
-        if (!r) {
-                o->safe = true;
-                o->stashed = true;
-                ingest_queue(fs, o->node);
-        }
-out:
-        if (src >= 0)
-                close(src);
-        if (dst >= 0)
-                close(dst);
-        return r;
-}
-
 /* ---- hooks ------------------------------------------------------------------------------------------- */
 
 #define LOCKED(body)                                                                                         \
@@ -668,7 +554,7 @@ out:
                 if (!fs->cow)                                                                                \
                         return 0;                                                                            \
                 pthread_mutex_lock(&fs->cow->lock);                                                          \
-                int _r = (body);                                                                             \
+                int _r = fs->cow->finished ? -EIO : (body);                                                  \
                 if (!_r)                                                                                     \
                         _r = sync_store(fs);                                                                 \
                 pthread_mutex_unlock(&fs->cow->lock);                                                        \
@@ -704,7 +590,7 @@ int cow_before_data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, u
         /* fast path: already safe, or created in the session, or all affected chunks captured */
         pthread_mutex_lock(&fs->cow->lock);
         struct obj *o = obj_find(fs->cow, x->dev, x->ino);
-        bool done = o && (o->created || (o->node && o->safe));
+        bool done = !fs->cow->finished && o && (o->created || (o->node && o->safe));
         if (o && o->node && !done && o->chunks) {
                 uint64_t to = len >= o->size || off + len >= o->size ? o->size : off + len;
                 done = true;
@@ -799,8 +685,12 @@ static int intent(struct nono_fs *fs, struct fsino *dir, const char *name, struc
         char *start = child_start(fs, dir, name);
         if (!start)
                 return 0;
-        struct nono_path_rec r = {.root = fs->cfg.root_id, .path = start, .has_post = true, .post_type = o->type,
-                                  .post_size = o->size, .post_node = o->node};
+        struct nono_path_rec r = {.root = fs->cfg.root_id,
+                                  .path = start,
+                                  .has_post = true,
+                                  .post_type = o->type,
+                                  .post_size = o->size,
+                                  .post_node = o->node};
         int e = nono_path_put_post(fs->cfg.store, fs->session, &r, NONO_ASYNC);
         fs->cow->dirty = true;
         free(start);
@@ -897,7 +787,12 @@ int cow_finish(struct nono_fs *fs)
                 return 0;
         ingest_stop(fs);
         pthread_mutex_lock(&fs->cow->lock);
+        if (fs->cow->finished) {
+                pthread_mutex_unlock(&fs->cow->lock);
+                return 0;
+        }
         int r = write_post_images(fs);
+        fs->cow->finished = true; /* no change is let through unrecorded after this (EIO), nor stored */
         pthread_mutex_unlock(&fs->cow->lock);
         return r;
 }

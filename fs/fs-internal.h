@@ -5,8 +5,8 @@
  * The inode table follows libfuse's passthrough_hp: every object the kernel knows is an O_PATH fd keyed by
  * (dev, ino), and the FUSE node id is the address of its struct fsino. On top of that each inode keeps one
  * "binding" (parent inode + name) so fs/ can name it for audit events and deny rules without ever resolving a
- * path string: a path is only ever built, never walked. A binding holds a reference on its parent, so the chain
- * up to the root is always walkable.
+ * path string: a path is only ever built, never walked. A binding holds a reference on its parent, so the
+ * chain up to the root is always walkable.
  */
 #pragma once
 
@@ -35,9 +35,9 @@ struct fsino {
         uint64_t nlookup; /* kernel references (protected by fs->lock) */
         uint64_t refs;    /* bindings of children pointing here (protected by fs->lock) */
         struct fsino *parent;
-        char *name;      /* binding; NULL for the root */
-        bool gone;       /* its binding name was unlinked */
-        unsigned deny;   /* NONO_DENY_* seen on any name this inode was reached by (sticky) */
+        char *name;    /* binding; NULL for the root */
+        bool gone;     /* its binding name was unlinked */
+        unsigned deny; /* NONO_DENY_* seen on any name this inode was reached by (sticky) */
         struct fsino *hnext;
 };
 
@@ -124,9 +124,10 @@ void thread_prepare(void);
 int rec_new(struct nono_fs *fs);
 void rec_free(struct nono_fs *fs);
 int rec_flush(struct nono_fs *fs);
+int rec_close(struct nono_fs *fs);
 /* Records one file event. result is 0 or a positive errno. */
-void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2, int result,
-               uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr);
+void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2,
+               int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr);
 void rec_event_as(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, int result,
                   uint32_t oflags, uint64_t rd, uint64_t wr);
 

@@ -2,10 +2,10 @@
 /*
  * fs.c - lifecycle of a nono_fs: configuration, the FUSE session (mount or attach), the worker threads, stop.
  *
- * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions, readdirplus, long
- * entry/attr timeouts (fs/ is the only writer of the tree while the agent runs; where nono itself changes the
- * tree it does so outside the served names), a multithreaded loop with one /dev/fuse clone per worker, and
- * 1 MiB writes.
+ * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions, readdirplus,
+ * long entry/attr timeouts (fs/ is the only writer of the tree while the agent runs; where nono itself
+ * changes the tree it does so outside the served names), a multithreaded loop with one /dev/fuse clone per
+ * worker, and 1 MiB writes.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -120,10 +120,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
                 conn->want |= FUSE_CAP_WRITEBACK_CACHE;
         conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
-                                       FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
-                                       FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC);
+                                       FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_PARALLEL_DIROPS |
+                                       FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC);
         /* the kernel, not fs/, clears set-id bits on write/chown/truncate by a non-root caller */
-        conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_POSIX_LOCKS);
+        conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_LOCKS);
+        if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) /* readdirplus only where stats follow */
+                conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
         conn->max_write = 1u << 20;
         conn->max_readahead = 1u << 20;
 }
@@ -179,10 +181,10 @@ int nono_fs_attach(nono_fs *fs, int fuse_fd)
 
 int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf, size_t len)
 {
-        int n = snprintf(buf, len,
-                         "fd=%d,rootmode=%o,user_id=%u,group_id=%u,default_permissions,allow_other,max_read=%u",
-                         fuse_fd, (root_is_file || fs->root_is_file) ? S_IFREG : S_IFDIR, (unsigned)getuid(),
-                         (unsigned)getgid(), 1u << 20);
+        int n = snprintf(
+            buf, len, "fd=%d,rootmode=%o,user_id=%u,group_id=%u,default_permissions,allow_other,max_read=%u",
+            fuse_fd, (root_is_file || fs->root_is_file) ? S_IFREG : S_IFDIR, (unsigned)getuid(),
+            (unsigned)getgid(), 1u << 20);
         return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -271,8 +273,9 @@ int nono_fs_stop(nono_fs *fs)
                 fuse_session_unmount(fs->se); /* closes the device fd (the mount is gone already) */
                 handles_close_all(fs);
         }
+        /* after this, fs/ never touches the store again: the caller may close it */
         int c = cow_finish(fs);
-        int f = rec_flush(fs);
+        int f = rec_close(fs);
         return r < 0 ? r : c < 0 ? c : f;
 }
 

@@ -14,7 +14,7 @@
  * comment at the top of fs/cow.c):
  *   - events: one NONO_EV_FILE event per changing operation, per opened file at release (bytes read and
  *     written), per directory listing, and per denied operation (NONO_EVF_VIOLATION); batched.
- *   - with preimages: a node per object changed (node ids 1, 2, ... per nono_fs), written with its content
+ *   - with preimages: a node per object changed (node id root_id << 40 | 1, 2, ...), written with its content
  *     (<= 256 KiB: complete) or 64 KiB chunks captured before they change; a path record (root_id, path at
  *     session start) -> node or 0 before the first change to that name; interim post parts on rename
  *     targets; stash entries "..nono-stash.<session>.<root_id>/<node>" beside (or inside) the root for
@@ -74,7 +74,9 @@ int nono_fs_start(nono_fs *fs);
  * the namespace holding an attached mount is gone); for poll() next to a signalfd. */
 int nono_fs_done_fd(nono_fs *fs);
 /* Stops serving (the mount goes away when its last user is gone), flushes events, and with preimages writes
- * the post-images of every changed path. Safe to call on SIGTERM paths. */
+ * the post-images of every changed path. Safe to call on SIGTERM paths. After it returns fs/ never uses the
+ * store again (late events are dropped, late changes fail with EIO), so the caller may close the store
+ * before nono_fs_free(). -EBUSY: the mount was still in use after 5 s (its loop is left running). */
 int nono_fs_stop(nono_fs *fs);
 void nono_fs_free(nono_fs *fs);
 

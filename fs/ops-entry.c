@@ -5,10 +5,11 @@
  *
  * Security (every handler): the agent controls every name and may race us. A name is checked to be one
  * component (name_ok) and only ever used relative to the O_PATH fd of its parent, never followed when it is a
- * symlink (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, O_NOFOLLOW, AT_SYMLINK_NOFOLLOW,
- * AT_EMPTY_PATH on O_PATH fds). A symlink swapped in between two of our calls is therefore operated on as a
- * symlink, never through. Permission checks are the kernel's (default_permissions); fs/ adds read-only roots
- * and deny rules on top (EROFS / EACCES, recorded as violations).
+ * symlink (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, O_NOFOLLOW,
+ * AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH on O_PATH fds). A symlink swapped in between two of our calls is
+ * therefore operated on as a symlink, never through. Permission checks are the kernel's
+ * (default_permissions); fs/ adds read-only roots and deny rules on top (EROFS / EACCES, recorded as
+ * violations).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -30,9 +31,9 @@
 int open_beneath(int dirfd, const char *name, int flags, mode_t mode)
 {
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-                .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+            .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+            .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
         return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 }
@@ -79,7 +80,8 @@ int do_lookup(struct nono_fs *fs, struct fsino *dir, const char *name, struct fu
         return 0;
 }
 
-/* Policy for a change at path (NULL: use inode i's path). Returns 0 or EROFS/EACCES, recording a violation. */
+/* Policy for a change at path (NULL: use inode i's path). Returns 0 or EROFS/EACCES, recording a violation.
+ */
 int policy_write(struct nono_fs *fs, fuse_req_t req, uint16_t op, struct fsino *i, const char *path)
 {
         int r = 0;
@@ -204,7 +206,8 @@ static int truncate_ino(struct fsino *i, int fh, off_t size)
         return r;
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+                       struct fuse_file_info *fi)
 {
         struct nono_fs *fs = fuse_req_userdata(req);
         struct fsino *i = fsino_get(fs, ino);
@@ -226,8 +229,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
         if (r)
                 goto out;
         if (valid & FUSE_SET_ATTR_MODE) {
-                int x = fh >= 0 ? fchmod(fh, attr->st_mode & 07777)
-                                : (int)syscall(SYS_fchmodat2, i->fd, "", attr->st_mode & 07777, AT_EMPTY_PATH);
+                int x = fh >= 0
+                            ? fchmod(fh, attr->st_mode & 07777)
+                            : (int)syscall(SYS_fchmodat2, i->fd, "", attr->st_mode & 07777, AT_EMPTY_PATH);
                 if (x < 0) {
                         r = errno;
                         goto out;
@@ -279,7 +283,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_readlink(req, buf);
 }
 
-/* Gives a just-created object the caller's owner, as the kernel would have (a root daemon creates as root). */
+/* Gives a just-created object the caller's owner, as the kernel would have (a root daemon creates as root).
+ */
 int chown_to_caller(struct nono_fs *fs, fuse_req_t req, struct fsino *dir, int fd, const struct stat *st)
 {
         const struct fuse_ctx *c = fuse_req_ctx(req);
@@ -485,8 +490,10 @@ static int rename_policy(struct nono_fs *fs, fuse_req_t req, const char *sp, con
                 return r;
         unsigned below = 0;
         if (src_dir || dst_dir)
-                below = rules_below(fs->rules, fs->cfg.n_rules, sp) | rules_below(fs->rules, fs->cfg.n_rules, dp);
-        unsigned rd = rules_match(fs->rules, fs->cfg.n_rules, sp) | rules_match(fs->rules, fs->cfg.n_rules, dp);
+                below =
+                    rules_below(fs->rules, fs->cfg.n_rules, sp) | rules_below(fs->rules, fs->cfg.n_rules, dp);
+        unsigned rd =
+            rules_match(fs->rules, fs->cfg.n_rules, sp) | rules_match(fs->rules, fs->cfg.n_rules, dp);
         if ((below & (NONO_DENY_WRITE | NONO_DENY_READ)) || (rd & NONO_DENY_READ)) {
                 violation(fs, req, NONO_OP_RENAME, NULL, sp, EACCES, 0);
                 return EACCES;
@@ -570,9 +577,8 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
         if ((mask & W_OK) && fs->cfg.read_only)
                 return (void)fuse_reply_err(req, EROFS);
         if (c->uid == 0 || mask == F_OK)
-                return (void)fuse_reply_err(req, (mask & X_OK) && !(st.st_mode & 0111) && !S_ISDIR(st.st_mode)
-                                                         ? EACCES
-                                                         : 0);
+                return (void)fuse_reply_err(
+                    req, (mask & X_OK) && !(st.st_mode & 0111) && !S_ISDIR(st.st_mode) ? EACCES : 0);
         int shift = c->uid == st.st_uid ? 6 : c->gid == st.st_gid ? 3 : 0;
         fuse_reply_err(req, ((st.st_mode >> shift) & mask & 7) == (unsigned)(mask & 7) ? 0 : EACCES);
 }

@@ -64,8 +64,9 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
                 uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
                 if (fs->rec) {
                         char *p = fsino_path(fs, h->ino);
-                        rec_event_as(fs, h->pid, h->uid, (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN,
-                                     p ? p : "?", 0, h->oflags, rd, wr);
+                        rec_event_as(fs, h->pid, h->uid,
+                                     (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN, p ? p : "?", 0,
+                                     h->oflags, rd, wr);
                         free(p);
                 }
                 if (rd)
@@ -241,8 +242,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         buf.buf[0].fd = h->fd;
         buf.buf[0].pos = off;
         if (fstat(h->fd, &st) == 0 && st.st_size > off)
-                atomic_fetch_add(&h->bytes_read, (uint64_t)(st.st_size - off) < size ? (uint64_t)(st.st_size - off)
-                                                                                     : size);
+                atomic_fetch_add(&h->bytes_read,
+                                 (uint64_t)(st.st_size - off) < size ? (uint64_t)(st.st_size - off) : size);
         fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
@@ -298,8 +299,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 
         /* collapse and insert move every byte after off: all of them are the affected range */
         int r = (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
-                        ? -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, UINT64_MAX - (uint64_t)off)
-                        : -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, (uint64_t)len);
+                    ? -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, UINT64_MAX - (uint64_t)off)
+                    : -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, (uint64_t)len);
         if (!r && fallocate(h->fd, mode, off, len) < 0)
                 r = errno;
         event_on(fs, req, NONO_OP_FALLOCATE, h->ino, NULL, NULL, r);

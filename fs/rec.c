@@ -22,6 +22,7 @@ struct nono_rec {
         struct nono_event *ev;
         size_t n, cap;
         bool stop;
+        bool closed; /* after nono_fs_stop: the store is not touched again; late events are dropped */
         pthread_t thread;
         pthread_mutex_t store_lock; /* keeps batches in order */
 };
@@ -112,11 +113,31 @@ int rec_new(struct nono_fs *fs)
 
 int rec_flush(struct nono_fs *fs)
 {
-        if (!fs->rec)
+        if (!fs->rec || fs->rec->closed)
                 return 0;
         int r = drain(fs, 0);
         int s = nono_store_sync(fs->cfg.store);
         return r < 0 ? r : s;
+}
+
+/* Ends recording: the flusher stops, everything is made durable, and from here on fs/ does not use the store
+ * for events (the caller may close it). */
+int rec_close(struct nono_fs *fs)
+{
+        struct nono_rec *r = fs->rec;
+
+        if (!r || r->closed)
+                return 0;
+        pthread_mutex_lock(&r->lock);
+        r->stop = true;
+        pthread_cond_signal(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->thread, NULL);
+        int e = rec_flush(fs);
+        pthread_mutex_lock(&r->lock);
+        r->closed = true;
+        pthread_mutex_unlock(&r->lock);
+        return e;
 }
 
 void rec_free(struct nono_fs *fs)
@@ -125,12 +146,7 @@ void rec_free(struct nono_fs *fs)
 
         if (!r)
                 return;
-        pthread_mutex_lock(&r->lock);
-        r->stop = true;
-        pthread_cond_signal(&r->wake);
-        pthread_mutex_unlock(&r->lock);
-        pthread_join(r->thread, NULL);
-        rec_flush(fs);
+        rec_close(fs);
         fs->rec = NULL;
         free_batch(r->ev, r->n);
         pthread_mutex_destroy(&r->lock);
@@ -139,8 +155,8 @@ void rec_free(struct nono_fs *fs)
         free(r);
 }
 
-static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, const char *path2,
-                 int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
+static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path,
+                 const char *path2, int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
 {
         struct nono_rec *r = fs->rec;
         struct timespec t;
@@ -153,6 +169,12 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
         }
         clock_gettime(CLOCK_REALTIME, &t);
         pthread_mutex_lock(&r->lock);
+        if (r->closed) {
+                pthread_mutex_unlock(&r->lock);
+                free(p);
+                free(p2);
+                return;
+        }
         if (r->n == r->cap) {
                 size_t nc = r->cap ? r->cap * 2 : 64;
                 struct nono_event *ne = realloc(r->ev, nc * sizeof(*ne));
@@ -166,19 +188,19 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
                 r->cap = nc;
         }
         r->ev[r->n++] = (struct nono_event){
-                .time_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec,
-                .pid = pid,
-                .uid = uid,
-                .type = NONO_EV_FILE,
-                .op = op,
-                .result = result,
-                .flags = flags,
-                .oflags = oflags,
-                .root = fs->cfg.root_id,
-                .bytes_read = rd,
-                .bytes_written = wr,
-                .path = p,
-                .path2 = p2,
+            .time_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec,
+            .pid = pid,
+            .uid = uid,
+            .type = NONO_EV_FILE,
+            .op = op,
+            .result = result,
+            .flags = flags,
+            .oflags = oflags,
+            .root = fs->cfg.root_id,
+            .bytes_read = rd,
+            .bytes_written = wr,
+            .path = p,
+            .path2 = p2,
         };
         if (r->n == 1 || r->n >= BATCH)
                 pthread_cond_signal(&r->wake);
@@ -186,14 +208,14 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
         atomic_fetch_add(&fs->events, 1);
 }
 
-void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2, int result,
-               uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
+void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2,
+               int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
 {
         if (!fs->rec)
                 return;
         const struct fuse_ctx *c = req ? fuse_req_ctx(req) : NULL;
-        push(fs, c ? (uint32_t)c->pid : 0, c ? (uint32_t)c->uid : 0, op, path, path2, result, flags, oflags, rd,
-             wr);
+        push(fs, c ? (uint32_t)c->pid : 0, c ? (uint32_t)c->uid : 0, op, path, path2, result, flags, oflags,
+             rd, wr);
 }
 
 void rec_event_as(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, int result,

@@ -116,15 +116,15 @@ static int open_session(struct fsmount_args *a, nono_store **st, struct nono_ses
         if (!getcwd(cwd, sizeof(cwd)))
                 strcpy(cwd, "/");
         *s = (struct nono_session){
-                .kind = NONO_SESSION_RUN,
-                .state = NONO_SESSION_RUNNING,
-                .argv = argv,
-                .cwd = cwd,
-                .policy_json = "{}",
-                .roots = roots,
-                .rollback = a->rollback,
-                .start_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec,
-                .pid = getpid(),
+            .kind = NONO_SESSION_RUN,
+            .state = NONO_SESSION_RUNNING,
+            .argv = argv,
+            .cwd = cwd,
+            .policy_json = "{}",
+            .roots = roots,
+            .rollback = a->rollback,
+            .start_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec,
+            .pid = getpid(),
         };
         r = nono_session_create(*st, s);
         if (r < 0)
@@ -178,11 +178,11 @@ int cmd_fsmount(int argc, char **argv)
         sigprocmask(SIG_BLOCK, &set, NULL);
 
         struct nono_fs_config cfg = {
-                .root_fd = root_fd,
-                .root_path = abs,
-                .read_only = a.read_only,
-                .rules = a.rules,
-                .n_rules = a.n_rules,
+            .root_fd = root_fd,
+            .root_path = abs,
+            .read_only = a.read_only,
+            .rules = a.rules,
+            .n_rules = a.n_rules,
         };
         char sid[NONO_SESSION_ID_LEN + 1] = "-";
 #ifdef NONO_HAVE_STORE

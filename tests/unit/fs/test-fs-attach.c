@@ -33,7 +33,8 @@ static int send_fd(int sock, int fd)
                 char buf[CMSG_SPACE(sizeof(int))];
                 struct cmsghdr align;
         } u;
-        struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+        struct msghdr m = {
+            .msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
         struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
@@ -50,7 +51,8 @@ static int recv_fd(int sock)
                 char buf[CMSG_SPACE(sizeof(int))];
                 struct cmsghdr align;
         } u;
-        struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+        struct msghdr m = {
+            .msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
         if (recvmsg(sock, &m, 0) != 1)
                 return -1;
         struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
@@ -177,7 +179,7 @@ static void t_attach(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(t_attach),
+            cmocka_unit_test(t_attach),
         };
         return cmocka_run_group_tests_name("fs-attach", tests, NULL, NULL);
 }

@@ -12,8 +12,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <ftw.h>
+#include <linux/falloc.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -110,8 +110,10 @@ static int live_ent(const char *abs, const char *rel, struct ent *e)
         if (lstat(abs, &st) < 0)
                 return -1;
         e->path = strdup(rel);
-        e->type = S_ISREG(st.st_mode) ? NONO_FT_FILE : S_ISDIR(st.st_mode) ? NONO_FT_DIR
-                  : S_ISLNK(st.st_mode) ? NONO_FT_SYMLINK : NONO_FT_FIFO;
+        e->type = S_ISREG(st.st_mode)   ? NONO_FT_FILE
+                  : S_ISDIR(st.st_mode) ? NONO_FT_DIR
+                  : S_ISLNK(st.st_mode) ? NONO_FT_SYMLINK
+                                        : NONO_FT_FIFO;
         e->mode = S_ISLNK(st.st_mode) ? 0 : st.st_mode & 07777;
         e->mtime = S_ISDIR(st.st_mode) ? 0 : st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
         if (S_ISREG(st.st_mode))
@@ -195,7 +197,8 @@ static char *live_path(struct ctx *c, const char *path)
                         for (size_t k = 0; k < c->n; k++) {
                                 struct stat st;
                                 if (c->recs[k].has_post && c->recs[k].post_node == r->pre_node &&
-                                    strcmp(c->recs[k].path, cur) && lstat(P(c->back, c->recs[k].path), &st) == 0) {
+                                    strcmp(c->recs[k].path, cur) &&
+                                    lstat(P(c->back, c->recs[k].path), &st) == 0) {
                                         char *n = NULL;
                                         cur[cut] = save;
                                         if (asprintf(&n, "%s%s", c->recs[k].path, cur + cut) < 0)
@@ -286,7 +289,8 @@ static int rebuild(struct ctx *c, const char *path, struct ent *e)
                         for (size_t k = 0; k < n.n_chunks; k++) {
                                 char chunk[NONO_CHUNK_SIZE];
                                 size_t cl = 0;
-                                assert_int_equal(nono_chunk_get(c->st, &n.chunks[k].digest, chunk, sizeof(chunk), &cl), 0);
+                                assert_int_equal(
+                                    nono_chunk_get(c->st, &n.chunks[k].digest, chunk, sizeof(chunk), &cl), 0);
                                 uint64_t off = n.chunks[k].index * NONO_CHUNK_SIZE;
                                 if (off < n.size)
                                         memcpy(e->data + off, chunk, off + cl <= n.size ? cl : n.size - off);
@@ -308,15 +312,18 @@ static bool ent_equal(const struct ent *a, const struct ent *b, char *why, size_
                 return snprintf(why, wl, "content (%zu vs %zu bytes)", a->len, b->len), false;
         if ((a->names || b->names) && (!a->names || !b->names || strcmp(a->names, b->names)))
                 return snprintf(why, wl, "names [%s] != [%s]", a->names ? a->names : "",
-                                b->names ? b->names : ""), false;
+                                b->names ? b->names : ""),
+                       false;
         if (strcmp(a->xattr, b->xattr))
                 return snprintf(why, wl, "xattr '%s' != '%s'", a->xattr, b->xattr), false;
         if (a->mtime != b->mtime)
-                return snprintf(why, wl, "mtime %lld != %lld", (long long)a->mtime, (long long)b->mtime), false;
+                return snprintf(why, wl, "mtime %lld != %lld", (long long)a->mtime, (long long)b->mtime),
+                       false;
         return true;
 }
 
-/* ---- the run -------------------------------------------------------------------------------------------- */
+/* ---- the run --------------------------------------------------------------------------------------------
+ */
 
 #define BIG (300 * 1024)
 
@@ -342,8 +349,8 @@ static void make_tree(const char *b)
         mkdir(P(b, "emptydir"), 0700);
         symlink("target", P(b, "l"));
         struct timespec ts[2] = {{1000, 0}, {2000, 0}};
-        const char *all[] = {"small.txt", "big.bin", "big2.bin", "big4.bin", "other.txt", "a.txt", "b.txt", "d/x", "d/y",
-                             "d/big3.bin"};
+        const char *all[] = {"small.txt", "big.bin", "big2.bin", "big4.bin", "other.txt",
+                             "a.txt",     "b.txt",   "d/x",      "d/y",      "d/big3.bin"};
         for (size_t k = 0; k < sizeof(all) / sizeof(*all); k++)
                 utimensat(AT_FDCWD, P(b, all[k]), ts, 0);
         utimensat(AT_FDCWD, P(b, "l"), ts, AT_SYMLINK_NOFOLLOW);
@@ -407,8 +414,11 @@ static int run_once(const char *back, const char *mp, const char *id, unsigned l
                 nono_fs *fs = NULL;
                 if (nono_store_open(home, 0, &st) < 0)
                         _exit(10);
-                struct nono_fs_config c = {.root_fd = open(back, O_PATH), .root_path = back, .store = st,
-                                           .session = id, .preimages = true};
+                struct nono_fs_config c = {.root_fd = open(back, O_PATH),
+                                           .root_path = back,
+                                           .store = st,
+                                           .session = id,
+                                           .preimages = true};
                 if (nono_fs_new(&c, &fs) < 0 || nono_fs_mount(fs, mp) < 0 || nono_fs_start(fs) < 0)
                         _exit(11);
                 sigset_t set;
@@ -461,8 +471,12 @@ static void t_crash(void **s)
                 snapshot(back, &before);
                 assert_int_equal(nono_store_open(home, 0, &st), 0);
                 char *argv[] = {"t", NULL}, *roots[] = {back, NULL};
-                struct nono_session ses = {.argv = argv, .cwd = "/", .policy_json = "{}", .roots = roots,
-                                           .rollback = true, .pid = getpid()};
+                struct nono_session ses = {.argv = argv,
+                                           .cwd = "/",
+                                           .policy_json = "{}",
+                                           .roots = roots,
+                                           .rollback = true,
+                                           .pid = getpid()};
                 assert_int_equal(nono_session_create(st, &ses), 0);
                 memcpy(id, ses.id, sizeof(id));
                 nono_store_close(st);
@@ -484,7 +498,8 @@ static void t_crash(void **s)
                                 fail_msg("kill point %lu: '%s' existed at start but is recorded absent", k,
                                          before.v[e].path);
                         if (!ent_equal(&before.v[e], &got, why, sizeof(why)))
-                                fail_msg("kill point %lu: '%s' cannot be restored: %s", k, before.v[e].path, why);
+                                fail_msg("kill point %lu: '%s' cannot be restored: %s", k, before.v[e].path,
+                                         why);
                         ent_clear(&got);
                 }
                 /* everything there now that was not there at start is known to restore as created: it has a
@@ -517,7 +532,8 @@ static void t_crash(void **s)
                         }
                         free(p);
                         if (!known)
-                                fail_msg("kill point %lu: '%s' appeared without a record", k, after.v[e].path);
+                                fail_msg("kill point %lu: '%s' appeared without a record", k,
+                                         after.v[e].path);
                 }
                 tree_free(&after);
                 nono_path_list_free(c.recs, c.n);
@@ -554,7 +570,7 @@ static int teardown(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(t_crash),
+            cmocka_unit_test(t_crash),
         };
         return cmocka_run_group_tests_name("fs-crash", tests, setup, teardown);
 }

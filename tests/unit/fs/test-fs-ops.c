@@ -17,10 +17,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -44,7 +44,7 @@ static const char *P(const char *d, const char *n)
         do {                                                                                                 \
                 errno = 0;                                                                                   \
                 long _r = (long)(call);                                                                      \
-                tr(t, "%d %s -> %s", __LINE__, #call, _r < 0 ? strerrorname_np(errno) : "ok");                \
+                tr(t, "%d %s -> %s", __LINE__, #call, _r < 0 ? strerrorname_np(errno) : "ok");               \
         } while (0)
 #define V(fmt, ...) tr(t, "%d " fmt, __LINE__, __VA_ARGS__)
 
@@ -217,8 +217,8 @@ static void sc_rename(const char *d, char **t)
         st(t, P(d, "rn/n"), "n");
         st(t, P(d, "rn/d"), "d");
         R(renameat2(AT_FDCWD, P(d, "rn/n"), AT_FDCWD, P(d, "rn/zz"), RENAME_EXCHANGE));
-        R(rename(P(d, "rn/n"), P(d, "rn/e")));  /* dir over non-empty dir */
-        R(rename(P(d, "rn/d"), P(d, "rn/n")));  /* file over dir */
+        R(rename(P(d, "rn/n"), P(d, "rn/e")));     /* dir over non-empty dir */
+        R(rename(P(d, "rn/d"), P(d, "rn/n")));     /* file over dir */
         R(rename(P(d, "rn/n"), P(d, "rn/n/sub"))); /* into itself */
         R(mkdir(P(d, "rn/empty"), 0755));
         R(rename(P(d, "rn/n"), P(d, "rn/empty"))); /* dir over empty dir */
@@ -269,7 +269,8 @@ static void sc_links(const char *d, char **t)
 
 static void sc_attrs(const char *d, char **t)
 {
-        struct timespec ts[2] = {{.tv_sec = 1000000000, .tv_nsec = 123456789}, {.tv_sec = 1200000000, .tv_nsec = 5}};
+        struct timespec ts[2] = {{.tv_sec = 1000000000, .tv_nsec = 123456789},
+                                 {.tv_sec = 1200000000, .tv_nsec = 5}};
         struct stat s1, s2;
         R(mkdir(P(d, "at"), 0755));
         R(close(open(P(d, "at/f"), O_CREAT | O_WRONLY, 0644)));
@@ -278,16 +279,19 @@ static void sc_attrs(const char *d, char **t)
         R(chmod(P(d, "at/f"), 0600));
         R(utimensat(AT_FDCWD, P(d, "at/f"), ts, 0));
         R(lstat(P(d, "at/f"), &s1));
-        V("times %ld.%09ld %ld.%09ld", s1.st_atim.tv_sec, s1.st_atim.tv_nsec, s1.st_mtim.tv_sec, s1.st_mtim.tv_nsec);
+        V("times %ld.%09ld %ld.%09ld", s1.st_atim.tv_sec, s1.st_atim.tv_nsec, s1.st_mtim.tv_sec,
+          s1.st_mtim.tv_nsec);
         struct timespec omit[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_NOW}};
         R(utimensat(AT_FDCWD, P(d, "at/f"), omit, 0));
         R(lstat(P(d, "at/f"), &s2));
-        V("atime kept %d mtime now %d", s2.st_atim.tv_sec == s1.st_atim.tv_sec && s2.st_atim.tv_nsec == s1.st_atim.tv_nsec,
+        V("atime kept %d mtime now %d",
+          s2.st_atim.tv_sec == s1.st_atim.tv_sec && s2.st_atim.tv_nsec == s1.st_atim.tv_nsec,
           s2.st_mtim.tv_sec > 1200000000);
         struct timespec now2[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
         R(utimensat(AT_FDCWD, P(d, "at/f"), now2, 0));
         R(lstat(P(d, "at/f"), &s1));
-        V("mtime kept %d", s1.st_mtim.tv_sec == s2.st_mtim.tv_sec && s1.st_mtim.tv_nsec == s2.st_mtim.tv_nsec);
+        V("mtime kept %d",
+          s1.st_mtim.tv_sec == s2.st_mtim.tv_sec && s1.st_mtim.tv_nsec == s2.st_mtim.tv_nsec);
         R(symlink("f", P(d, "at/l")));
         R(utimensat(AT_FDCWD, P(d, "at/l"), ts, AT_SYMLINK_NOFOLLOW));
         R(lstat(P(d, "at/l"), &s1));
@@ -527,9 +531,9 @@ static int teardown(void **s)
 int main(void)
 {
         const struct CMUnitTest all[] = {
-                cmocka_unit_test(t_open_flags), cmocka_unit_test(t_dirs),       cmocka_unit_test(t_rename),
-                cmocka_unit_test(t_links),      cmocka_unit_test(t_attrs),      cmocka_unit_test(t_data),
-                cmocka_unit_test(t_perms),      cmocka_unit_test(t_stable_ino), cmocka_unit_test(t_no_devices),
+            cmocka_unit_test(t_open_flags), cmocka_unit_test(t_dirs),       cmocka_unit_test(t_rename),
+            cmocka_unit_test(t_links),      cmocka_unit_test(t_attrs),      cmocka_unit_test(t_data),
+            cmocka_unit_test(t_perms),      cmocka_unit_test(t_stable_ino), cmocka_unit_test(t_no_devices),
         };
         struct CMUnitTest tests[sizeof(all) / sizeof(*all)];
         size_t n = 0;

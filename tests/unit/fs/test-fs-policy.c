@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-fs-policy.c - what fs/ adds on top of the backing filesystem: deny rules (read and write), read-only
- * roots, glob semantics, fs/'s hidden stash names, a root that is a single file, and that a symlink swapped in
- * by a racing thread never lets an operation escape the root.
+ * roots, glob semantics, fs/'s hidden stash names, a root that is a single file, and that a symlink swapped
+ * in by a racing thread never lets an operation escape the root.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,8 +49,10 @@ static void t_glob(void **s)
         assert_false(glob_match(".git/hooks/**", ".git/config"));
         assert_true(glob_match("a?c", "abc"));
         assert_false(glob_match("a?c", "a/c"));
-        struct nono_fs_rule r[] = {{".env", NONO_DENY_READ}, {".git/hooks/**", NONO_DENY_WRITE},
-                                   {"**/*.pem", NONO_DENY_READ | NONO_DENY_WRITE}, {"secrets", NONO_DENY_READ}};
+        struct nono_fs_rule r[] = {{".env", NONO_DENY_READ},
+                                   {".git/hooks/**", NONO_DENY_WRITE},
+                                   {"**/*.pem", NONO_DENY_READ | NONO_DENY_WRITE},
+                                   {"secrets", NONO_DENY_READ}};
         assert_int_equal(rules_match(r, 4, ".env"), NONO_DENY_READ);
         assert_int_equal(rules_match(r, 4, "sub/dir/.env"), NONO_DENY_READ);
         assert_int_equal(rules_match(r, 4, ".envrc"), 0);
@@ -67,7 +69,8 @@ static void t_glob(void **s)
 static void t_deny(void **s)
 {
         struct mnt m;
-        struct nono_fs_rule r[] = {{".env", NONO_DENY_READ}, {".git/hooks/**", NONO_DENY_WRITE},
+        struct nono_fs_rule r[] = {{".env", NONO_DENY_READ},
+                                   {".git/hooks/**", NONO_DENY_WRITE},
                                    {"**/*.pem", NONO_DENY_READ | NONO_DENY_WRITE}};
         struct nono_fs_config c = {.rules = r, .n_rules = 3};
         char buf[64];
@@ -321,8 +324,8 @@ static void t_symlink_race(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(t_glob),         cmocka_unit_test(t_deny),      cmocka_unit_test(t_read_only),
-                cmocka_unit_test(t_hidden_stash), cmocka_unit_test(t_file_root), cmocka_unit_test(t_symlink_race),
+            cmocka_unit_test(t_glob),         cmocka_unit_test(t_deny),      cmocka_unit_test(t_read_only),
+            cmocka_unit_test(t_hidden_stash), cmocka_unit_test(t_file_root), cmocka_unit_test(t_symlink_race),
         };
         return cmocka_run_group_tests_name("fs-policy", tests, NULL, NULL);
 }

@@ -61,8 +61,12 @@ static void new_session(nono_store *st, const char *root, bool rollback, char id
         char *argv[] = {"test", NULL}, *roots[] = {(char *)root, NULL};
         struct timespec t;
         clock_gettime(CLOCK_REALTIME, &t);
-        struct nono_session s = {.argv = argv, .cwd = "/", .policy_json = "{}", .roots = roots,
-                                 .rollback = rollback, .start_ns = t.tv_sec * 1000000000LL + t.tv_nsec,
+        struct nono_session s = {.argv = argv,
+                                 .cwd = "/",
+                                 .policy_json = "{}",
+                                 .roots = roots,
+                                 .rollback = rollback,
+                                 .start_ns = t.tv_sec * 1000000000LL + t.tv_nsec,
                                  .pid = getpid()};
         assert_int_equal(nono_session_create(st, &s), 0);
         memcpy(id, s.id, NONO_SESSION_ID_LEN + 1);
@@ -336,6 +340,48 @@ static void t_truncate_big(void **s)
         mnt_down(&m);
 }
 
+/* One session, two roots, each with its own nono_fs: their records do not collide. */
+static void t_two_roots(void **s)
+{
+        struct mnt a, b;
+        char id[NONO_SESSION_ID_LEN + 1];
+        nono_store *st = open_store();
+
+        assert_int_equal(mnt_up(&a, NULL), 0);
+        assert_int_equal(mnt_up(&b, NULL), 0);
+        mnt_unmount(&a);
+        mnt_unmount(&b);
+        put(P(a.back, "f"), "root zero", 9);
+        put(P(b.back, "f"), "root one", 8);
+        new_session(st, a.back, true, id);
+        struct nono_fs_config c0 = {.store = st, .session = id, .preimages = true, .root_id = 0};
+        struct nono_fs_config c1 = {.store = st, .session = id, .preimages = true, .root_id = 1};
+        assert_int_equal(mnt_serve(&a, &c0), 0);
+        assert_int_equal(mnt_serve(&b, &c1), 0);
+        assert_int_equal(truncate(P(a.mp, "f"), 0), 0);
+        assert_int_equal(truncate(P(b.mp, "f"), 0), 0);
+        mnt_unmount(&a);
+        mnt_unmount(&b);
+        struct nono_path_rec r0 = {0}, r1 = {0};
+        assert_int_equal(nono_path_get(st, id, 0, "f", &r0), 0);
+        assert_int_equal(nono_path_get(st, id, 1, "f", &r1), 0);
+        assert_true(r0.pre_node != r1.pre_node);
+        struct nono_node n = {0};
+        void *buf = NULL;
+        size_t len = 0;
+        assert_int_equal(nono_node_get(st, id, r1.pre_node, &n), 0);
+        assert_int_equal(nono_object_get_buf(st, &n.object, &buf, &len), 0);
+        assert_int_equal(len, 8);
+        assert_memory_equal(buf, "root one", 8);
+        free(buf);
+        nono_node_clear(&n);
+        nono_path_rec_clear(&r0);
+        nono_path_rec_clear(&r1);
+        nono_store_close(st);
+        mnt_down(&a);
+        mnt_down(&b);
+}
+
 static int setup(void **s)
 {
         const char *tmp = getenv("TMPDIR");
@@ -355,10 +401,8 @@ static int teardown(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(t_events),
-                cmocka_unit_test(t_preimages),
-                cmocka_unit_test(t_stash_ingest),
-                cmocka_unit_test(t_truncate_big),
+            cmocka_unit_test(t_events),       cmocka_unit_test(t_preimages), cmocka_unit_test(t_stash_ingest),
+            cmocka_unit_test(t_truncate_big), cmocka_unit_test(t_two_roots),
         };
         return cmocka_run_group_tests_name("fs-record", tests, setup, teardown);
 }
