@@ -4,5 +4,11 @@
 
 #include "launcher/run.h"
 
+int nono_cmd_profile(int argc, char **argv);
+int cmd_fsmount(int argc, char **argv);
+
 /* Each entry: {name, one-line summary (NULL: hidden), entry point}, */
-#define NONO_COMMANDS {"run", "run a command in the sandbox", nono_cmd_run},
+#define NONO_COMMANDS                                                                                        \
+        {"run", "run a command in the sandbox", nono_cmd_run},                                              \
+            {"profile", "list, show, create and check profiles", nono_cmd_profile},                         \
+            {"__fs-mount", NULL, cmd_fsmount},
