@@ -401,6 +401,9 @@ static void ctx_finished(void *userdata, int status, bool ran)
         nono_run_fs_stop(c->fs, &t);
         read = t.files_read, changed = t.files_changed, violations = t.violations, pre = t.preimage_bytes;
         counted = true;
+        /* fs/ flushes into the store until it is freed: free it before the store closes */
+        nono_run_fs_free(c->fs);
+        c->fs = NULL;
 #endif
 #ifdef NONO_HAVE_STORE
         /* ends open connections; their events are queued before the session is sealed */

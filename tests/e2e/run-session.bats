@@ -20,8 +20,9 @@ wait_file() {
 }
 
 @test "session: recorded as running before the agent runs, finished with its status after" {
-        mkfifo "$W/go"
-        "$NONO" run --rollback -- sh -c 'echo > started; read x < go; exit 3' &
+        # The agent waits for SIGUSR1, forwarded by nono (no fifo or file: under fs/ a fifo is local to the
+        # FUSE mount, and what the host creates meanwhile need not be visible inside).
+        "$NONO" run --rollback -- sh -c 'trap "exit 3" USR1; echo > started; while :; do sleep 0.02; done' &
         pid=$!
         wait_file "$W/started"
         run "$NONO_SESSIONS"
@@ -31,16 +32,15 @@ wait_file() {
         [ "$state" = running ]
         [ "$rb" = 1 ]
         [ "$argv0" = sh ]
-        echo go >"$W/go"
+        kill -USR1 "$pid"
         st=0; wait "$pid" || st=$?
         [ "$st" -eq 3 ]
         run "$NONO_SESSIONS"
-        [ "${lines[0]}" = "$id finished 3 1 sh -c echo > started; read x < go; exit 3" ]
+        [ "${lines[0]}" = "$id finished 3 1 sh -c trap \"exit 3\" USR1; echo > started; while :; do sleep 0.02; done" ]
 }
 
 @test "session: a nono killed with SIGKILL leaves a listed (crashed) session" {
-        mkfifo "$W/go"
-        "$NONO" run -- sh -c 'echo > started; read x < go' &
+        "$NONO" run -- sh -c 'echo > started; while :; do sleep 1; done' &
         pid=$!
         wait_file "$W/started"
         kill -9 "$pid"
