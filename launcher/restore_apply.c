@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,11 +88,15 @@ static int open_write(int fd_opath)
         struct stat st;
         int fd;
 
+        if (fstat(fd_opath, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
         snprintf(p, sizeof p, "/proc/self/fd/%d", fd_opath);
         fd = open(p, O_WRONLY | O_CLOEXEC);
         if (fd >= 0 || errno != EACCES)
                 return fd < 0 ? -errno : fd;
-        if (fstat(fd_opath, &st) < 0 || st.st_uid != geteuid())
+        if (st.st_uid != geteuid())
                 return -EACCES;
         rfs_chmod(fd_opath, st.st_mode | S_IWUSR);
         fd = open(p, O_WRONLY | O_CLOEXEC);
@@ -345,6 +350,19 @@ static int step_clean(struct ctx *c, const struct rb_step *s)
         return rfs_remove_tree(c->p->rootfds[s->root], c->stash_name);
 }
 
+static int step_roottimes(struct ctx *c, const struct rb_step *s)
+{
+        long long a = 0, m = 0;
+        _cleanup_close_ int d = openat(c->p->rootfds[s->root], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct timespec ts[2];
+
+        if (d < 0 || !s->path2 || sscanf(s->path2, "%lld %lld", &a, &m) != 2)
+                return d < 0 ? -errno : -EINVAL;
+        ts[0] = (struct timespec){a / 1000000000LL, a % 1000000000LL};
+        ts[1] = (struct timespec){m / 1000000000LL, m % 1000000000LL};
+        return futimens(d, ts) < 0 ? -errno : 0;
+}
+
 static int run_step(struct ctx *c, const struct rb_step *s)
 {
         if (s->op != RB_PHASE && s->op != RB_CLEAN && c->p->rootfds[s->root] < 0)
@@ -358,6 +376,7 @@ static int run_step(struct ctx *c, const struct rb_step *s)
         case RB_TIMES: return step_meta(c, s, true);
         case RB_CLEAN: return step_clean(c, s);
         case RB_PHASE: return 0;
+        case RB_ROOTTIMES: return step_roottimes(c, s);
         default: return -EINVAL;
         }
 }
@@ -365,8 +384,8 @@ static int run_step(struct ctx *c, const struct rb_step *s)
 static const char *op_name(uint8_t op)
 {
         static const char *n[] = {"", "open up", "move aside", "restore", "link", "set attributes of",
-                                  "set times of", "clean up", "phase"};
-        return op < 9 ? n[op] : "?";
+                                  "set times of", "clean up", "phase", "set times of"};
+        return op < 10 ? n[op] : "?";
 }
 
 int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
@@ -374,6 +393,9 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         int stash[p->n_roots + 1];
         struct ctx c = {.st = st, .p = p, .stash = stash};
         size_t last_pct = SIZE_MAX;
+        /* Test hook: SIGKILL ourselves after this many steps, so crash tests hit exact points, not timings. */
+        const char *kill_env = getenv("NONO_TEST_RESTORE_KILL_AFTER");
+        long kill_after = kill_env ? strtol(kill_env, NULL, 10) : -1, executed = 0;
         int r = 0;
 
         for (size_t i = 0; i <= p->n_roots; i++)
@@ -382,6 +404,8 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         for (size_t i = p->done; i < p->n_steps; i++) {
                 const struct rb_step *s = &p->steps[i];
                 r = run_step(&c, s);
+                if (kill_after >= 0 && ++executed > kill_after)
+                        raise(SIGKILL);
                 if (r < 0) {
                         if (!*nono_restore_errmsg())
                                 rb_set_err("cannot %s %s/%s: %s; fix that and run the same restore again to "

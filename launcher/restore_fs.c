@@ -208,16 +208,22 @@ int rfs_open_read(int fd_opath)
         struct stat st;
         int fd, e;
 
+        /* The magic link names the inode the O_PATH fd holds; only regular files are reopened, so
+         * there is no symlink or device behind it to follow. */
+        if (fstat(fd_opath, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
         proc_path(fd_opath, p);
-        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd >= 0 || errno != EACCES)
                 return fd < 0 ? -errno : fd;
         /* Our own file without u+r (the agent chmod'ed it): open it for the moment it takes. */
-        if (fstat(fd_opath, &st) < 0 || st.st_uid != geteuid())
+        if (st.st_uid != geteuid())
                 return -EACCES;
         if (rfs_chmod(fd_opath, st.st_mode | S_IRUSR) < 0)
                 return -EACCES;
-        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
         e = errno;
         rfs_chmod(fd_opath, st.st_mode);
         return fd < 0 ? -e : fd;

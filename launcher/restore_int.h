@@ -38,6 +38,7 @@ enum rb_op {
         RB_TIMES,      /* atime/mtime of node at path */
         RB_CLEAN,      /* remove the stash of root */
         RB_PHASE,      /* phase boundary: progress is journaled here */
+        RB_ROOTTIMES,  /* path2 = "atime_ns mtime_ns" of a root captured at plan time */
 };
 
 enum rb_how {

@@ -253,7 +253,32 @@ static const char *ftype_name(uint32_t t)
 }
 
 /* A touched path differs from what the session left there: the user kept working. */
-static int check_conflict(const struct rb_plan *p, const struct rb_item *it, FILE *out)
+/* A path already back at its start state (an earlier restore of just that PATH) is not a conflict. */
+static bool already_restored(const struct rb_plan *p, const struct rb_item *it, const struct nodemap *m)
+{
+        ssize_t ni = it->target ? node_index(m, it->target) : -1;
+        const struct nono_node *n = ni >= 0 ? &m->nodes[ni] : NULL;
+
+        if (!it->target)
+                return !it->cur_exists;
+        if (!it->cur_exists || ftype_of(it->cur.st_mode) != n->type || (it->cur.st_mode & 07777) != n->mode)
+                return false;
+        if (n->type == NONO_FT_FILE) {
+                _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
+                _cleanup_close_ int fd = o >= 0 ? rfs_open_read(o) : o;
+                nono_digest d;
+                return n->complete && fd >= 0 && rfs_object_id(fd, &d, NULL) == 0 && !memcmp(d.b, n->object.b, 32);
+        }
+        if (n->type == NONO_FT_SYMLINK) {
+                _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
+                char buf[4096];
+                ssize_t l = o >= 0 ? readlinkat(o, "", buf, sizeof buf - 1) : -1;
+                return l >= 0 && (buf[l] = 0, !strcmp(buf, n->link_target ? n->link_target : ""));
+        }
+        return true;
+}
+
+static int check_conflict(const struct rb_plan *p, const struct rb_item *it, const struct nodemap *m, FILE *out)
 {
         const struct nono_path_rec *r = &it->rec;
         uint32_t now = it->cur_exists ? ftype_of(it->cur.st_mode) : NONO_FT_ABSENT;
@@ -285,7 +310,7 @@ static int check_conflict(const struct rb_plan *p, const struct rb_item *it, FIL
                 if (l < 0 || (buf[l] = 0, strcmp(buf, r->post_link_target)))
                         snprintf(why, sizeof why, "symlink target changed");
         }
-        if (!*why)
+        if (!*why || already_restored(p, it, m))
                 return 0;
         fprintf(out, "conflict: %s%s%s: %s after the session ended\n", p->roots[it->root],
                 *it->path ? "/" : "", it->path, why);
@@ -441,6 +466,10 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                 if (ni >= 0 && m->primary[ni] == order[j] && m->nodes[ni].type != NONO_FT_DIR)
                         r = rb_step_add(p, RB_TIMES, 0, it->root, it->target, it->path, NULL);
         }
+        r = r < 0 ? r : rb_step_add(p, RB_PHASE, 0, 0, 0, "", NULL);
+        for (size_t root = 0; root < p->n_roots && r >= 0; root++)
+                r = rb_step_add(p, RB_CLEAN, 0, root, 0, "", NULL);
+        /* directory times last: the stash and every rename above moved them */
         qsort(order, n, sizeof *order, cmp_depth_desc);
         for (size_t j = 0; j < n && r >= 0; j++) {
                 struct rb_item *it = &p->items[order[j]];
@@ -448,9 +477,16 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                 if (ni >= 0 && m->primary[ni] == order[j] && m->nodes[ni].type == NONO_FT_DIR)
                         r = rb_step_add(p, RB_TIMES, 0, it->root, it->target, it->path, NULL);
         }
-        r = r < 0 ? r : rb_step_add(p, RB_PHASE, 0, 0, 0, "", NULL);
-        for (size_t root = 0; root < p->n_roots && r >= 0; root++)
-                r = rb_step_add(p, RB_CLEAN, 0, root, 0, "", NULL);
+        /* a root the session did not touch still had the stash made and removed in it: put its times back */
+        for (size_t root = 0; root < p->n_roots && r >= 0; root++) {
+                struct stat st;
+                char t[64];
+                if (item_find(p, root, "") >= 0 || p->rootfds[root] < 0 || fstat(p->rootfds[root], &st) < 0)
+                        continue;
+                snprintf(t, sizeof t, "%lld %lld", st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec,
+                         st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+                r = rb_step_add(p, RB_ROOTTIMES, 0, root, 0, "", t);
+        }
         return r;
 }
 
@@ -543,7 +579,7 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < n; i++)
-                p->n_conflicts += check_conflict(p, &p->items[i], out);
+                p->n_conflicts += check_conflict(p, &p->items[i], &m, out);
         /* extras: directories that go to the trash and hold unrecorded names */
         cap = n + 1;
         for (size_t i = 0; i < n && r >= 0; i++) {
