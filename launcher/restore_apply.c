@@ -30,7 +30,38 @@ struct ctx {
         struct rb_plan *p;
         int *stash; /* per root, -1 until made */
         char stash_name[64];
+        size_t step; /* index of the running step */
 };
+
+static int get_stash(struct ctx *c, uint32_t root);
+
+/* Moves whatever occupies name aside (into the stash) so the pre-image can take its place: something that
+ * came back inside a re-attached directory but is not what belongs there. */
+static int evict(struct ctx *c, uint32_t root, int parent, const char *name)
+{
+        char nm[32];
+        int sfd = get_stash(c, root);
+
+        if (sfd < 0)
+                return sfd;
+        snprintf(nm, sizeof nm, "y%zu", c->step);
+        if (renameat2(parent, name, sfd, nm, RENAME_NOREPLACE) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+/* renameat2(NOREPLACE) from the stash, evicting an occupant once. */
+static int attach_from(struct ctx *c, uint32_t root, int sfd, const char *sname, int parent, const char *name)
+{
+        if (renameat2(sfd, sname, parent, name, RENAME_NOREPLACE) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return -errno;
+        int r = evict(c, root, parent, name);
+        if (r < 0)
+                return r;
+        return renameat2(sfd, sname, parent, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+}
 
 static int get_stash(struct ctx *c, uint32_t root)
 {
@@ -207,9 +238,7 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 r = write_content(c, n, w, true);
                 if (r < 0)
                         return r;
-                if (from_stash && renameat2(sfd, s->path2, parent, name, RENAME_NOREPLACE) < 0)
-                        return -errno;
-                return 0;
+                return from_stash ? attach_from(c, s->root, sfd, s->path2, parent, name) : 0;
         }
         if (n->type == NONO_FT_FILE || !from_stash) {
                 if (s->how == RB_INPLACE && n->type == NONO_FT_SYMLINK && src >= 0) {
@@ -224,16 +253,19 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 r = build_tmp(c, n, parent, tmp, src);
                 if (r < 0)
                         return r;
-                if (renameat(parent, tmp, parent, name) < 0)
-                        return -errno;
+                if (renameat(parent, tmp, parent, name) < 0) {
+                        if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
+                                return -errno;
+                        r = evict(c, s->root, parent, name);
+                        if (r < 0 || renameat(parent, tmp, parent, name) < 0)
+                                return r < 0 ? r : -errno;
+                }
                 if (from_stash)
                         unlinkat(sfd, s->path2, 0);
                 return 0;
         }
         /* symlink, fifo or socket coming back from the stash */
-        if (renameat2(sfd, s->path2, parent, name, RENAME_NOREPLACE) < 0)
-                return -errno;
-        return 0;
+        return attach_from(c, s->root, sfd, s->path2, parent, name);
 }
 
 static int place_dir(struct ctx *c, const struct rb_step *s, int parent, const char *name)
@@ -244,15 +276,22 @@ static int place_dir(struct ctx *c, const struct rb_step *s, int parent, const c
                 int sfd = get_stash(c, s->root);
                 if (sfd < 0)
                         return sfd;
-                if (renameat2(sfd, s->path2, parent, name, RENAME_NOREPLACE) == 0)
-                        return 0;
+                if (faccessat(sfd, s->path2, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        return attach_from(c, s->root, sfd, s->path2, parent, name);
                 if (errno != ENOENT)
                         return -errno;
+                /* gone from the stash: attached by an earlier run */
         } else if (s->how == RB_FRESH) {
                 if (mkdirat(parent, name, 0700) == 0)
                         return 0;
                 if (errno != EEXIST)
                         return -errno;
+                if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+                        int r = evict(c, s->root, parent, name);
+                        if (r < 0)
+                                return r;
+                        return mkdirat(parent, name, 0700) < 0 ? -errno : 0;
+                }
         }
         if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
@@ -403,6 +442,7 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         snprintf(c.stash_name, sizeof c.stash_name, RB_STASH_PREFIX "%s", p->session);
         for (size_t i = p->done; i < p->n_steps; i++) {
                 const struct rb_step *s = &p->steps[i];
+                c.step = i;
                 r = run_step(&c, s);
                 if (kill_after >= 0 && ++executed > kill_after)
                         raise(SIGKILL);

@@ -320,7 +320,7 @@ static int check_conflict(const struct rb_plan *p, const struct rb_item *it, con
 /* A directory the restore removes holds things the session did not record (a user's later work, or a
  * session that crashed before its end was written): list them as extra items so they are recorded in the
  * restore session (undoable) and reported as conflicts. */
-static int add_extras(struct rb_plan *p, size_t idx, size_t *cap, FILE *out)
+static int add_extras(struct rb_plan *p, size_t idx, size_t *cap, FILE *out, bool report)
 {
         struct rb_item *it = &p->items[idx];
         _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
@@ -356,11 +356,13 @@ static int add_extras(struct rb_plan *p, size_t idx, size_t *cap, FILE *out)
                 x->path = strdup(child);
                 x->extra = true;
                 x->cur_exists = rfs_lstat(p->rootfds[x->root], x->path, &x->cur) == 0;
-                fprintf(out, "conflict: %s/%s: not made by the session, inside a directory it created\n",
-                        p->roots[x->root], x->path);
-                p->n_conflicts++;
+                if (report) {
+                        fprintf(out, "conflict: %s/%s: not made by the session, inside a directory it created\n",
+                                p->roots[x->root], x->path);
+                        p->n_conflicts++;
+                }
                 if (x->cur_exists && S_ISDIR(x->cur.st_mode))
-                        r = add_extras(p, p->n_items - 1, cap, out);
+                        r = add_extras(p, p->n_items - 1, cap, out, report);
                 if (r < 0)
                         break;
         }
@@ -585,8 +587,12 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
         for (size_t i = 0; i < n && r >= 0; i++) {
                 struct rb_item *it = &p->items[i];
                 bool is_src = m.src_of[i] >= 0;
+                /* unchanged since the session (its mtime is the one the session left): all its content is
+                 * the session's, moved in with the directory; anything else is someone's later work */
+                int64_t mt = it->cur.st_mtim.tv_sec * 1000000000LL + it->cur.st_mtim.tv_nsec;
+                bool report = !(it->has_post && it->rec.post_type == NONO_FT_DIR && it->rec.post_mtime_ns == mt);
                 if (it->cur_exists && S_ISDIR(it->cur.st_mode) && !is_src && *it->path)
-                        r = add_extras(p, i, &cap, out);
+                        r = add_extras(p, i, &cap, out, report);
         }
         if (r < 0)
                 goto out;

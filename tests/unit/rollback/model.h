@@ -24,6 +24,7 @@ struct model {
                 dev_t dev;
                 ino_t ino;
                 uint64_t id;
+                int pin; /* O_PATH fd: keeps the inode (and its number) alive, as fs/'s inode table does */
         } *nodes;
         size_t n_nodes;
         char **paths; /* recorded paths */
