@@ -63,6 +63,14 @@ void nono_store_close(nono_store *s);
 /* Waits until everything this process queued so far is durable. */
 int nono_store_sync(nono_store *s);
 
+/* Garbage collection frees unreferenced content only when it was last put more than this many seconds ago
+ * (default 3600), so a put whose referencing node_put has not committed yet is never freed (see gc.c).
+ * Tests set 0. Addition by store/. */
+void nono_store_set_gc_grace(nono_store *s, int64_t seconds);
+
+/* The start time of pid (field 22 of /proc/PID/stat), for nono_session.pid_start. Addition by store/. */
+int nono_pid_start_time(pid_t pid, uint64_t *out);
+
 /* Message for the last failure of this thread ("" when none). */
 const char *nono_store_errmsg(void);
 
@@ -119,7 +127,8 @@ struct nono_session {
         uint64_t sealed_events; /* event count covered by the seal */
 };
 
-/* Creates the session durably; fills s->id (unique and sorting by start time across processes). */
+/* Creates the session durably; fills s->id (unique and sorting by start time across processes).
+ * pid 0 means this process; pid_start 0 is filled from /proc; start_ns 0 means now. */
 int nono_session_create(nono_store *st, struct nono_session *s);
 /* Rewrites the mutable fields: state, end_ns, exit_status, preimage_bytes, seal*, sealed_events. */
 int nono_session_update(nono_store *st, const struct nono_session *s);
@@ -205,12 +214,15 @@ struct nono_path_rec {
         int64_t post_mtime_ns;
 };
 
-/* Writes a node pre-image (first time) - must be durable before fs/ lets the change happen. */
+/* Writes a node pre-image (first time) - must be durable before fs/ lets the change happen. Its content (the
+ * object, or each chunk) must already be in the store (-ENOENT otherwise); -EEXIST if the node exists. */
 int nono_node_put(nono_store *st, const char *session, const struct nono_node *n, unsigned flags);
 /* Adds captured chunks to an existing node (chunks already captured are kept as they are). */
 int nono_node_add_chunks(nono_store *st, const char *session, uint64_t node, const struct nono_chunkref *c,
                          size_t n, unsigned flags);
-/* Marks a node complete with its whole content (after a background ingest of a stashed file). */
+/* Marks a node complete with its whole content (after a background ingest of a stashed file). The captured
+ * chunks are dropped (they are the object's own chunks, by the aligned chunking); node_get then returns
+ * n_chunks 0. */
 int nono_node_set_object(nono_store *st, const char *session, uint64_t node, const nono_digest *object,
                          unsigned flags);
 int nono_node_get(nono_store *st, const char *session, uint64_t node, struct nono_node *out);
@@ -316,16 +328,30 @@ struct nono_event_counts {
 int nono_events_count(nono_store *st, const char *session, struct nono_event_counts *out);
 
 /* Canonical bytes of an event (what the chain hashes): fixed little-endian layout of every field but chain,
- * strings as le32 length + bytes. Returns the length; writes at most cap bytes. */
+ * strings as le32 length + bytes. Returns the length; writes at most cap bytes.
+ * Exactly: le64 seq, le64 time_ns, le32 pid, le32 ppid, le32 uid, le16 type, le16 op, le32 result,
+ * le32 flags, le32 oflags, le32 root, le64 bytes_read, le64 bytes_written (64 bytes), then path, path2,
+ * detail, each as le32 length + bytes, a NULL string as le32 0xffffffff (so NULL and "" differ). */
 size_t nono_event_canonical(const struct nono_event *ev, uint8_t *buf, size_t cap);
 /* Recomputes the chain value of ev given the previous one. */
 void nono_event_chain(const nono_digest *prev, const struct nono_event *ev, nono_digest *out);
 void nono_event_chain_seed(const char *session, nono_digest *out);
 
 /* Raw access for tools and tamper tests: overwrite (as given, chain included) or delete one stored event,
- * bypassing the chain computation. Never used by nono itself on a live session. */
+ * bypassing the chain computation. Never used by nono itself on a live session.
+ * Storage: each event keeps only the first 8 bytes of its chain; the session's full head chain is kept
+ * beside the events. nono_events_iterate() returns the chain recomputed from the content (never the stored
+ * one), so a raw_put of altered content shows up as a different recomputed chain from that event on, and
+ * nono_events_verify() reports the first event whose stored prefix or sequence number does not fit.
+ * raw_put inserts the event if seq is not stored; counts (nono_events_count) are not adjusted. */
 int nono_events_raw_put(nono_store *st, const char *session, const struct nono_event *ev);
 int nono_events_raw_delete(nono_store *st, const char *session, uint64_t seq);
+
+/* Recomputes the chain of every event and compares it with the stored chain prefixes, the sequence
+ * numbers (1, 2, ... without gaps) and the stored head. 0 when all fit; -EBADMSG with *bad_seq = the first
+ * event that does not; *head gets the recomputed head (what a seal signs). Either pointer may be NULL.
+ * Addition by store/. */
+int nono_events_verify(nono_store *st, const char *session, uint64_t *bad_seq, nono_digest *head);
 
 /* ---- restore journal ------------------------------------------------------------------------------ */
 

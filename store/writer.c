@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * writer.c - the store's single writer thread and its group commit.
+ *
+ * LMDB allows one write transaction at a time per environment, and a durable commit costs an fdatasync.
+ * Callers therefore never write themselves: they queue a work item and (unless NONO_ASYNC) sleep until the
+ * commit that contains it is on disk. The writer takes everything queued, runs it in one transaction and
+ * commits once, so N concurrent callers pay for one sync instead of N. Tickets are handed out in queue order
+ * and batches are queue prefixes, so "durable >= my ticket" means my work is on disk.
+ *
+ * Failure isolation: a work item that fails logically returns an error without writing (see struct work).
+ * An LMDB failure poisons the transaction: the batch is aborted and, for MDB_MAP_FULL, retried after the map
+ * grows; for anything else every item is retried alone so only the culprit fails. Items must therefore be
+ * re-runnable, and per-transaction caches (path interning) are reset on every abort.
+ *
+ * The queue is bounded (QUEUE_MAX_BYTES of payload) so an async producer cannot exhaust memory.
+ *
+ * Syncs: a batch that holds only NONO_ASYNC work commits with MDB_NOMETASYNC - the data pages are flushed,
+ * the new meta page is written but not flushed - which halves the fsyncs of bulk ingest and keeps the file
+ * consistent (a power cut may undo that last commit, never corrupt it). A batch with any sync caller, or the
+ * barrier that nono_store_sync() queues, commits with full syncs and flushes any meta page left behind.
+ * A process crash (SIGKILL) loses nothing committed either way: the page cache survives it.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "store/internal.h"
+
+#define BATCH_MAX_ITEMS 4096
+#define BATCH_MAX_BYTES (64u << 20)
+#define QUEUE_MAX_BYTES (256u << 20)
+#define MAP_MAX         (1ull << 42)
+
+static void fail_items(struct work **items, size_t n, int err, const char *msg)
+{
+        for (size_t i = 0; i < n; i++) {
+                items[i]->result = err;
+                snprintf(items[i]->msg, sizeof(items[i]->msg), "%s", msg);
+        }
+}
+
+static int write_txn_begin(nono_store *s, MDB_txn **txn)
+{
+        for (int tries = 0;; tries++) {
+                pthread_rwlock_rdlock(&s->maplock);
+                int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+                if (rc == 0)
+                        return 0;
+                pthread_rwlock_unlock(&s->maplock);
+                if (rc != MDB_MAP_RESIZED || tries > 8)
+                        return rc;
+                pthread_rwlock_wrlock(&s->maplock);
+                rc = mdb_env_set_mapsize(s->env, 0);
+                pthread_rwlock_unlock(&s->maplock);
+                if (rc)
+                        return rc;
+        }
+}
+
+static void flush_counters(nono_store *s, MDB_txn *txn)
+{
+        MDB_val v;
+        uint8_t b[8];
+        uint64_t cur = 0;
+
+        if (!s->chunk_bytes_delta)
+                return;
+        if (db_get(s, txn, s->db_meta, "chunk_bytes", 11, &v) == 0 && v.mv_size == 8)
+                cur = le64_get(v.mv_data);
+        le64_put(b, cur + (uint64_t)s->chunk_bytes_delta);
+        db_put(s, txn, s->db_meta, "chunk_bytes", 11, b, 8);
+}
+
+/* LMDB reports a short write as EIO; when the filesystem has (almost) no space left, that is a full disk. */
+static int classify_write_error(nono_store *s, int rc, size_t bytes)
+{
+        struct statvfs v;
+
+        if (rc != EIO || statvfs(s->dir, &v) < 0)
+                return rc;
+        uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+        return avail < (uint64_t)bytes + (1u << 20) ? ENOSPC : rc;
+}
+
+static void run_batch(nono_store *s, struct work **items, size_t n)
+{
+        MDB_txn *txn;
+        int rc;
+
+        for (int attempt = 0;; attempt++) {
+                rc = write_txn_begin(s, &txn);
+                if (rc) {
+                        int e = store_mdb_err(s, rc, "starting a write transaction");
+                        fail_items(items, n, e, nono_store_errmsg());
+                        return;
+                }
+                s->txn_err = 0;
+                s->chunk_bytes_delta = 0;
+                for (size_t i = 0; i < n && !s->txn_err; i++) {
+                        store_err_clear();
+                        items[i]->msg[0] = 0;
+                        items[i]->result = items[i]->run(s, txn, items[i]);
+                        if (items[i]->result < 0)
+                                snprintf(items[i]->msg, sizeof(items[i]->msg), "%s", nono_store_errmsg());
+                }
+                if (!s->txn_err)
+                        flush_counters(s, txn);
+                rc = s->txn_err;
+                bool need_sync = false;
+                for (size_t i = 0; i < n; i++)
+                        need_sync |= !items[i]->async;
+                if (rc) {
+                        mdb_txn_abort(txn);
+                } else {
+                        mdb_env_set_flags(s->env, MDB_NOMETASYNC, need_sync ? 0 : 1);
+                        rc = mdb_txn_commit(txn);
+                }
+                pthread_rwlock_unlock(&s->maplock);
+                if (rc == 0 && !need_sync)
+                        s->meta_unsynced = true;
+                if (rc == 0 && need_sync && s->meta_unsynced) {
+                        /* an empty commit does not sync: flush what async commits left */
+                        rc = mdb_env_sync(s->env, 1);
+                        if (rc == 0)
+                                s->meta_unsynced = false;
+                }
+                if (rc == 0)
+                        return;
+                intern_cache_reset(s);
+                size_t bytes = 0;
+                for (size_t i = 0; i < n; i++)
+                        bytes += items[i]->bytes;
+                rc = classify_write_error(s, rc, bytes);
+                if (rc == MDB_MAP_FULL) {
+                        MDB_envinfo info;
+                        mdb_env_info(s->env, &info);
+                        if (info.me_mapsize < MAP_MAX && store_grow_map(s, 0) == 0)
+                                continue;
+                }
+                if (n > 1 && rc != MDB_MAP_FULL && rc != ENOSPC) {
+                        /* Find the culprit: every item alone. */
+                        for (size_t i = 0; i < n; i++)
+                                run_batch(s, &items[i], 1);
+                        return;
+                }
+                int e = store_mdb_err(s, rc, "committing");
+                fail_items(items, n, e, nono_store_errmsg());
+                return;
+        }
+}
+
+static void *writer_main(void *arg)
+{
+        nono_store *s = arg;
+        struct work **items = calloc(BATCH_MAX_ITEMS, sizeof(*items));
+
+        pthread_mutex_lock(&s->mu);
+        for (;;) {
+                while (!s->head && !s->stop)
+                        pthread_cond_wait(&s->cond_work, &s->mu);
+                if (!s->head)
+                        break;
+                size_t n = 0, bytes = 0;
+                while (s->head && n < BATCH_MAX_ITEMS &&
+                       (n == 0 || bytes + s->head->bytes <= BATCH_MAX_BYTES)) {
+                        struct work *w = s->head;
+                        s->head = w->next;
+                        bytes += w->bytes;
+                        items[n++] = w;
+                }
+                if (!s->head)
+                        s->tail = NULL;
+                pthread_mutex_unlock(&s->mu);
+
+                run_batch(s, items, n);
+
+                /* Read everything we need from the items before publishing: sync callers free theirs. */
+                uint64_t last = items[n - 1]->ticket;
+                struct work *dead = NULL;
+                pthread_mutex_lock(&s->mu);
+                for (size_t i = 0; i < n; i++) {
+                        struct work *w = items[i];
+                        if (!w->async)
+                                continue;
+                        if (w->result < 0 && w->sink) {
+                                if (!w->sink->err) {
+                                        w->sink->err = w->result;
+                                        snprintf(w->sink->msg, sizeof(w->sink->msg), "%s", w->msg);
+                                }
+                        } else if (w->result < 0 && !s->async_err) {
+                                s->async_err = w->result;
+                                snprintf(s->async_msg, sizeof(s->async_msg), "%s", w->msg);
+                        }
+                        w->next = dead;
+                        dead = w;
+                }
+                s->queued_bytes -= bytes;
+                s->durable = last;
+                pthread_cond_broadcast(&s->cond_done);
+                pthread_mutex_unlock(&s->mu);
+                while (dead) {
+                        struct work *next = dead->next;
+                        dead->destroy(dead);
+                        dead = next;
+                }
+                pthread_mutex_lock(&s->mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+        free(items);
+        return NULL;
+}
+
+int writer_start(nono_store *s)
+{
+        pthread_rwlockattr_t a;
+
+        /* Writer-preferring, so a steady stream of readers cannot starve a map resize. */
+        pthread_rwlockattr_init(&a);
+        pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_destroy(&s->maplock);
+        pthread_rwlock_init(&s->maplock, &a);
+        pthread_rwlockattr_destroy(&a);
+        if (!(s->wctx = EVP_MD_CTX_new()))
+                return store_err(-ENOMEM, "out of memory");
+        int r = pthread_create(&s->thread, NULL, writer_main, s);
+        if (r)
+                return store_err(-r, "cannot start the store's writer thread: %s", strerror(r));
+        s->thread_started = true;
+        return 0;
+}
+
+void writer_stop(nono_store *s)
+{
+        if (!s->thread_started)
+                return;
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_signal(&s->cond_work);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+}
+
+int writer_submit(nono_store *s, struct work *w, bool async)
+{
+        int r = store_writable(s);
+        if (r < 0) {
+                if (async)
+                        w->destroy(w);
+                return r;
+        }
+        pthread_mutex_lock(&s->mu);
+        while (s->queued_bytes && s->queued_bytes + w->bytes > QUEUE_MAX_BYTES)
+                pthread_cond_wait(&s->cond_done, &s->mu);
+        w->ticket = ++s->enqueued;
+        w->async = async;
+        w->result = 0;
+        w->next = NULL;
+        if (s->tail)
+                s->tail->next = w;
+        else
+                s->head = w;
+        s->tail = w;
+        s->queued_bytes += w->bytes;
+        pthread_cond_signal(&s->cond_work);
+        if (async) {
+                pthread_mutex_unlock(&s->mu);
+                return 0;
+        }
+        uint64_t t = w->ticket;
+        while (s->durable < t)
+                pthread_cond_wait(&s->cond_done, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+        if (w->result < 0)
+                store_err_set_raw(w->msg);
+        return w->result;
+}
+
+int writer_submit_owned(nono_store *s, struct work *w, bool async)
+{
+        if (async)
+                return writer_submit(s, w, true);
+        int r = writer_submit(s, w, false);
+        w->destroy(w);
+        return r;
+}
+
+void writer_drain(nono_store *s)
+{
+        pthread_mutex_lock(&s->mu);
+        uint64_t t = s->enqueued;
+        while (s->durable < t)
+                pthread_cond_wait(&s->cond_done, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+}
+
+int writer_sink_result(nono_store *s, struct work_sink *k, int r)
+{
+        pthread_mutex_lock(&s->mu);
+        int e = k->err;
+        pthread_mutex_unlock(&s->mu);
+        if (e < 0) {
+                store_err_set_raw(k->msg);
+                return e;
+        }
+        return r;
+}
+
+static int barrier_run(nono_store *s, MDB_txn *txn, struct work *w)
+{
+        return 0;
+}
+
+int nono_store_sync(nono_store *s)
+{
+        struct work barrier = {.run = barrier_run};
+        int r;
+
+        if (s->flags & NONO_STORE_RDONLY)
+                return 0;
+        /* A sync item: its batch commits with full syncs, after everything queued before it. */
+        if ((r = writer_submit(s, &barrier, false)) < 0)
+                return r;
+        pthread_mutex_lock(&s->mu);
+        r = s->async_err;
+        if (r < 0)
+                store_err_set_raw(s->async_msg);
+        s->async_err = 0;
+        pthread_mutex_unlock(&s->mu);
+        return r;
+}

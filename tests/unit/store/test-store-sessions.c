@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test-store-sessions.c - session ids, records, prefix lookup, crash detection, journal. */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "helpers.h"
+
+static void create_get_update(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_session s, g;
+        new_session(f->st, &s);
+        assert_int_equal(strlen(s.id), NONO_SESSION_ID_LEN);
+        assert_int_equal(s.pid, getpid());
+        assert_true(s.pid_start > 0);
+        assert_true(s.start_ns > 0);
+
+        assert_ok(nono_session_get(f->st, s.id, &g));
+        assert_string_equal(g.id, s.id);
+        assert_int_equal(g.state, NONO_SESSION_RUNNING);
+        assert_string_equal(g.argv[0], "agent");
+        assert_string_equal(g.argv[1], "--flag");
+        assert_null(g.argv[2]);
+        assert_string_equal(g.cwd, "/work/project");
+        assert_string_equal(g.policy_json, "{}");
+        assert_string_equal(g.roots[0], "/work/project");
+        assert_null(g.parent);
+        assert_true(g.rollback);
+        assert_int_equal(g.start_ns, s.start_ns);
+        nono_session_clear(&g);
+
+        s.state = NONO_SESSION_FINISHED;
+        s.end_ns = s.start_ns + 5;
+        s.exit_status = 3;
+        s.preimage_bytes = 1234;
+        memset(s.seal, 7, 64);
+        memset(s.seal_pub, 8, 32);
+        s.sealed_events = 99;
+        s.cwd = "/ignored"; /* immutable fields are not rewritten */
+        assert_ok(nono_session_update(f->st, &s));
+        assert_ok(nono_session_get(f->st, s.id, &g));
+        assert_int_equal(g.state, NONO_SESSION_FINISHED);
+        assert_int_equal(g.end_ns, s.end_ns);
+        assert_int_equal(g.exit_status, 3);
+        assert_int_equal(g.preimage_bytes, 1234);
+        assert_memory_equal(g.seal, s.seal, 64);
+        assert_memory_equal(g.seal_pub, s.seal_pub, 32);
+        assert_int_equal(g.sealed_events, 99);
+        assert_string_equal(g.cwd, "/work/project");
+        nono_session_clear(&g);
+}
+
+static void restore_kind_and_parent(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_session a, r = {0}, g;
+        new_session(f->st, &a);
+        r.kind = NONO_SESSION_RESTORE;
+        r.parent = a.id;
+        assert_ok(nono_session_create(f->st, &r));
+        assert_ok(nono_session_get(f->st, r.id, &g));
+        assert_int_equal(g.kind, NONO_SESSION_RESTORE);
+        assert_string_equal(g.parent, a.id);
+        assert_null(g.argv);
+        assert_null(g.cwd);
+        nono_session_clear(&g);
+}
+
+static void ids_sort_and_prefix(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_session s[20], g;
+        for (int i = 0; i < 20; i++)
+                new_session(f->st, &s[i]);
+        for (int i = 1; i < 20; i++)
+                assert_true(strcmp(s[i - 1].id, s[i].id) < 0);
+        struct nono_session *v;
+        size_t n;
+        assert_ok(nono_session_list(f->st, &v, &n));
+        assert_int_equal(n, 20);
+        for (int i = 0; i < 20; i++)
+                assert_string_equal(v[i].id, s[i].id);
+        nono_session_list_free(v, n);
+
+        /* a unique prefix finds it, lowercase too; a shared prefix is ambiguous */
+        char low[NONO_SESSION_ID_LEN + 1];
+        for (int i = 0; i <= NONO_SESSION_ID_LEN; i++)
+                low[i] = (char)(s[19].id[i] >= 'A' && s[19].id[i] <= 'Z' ? s[19].id[i] + 32 : s[19].id[i]);
+        assert_ok(nono_session_get(f->st, low, &g));
+        assert_string_equal(g.id, s[19].id);
+        nono_session_clear(&g);
+        char pre[4] = {s[0].id[0], s[0].id[1], s[0].id[2], 0};
+        assert_int_equal(nono_session_get(f->st, pre, &g), -EEXIST);
+        assert_non_null(strstr(nono_store_errmsg(), "ambiguous"));
+        assert_int_equal(nono_session_get(f->st, "ZZZZZZZZZZZZZ", &g), -ENOENT);
+        assert_int_equal(nono_session_get(f->st, "not-an-id!", &g), -EINVAL);
+}
+
+static void crash_detection(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_session s = {0}, g;
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+                char c;
+                close(p[1]);
+                if (read(p[0], &c, 1) < 0) {
+                }
+                _exit(0);
+        }
+        close(p[0]);
+        s.pid = pid; /* an owner that is alive for now */
+        assert_ok(nono_session_create(f->st, &s));
+        assert_ok(nono_session_get(f->st, s.id, &g));
+        assert_int_equal(g.state, NONO_SESSION_RUNNING);
+        nono_session_clear(&g);
+        close(p[1]);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        assert_ok(nono_session_get(f->st, s.id, &g));
+        assert_int_equal(g.state, NONO_SESSION_CRASHED);
+        nono_session_clear(&g);
+
+        /* pid reuse: a live pid with another start time is not the owner */
+        struct nono_session r = {.pid = getpid(), .pid_start = 1};
+        assert_ok(nono_session_create(f->st, &r));
+        assert_ok(nono_session_get(f->st, r.id, &g));
+        assert_int_equal(g.state, NONO_SESSION_CRASHED);
+        nono_session_clear(&g);
+
+        /* finished sessions are never reported crashed */
+        r.state = NONO_SESSION_FINISHED;
+        assert_ok(nono_session_update(f->st, &r));
+        assert_ok(nono_session_get(f->st, r.id, &g));
+        assert_int_equal(g.state, NONO_SESSION_FINISHED);
+        nono_session_clear(&g);
+}
+
+static void journal(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_session s;
+        void *b;
+        size_t l;
+        new_session(f->st, &s);
+        assert_int_equal(nono_journal_get(f->st, s.id, &b, &l), -ENOENT);
+        assert_ok(nono_journal_put(f->st, s.id, "plan-1", 6));
+        assert_ok(nono_journal_put(f->st, s.id, "plan-2+", 7));
+        assert_ok(nono_journal_get(f->st, s.id, &b, &l));
+        assert_int_equal(l, 7);
+        assert_memory_equal(b, "plan-2+", 7);
+        free(b);
+        assert_ok(nono_journal_delete(f->st, s.id));
+        assert_int_equal(nono_journal_get(f->st, s.id, &b, &l), -ENOENT);
+        assert_int_equal(nono_journal_put(f->st, "0000000000000", "x", 1), -ENOENT);
+        assert_non_null(strstr(nono_store_errmsg(), "no session"));
+}
+
+static void delete_everything(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_session s, g;
+        new_session(f->st, &s);
+        struct nono_event ev = {.type = NONO_EV_FILE, .op = NONO_OP_OPEN, .path = "a"};
+        assert_ok(nono_events_append(f->st, s.id, &ev, 1, 0));
+        assert_ok(nono_path_put_pre(f->st, s.id, 0, "a", 0, 0));
+        assert_ok(nono_journal_put(f->st, s.id, "j", 1));
+        assert_ok(nono_session_delete(f->st, s.id));
+        assert_int_equal(nono_session_get(f->st, s.id, &g), -ENOENT);
+        struct nono_event_counts c;
+        assert_int_equal(nono_events_count(f->st, s.id, &c), -ENOENT);
+        struct nono_path_rec *v;
+        size_t n;
+        assert_ok(nono_path_list(f->st, s.id, &v, &n));
+        assert_int_equal(n, 0);
+        assert_int_equal(nono_session_delete(f->st, s.id), -ENOENT);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(create_get_update, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(restore_kind_and_parent, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(ids_sort_and_prefix, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(crash_detection, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(journal, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(delete_everything, fx_setup, fx_teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
