@@ -61,19 +61,30 @@ void rb_plan_free(struct rb_plan *p)
                 free(p->steps[i].path2);
         }
         free(p->steps);
-        for (size_t i = 0; p->rootfds && i < p->n_roots; i++)
+        for (size_t i = 0; p->rootfds && i < p->n_roots; i++) {
                 if (p->rootfds[i] >= 0)
                         close(p->rootfds[i]);
+                if (p->fsstash && p->fsstash[i] >= 0)
+                        close(p->fsstash[i]);
+        }
         free(p->rootfds);
+        free(p->fsstash);
         memset(p, 0, sizeof *p);
 }
 
 int rb_open_roots(struct rb_plan *p)
 {
         p->rootfds = calloc(p->n_roots + 1, sizeof *p->rootfds);
-        if (!p->rootfds)
+        p->fsstash = calloc(p->n_roots + 1, sizeof *p->fsstash);
+        if (!p->rootfds || !p->fsstash)
                 return -ENOMEM;
+        for (size_t i = 0; i < p->n_roots; i++)
+                p->rootfds[i] = p->fsstash[i] = -1;
         for (size_t i = 0; i < p->n_roots; i++) {
+                char name[128];
+                int parent;
+                snprintf(name, sizeof name, RB_FS_STASH_PREFIX "%s.%zu", p->session, i);
+                p->fsstash[i] = -1;
                 p->rootfds[i] = open(p->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (p->rootfds[i] < 0) {
                         rb_set_err("the directory %s of the session is gone (%s): recreate it (empty) to restore "
@@ -81,8 +92,28 @@ int rb_open_roots(struct rb_plan *p)
                                    p->roots[i], strerror(errno));
                         return -ENOENT;
                 }
+                /* fs/ keeps it next to the root (same filesystem), else inside it */
+                parent = openat(p->rootfds[i], "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (parent >= 0) {
+                        p->fsstash[i] = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        close(parent);
+                }
+                if (p->fsstash[i] < 0)
+                        p->fsstash[i] = openat(p->rootfds[i], name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         return 0;
+}
+
+int rb_fs_stash_entry(const struct rb_plan *p, uint32_t root, uint64_t node)
+{
+        char name[32];
+        int fd;
+
+        if (!p->fsstash || root >= p->n_roots || p->fsstash[root] < 0)
+                return -ENOENT;
+        snprintf(name, sizeof name, "%llu", (unsigned long long)node);
+        fd = openat(p->fsstash[root], name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
 }
 
 static uint64_t pid_start_time(void)

@@ -227,14 +227,27 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                         return -errno;
         } else if (s->how == RB_INPLACE) {
                 src = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (src < 0 && (n->type == NONO_FT_FILE && !n->complete && n->size))
-                        return -ENODATA;
         }
+        /* a block-level node's base content: fs/'s stash entry when there is one, else the live file */
+        _cleanup_close_ int fsst = n->type == NONO_FT_FILE && !n->complete ? rb_fs_stash_entry(c->p, s->root, s->node)
+                                                                           : -1;
+        if (n->type == NONO_FT_FILE && !n->complete && n->size && src < 0 && fsst < 0)
+                return -ENODATA;
         /* In place: block-level pre-images (only changed blocks are in the store) and hard-linked files. */
         if (n->type == NONO_FT_FILE && src >= 0 && (!n->complete || n->nlink > 1)) {
                 _cleanup_close_ int w = open_write(src);
+                struct stat a, b;
                 if (w < 0)
                         return w;
+                if (fsst >= 0 && fstat(fsst, &a) == 0 && fstat(src, &b) == 0 &&
+                    (a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+                        _cleanup_close_ int base = rfs_open_read(fsst);
+                        if (base < 0 || ftruncate(w, 0) < 0)
+                                return base < 0 ? base : -errno;
+                        r = rfs_copy_fd(base, w);
+                        if (r < 0)
+                                return r;
+                }
                 r = write_content(c, n, w, true);
                 if (r < 0)
                         return r;
@@ -250,7 +263,7 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 if (s->how == RB_INPLACE && (n->type == NONO_FT_FIFO || n->type == NONO_FT_SOCK) && src >= 0)
                         return 0;
                 snprintf(tmp, sizeof tmp, RB_TMP_PREFIX "%llu", (unsigned long long)s->node);
-                r = build_tmp(c, n, parent, tmp, src);
+                r = build_tmp(c, n, parent, tmp, fsst >= 0 ? fsst : src);
                 if (r < 0)
                         return r;
                 if (renameat(parent, tmp, parent, name) < 0) {

@@ -73,6 +73,8 @@ struct rb_plan {
         char restore_id[NONO_SESSION_ID_LEN + 1];
         char **roots; /* NULL-terminated, from the session */
         int *rootfds; /* O_PATH dir fds, one per root (-1: root missing) */
+        int *fsstash; /* fs/'s stash directory of each root ("..nono-stash.SESSION.ROOT"), -1: none */
+        bool crashed; /* the session has no final post-images (only fs/'s interim ones) */
         size_t n_roots;
         struct rb_item *items;
         size_t n_items;
@@ -83,7 +85,12 @@ struct rb_plan {
         size_t n_conflicts;
 };
 
+#define RB_FS_STASH_PREFIX "..nono-stash."
+
 void rb_plan_free(struct rb_plan *p);
+/* O_PATH fd of fs/'s stash entry of node (the base content of a block-level node, cow.c "content rule"),
+ * or -ENOENT. */
+int rb_fs_stash_entry(const struct rb_plan *p, uint32_t root, uint64_t node);
 int rb_open_roots(struct rb_plan *p);
 
 /* restore_plan.c: fills items and steps; lists conflicts on out. */

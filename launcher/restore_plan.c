@@ -284,8 +284,8 @@ static int check_conflict(const struct rb_plan *p, const struct rb_item *it, con
         uint32_t now = it->cur_exists ? ftype_of(it->cur.st_mode) : NONO_FT_ABSENT;
         char why[256] = "";
 
-        if (!it->has_post)
-                return 0;
+        if (!it->has_post || p->crashed)
+                return 0; /* interim post-images of a crashed session say where things went, not what */
         if (now != r->post_type)
                 snprintf(why, sizeof why, "the session left a %s, now it is a %s", ftype_name(r->post_type),
                          ftype_name(now));
@@ -339,7 +339,8 @@ static int add_extras(struct rb_plan *p, size_t idx, size_t *cap, FILE *out, boo
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
                 snprintf(child, sizeof child, "%s%s%s", it->path, *it->path ? "/" : "", de->d_name);
-                if (item_find(p, it->root, child) >= 0)
+                if (item_find(p, it->root, child) >= 0 || !strncmp(de->d_name, RB_FS_STASH_PREFIX, 13) ||
+                    !strncmp(de->d_name, RB_STASH_PREFIX, 14))
                         continue;
                 if (p->n_items + 1 >= *cap) {
                         struct rb_item *nv = realloc(p->items, (*cap *= 2) * sizeof *nv);
@@ -534,6 +535,11 @@ static int find_sources(struct rb_plan *p, struct nodemap *m, const size_t *orde
                 if (nd->type != NONO_FT_FILE || nd->complete || m->src[k] != SIZE_MAX || !nd->size ||
                     ancestor_moves_back(p, m, &p->items[pi]))
                         continue;
+                int e = rb_fs_stash_entry(p, p->items[pi].root, m->ids[k]);
+                if (e >= 0) {
+                        close(e);
+                        continue;
+                }
                 rb_set_err("cannot restore %s/%s: the session kept only %zu changed block(s) of it and the "
                            "file itself is gone; restore the rest from a backup",
                            p->roots[p->items[pi].root], p->items[pi].path, nd->n_chunks);
@@ -555,6 +561,7 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 rb_set_err("cannot read the changes of session %s: %s", s->id, nono_store_errmsg());
                 return r;
         }
+        p->crashed = s->state == NONO_SESSION_CRASHED || !s->end_ns;
         r = select_items(p, o, recs, n);
         nono_path_list_free(recs, n);
         if (r < 0)
