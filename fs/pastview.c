@@ -663,6 +663,9 @@ int nono_fs_mount_past(nono_store *st, const char *session, uint32_t root_id, en
                 r = -EIO;
                 goto out;
         }
+        /* the line callers (and tests) wait for: the view is there now */
+        fprintf(stderr, "nono: mounted at %s\n", mountpoint);
+        fflush(stderr);
         r = fuse_session_loop(se);
         r = r < 0 ? r : 0;
         fuse_session_unmount(se);

@@ -170,7 +170,7 @@ static int cmd_show(int argc, char **argv)
         int o, r;
 
         optind = 1;
-        while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
                 case 's': m = NONO_SHOW_STAT; break;
                 case 'd': m = NONO_SHOW_DIFF; break;
@@ -223,7 +223,7 @@ static int cmd_restore(int argc, char **argv)
         int o, r;
 
         optind = 1;
-        while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
                 case 'n': ro.dry_run = true; break;
                 case 'f': ro.force = true; break;
@@ -265,7 +265,7 @@ static int cmd_mount(int argc, char **argv)
         int o, r;
 
         optind = 1;
-        while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
                 case 'b': when = NONO_FS_BEFORE; break;
                 case 'a': when = NONO_FS_AFTER; break;
@@ -286,9 +286,9 @@ static int cmd_mount(int argc, char **argv)
                 nono_session_clear(&s);
                 return nono_err("session %s has %zu root(s): use --root 0..%zu", argv[optind], nr, nr ? nr - 1 : 0);
         }
-        fprintf(stderr, "nono: %s of session %s %s at %s (read-only); Ctrl-C or `fusermount3 -u %s` ends it\n",
-                s.roots[root], s.id, when == NONO_FS_BEFORE ? "as it was before" : "as it was after",
-                argv[optind + 1], argv[optind + 1]);
+        fprintf(stderr, "nono: showing %s %s session %s, read-only; Ctrl-C or `fusermount3 -u %s` ends it\n",
+                s.roots[root], when == NONO_FS_BEFORE ? "as it was before" : "as it was after", s.id,
+                argv[optind + 1]);
         r = nono_fs_mount_past(st, s.id, root, when, argv[optind + 1]);
         nono_session_clear(&s);
         if (r < 0)
@@ -390,7 +390,7 @@ static int cmd_cleanup(int argc, char **argv)
         if (nono_retention_load(&rules, err, sizeof err) < 0)
                 return nono_err("%s", err);
         optind = 1;
-        while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
                 case 'k':
                 case 'o': {
