@@ -379,8 +379,9 @@ static void pv_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void report(struct pv *v, const char *path, const char *why)
 {
-        fprintf(stderr, "nono: %s/%s: %s; reading it fails with EIO rather than show wrong bytes\n",
-                v->recs && v->n ? "(view)" : "(view)", path, why);
+        fprintf(stderr, "nono: %s: %s; reading it fails with EIO rather than show wrong bytes\n", *path ? path : ".",
+                why);
+        fflush(stderr);
 }
 
 /* A memfd with the exact bytes of the view's file, or a negative errno (EIO with a message). */

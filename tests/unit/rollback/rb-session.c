@@ -6,7 +6,7 @@
  *   rb-session HOME ROOT OP...      OP is one of
  *     write:PATH:DATA  append:PATH:DATA  poke:PATH:OFFSET:DATA (block-level write into a big file)
  *     rm:PATH  mkdir:PATH  rmdir:PATH  mv:FROM:TO  ln:FROM:TO  symlink:TARGET:PATH  chmod:PATH:OCTAL
- *     running (leave the session running, owned by our parent)  crashed (owner gone, no post-images)
+ *     owner:PID (leave the session running, owned by PID)  crashed (owner gone, no post-images)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,11 +43,13 @@ int main(int argc, char **argv)
                 fprintf(stderr, "rb-session: %s\n", nono_store_errmsg());
                 return 1;
         }
+        pid_t owner = 0;
         for (int i = 3; i < argc; i++) {
-                running |= !strcmp(argv[i], "running");
+                if (!strncmp(argv[i], "owner:", 6))
+                        owner = atoi(argv[i] + 6), running = true;
                 crashed |= !strcmp(argv[i], "crashed");
         }
-        model_begin_owner(&m, st, argv[2], running ? getppid() : crashed ? dead_pid() : getpid());
+        model_begin_owner(&m, st, argv[2], running ? owner : crashed ? dead_pid() : getpid());
         for (int i = 3; i < argc; i++) {
                 char *s = strdup(argv[i]), *rest = s, *op = field(&rest), *a = field(&rest), *b = rest;
                 if (a)
@@ -85,7 +87,7 @@ int main(int argc, char **argv)
                 } else if (!strcmp(op, "chmod")) {
                         model_touch(&m, a);
                         r = chmod(p, strtoul(b, NULL, 8));
-                } else if (strcmp(op, "running") && strcmp(op, "crashed")) {
+                } else if (strcmp(op, "owner") && strcmp(op, "crashed")) {
                         fprintf(stderr, "rb-session: unknown op %s\n", op);
                         return 2;
                 }
