@@ -102,15 +102,16 @@ static uint64_t put_node(struct model *m, const char *rel, const uint64_t *range
                 if (S_ISREG(st.st_mode) && !range) {
                         int rd = rfs_open_read(fd);
                         CHECK(rd);
-                        CHECK(nono_object_put_fd(m->st, rd, &n.object, NULL, 0));
+                        CHECK(nono_object_put_fd(m->st, rd, &n.object, NULL, NONO_ASYNC));
                         close(rd);
                         n.complete = true;
                 }
-                CHECK(nono_node_put(m->st, m->sid, &n, 0));
+                CHECK(nono_node_put(m->st, m->sid, &n, NONO_ASYNC));
         } else if (S_ISREG(st.st_mode) && !range) {
                 /* a losing operation on a node kept block-level: complete it with the original content (the
                  * live file with the captured chunks over it), as fs/'s background ingest does */
                 struct nono_node cur = {0};
+                CHECK(nono_store_sync(m->st));
                 CHECK(nono_node_get(m->st, m->sid, n.id, &cur));
                 if (!cur.complete) {
                         char *buf = calloc(1, cur.size + NONO_CHUNK_SIZE);
@@ -124,8 +125,8 @@ static uint64_t put_node(struct model *m, const char *rel, const uint64_t *range
                                 CHECK(nono_chunk_get(m->st, &cur.chunks[k].digest,
                                                      buf + cur.chunks[k].index * NONO_CHUNK_SIZE, NONO_CHUNK_SIZE, &len));
                         }
-                        CHECK(nono_object_put_buf(m->st, buf, cur.size, &obj, 0));
-                        CHECK(nono_node_set_object(m->st, m->sid, n.id, &obj, 0));
+                        CHECK(nono_object_put_buf(m->st, buf, cur.size, &obj, NONO_ASYNC));
+                        CHECK(nono_node_set_object(m->st, m->sid, n.id, &obj, NONO_ASYNC));
                         free(buf);
                 }
                 nono_node_clear(&cur);
@@ -135,6 +136,7 @@ static uint64_t put_node(struct model *m, const char *rel, const uint64_t *range
                 uint64_t first = range[0] / NONO_CHUNK_SIZE, last = (range[0] + range[1] - 1) / NONO_CHUNK_SIZE;
                 char *buf = malloc(NONO_CHUNK_SIZE);
                 struct nono_node cur = {0};
+                CHECK(nono_store_sync(m->st));
                 CHECK(nono_node_get(m->st, m->sid, n.id, &cur));
                 for (uint64_t c = first; !cur.complete && c <= last; c++) {
                         bool have = false;
@@ -144,8 +146,8 @@ static uint64_t put_node(struct model *m, const char *rel, const uint64_t *range
                                 continue;
                         ssize_t got = pread(rd, buf, NONO_CHUNK_SIZE, c * NONO_CHUNK_SIZE);
                         struct nono_chunkref ref = {.index = c, .len = got > 0 ? got : 0};
-                        CHECK(nono_chunk_put(m->st, buf, ref.len, &ref.digest, 0));
-                        CHECK(nono_node_add_chunks(m->st, m->sid, n.id, &ref, 1, 0));
+                        CHECK(nono_chunk_put(m->st, buf, ref.len, &ref.digest, NONO_ASYNC));
+                        CHECK(nono_node_add_chunks(m->st, m->sid, n.id, &ref, 1, NONO_ASYNC));
                 }
                 nono_node_clear(&cur);
                 free(buf);
@@ -162,7 +164,7 @@ static void touch_name(struct model *m, const char *rel, const uint64_t *range)
         uint64_t id = put_node(m, rel, range);
 
         if (!path_recorded(m, rel)) {
-                CHECK(nono_path_put_pre(m->st, m->sid, 0, rel, id, 0));
+                CHECK(nono_path_put_pre(m->st, m->sid, 0, rel, id, NONO_ASYNC));
                 m->paths = realloc(m->paths, (m->n_paths + 1) * sizeof *m->paths);
                 m->paths[m->n_paths++] = strdup(rel);
         }
@@ -222,8 +224,9 @@ void model_end(struct model *m, bool crashed)
                 }
                 if (fd >= 0)
                         close(fd);
-                CHECK(nono_path_put_post(m->st, m->sid, &r, 0));
+                CHECK(nono_path_put_post(m->st, m->sid, &r, NONO_ASYNC));
         }
+        CHECK(nono_store_sync(m->st));
         CHECK(nono_session_get(m->st, m->sid, &s));
         if (crashed) {
                 s.state = NONO_SESSION_RUNNING; /* its owner (model_begin_owner) is gone: CRASHED */
@@ -319,7 +322,8 @@ static void dump_dir(struct dump *d, int dirfd, const char *rel)
                 }
         if (dir)
                 closedir(dir);
-        qsort(names, n, sizeof *names, cmp_str);
+        if (n)
+                qsort(names, n, sizeof *names, cmp_str);
         for (size_t i = 0; i < n; i++) {
                 char path[4096], x[65536];
                 struct stat st;
@@ -360,7 +364,8 @@ static void dump_dir(struct dump *d, int dirfd, const char *rel)
                         size_t ns = 0;
                         for (ssize_t off = 0; ll > 0 && off < ll && ns < 64; off += strlen(list + off) + 1)
                                 sorted[ns++] = list + off;
-                        qsort(sorted, ns, sizeof *sorted, cmp_str);
+                        if (ns)
+                                qsort(sorted, ns, sizeof *sorted, cmp_str);
                         for (size_t k = 0; k < ns; k++) {
                                 ssize_t vl = getxattr(p, sorted[k], x, sizeof x - 1);
                                 x[vl > 0 ? vl : 0] = 0;
