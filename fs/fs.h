@@ -9,6 +9,17 @@
  * root. Policy is handed in (read-only root, deny patterns); fs/ decides nothing else.
  *
  * The same module serves the read-only view of a past session (nono rollback mount).
+ *
+ * What fs/ writes into the store (the exact contract, and how to rebuild a file's start content, is the
+ * comment at the top of fs/cow.c):
+ *   - events: one NONO_EV_FILE event per changing operation, per opened file at release (bytes read and
+ *     written), per directory listing, and per denied operation (NONO_EVF_VIOLATION); batched.
+ *   - with preimages: a node per object changed (node ids 1, 2, ... per nono_fs), written with its content
+ *     (<= 256 KiB: complete) or 64 KiB chunks captured before they change; a path record (root_id, path at
+ *     session start) -> node or 0 before the first change to that name; interim post parts on rename
+ *     targets; stash entries "..nono-stash.<session>.<root_id>/<node>" beside (or inside) the root for
+ *     partly captured files that lose or change a name, turned into complete nodes in the background; and
+ *     at nono_fs_stop the post part of every path record.
  */
 #pragma once
 
@@ -52,11 +63,16 @@ int nono_fs_mount(nono_fs *fs, const char *mountpoint);
 int nono_fs_attach(nono_fs *fs, int fuse_fd);
 
 /* The mount options a caller that mounts by itself must use (for attach): fills buf with the data string
- * ("fd=N,rootmode=...,user_id=...,group_id=...,default_permissions,allow_other", ...). */
+ * ("fd=N,rootmode=...,user_id=...,group_id=...,default_permissions,allow_other,max_read=..."). user_id and
+ * group_id are getuid()/getgid() of the caller; the sandbox child, which mounts inside its user namespace,
+ * calls it itself (or substitutes its own ids). The fs type is "fuse.nono" with source "nono". */
 int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf, size_t len);
 
 /* Starts the worker threads; returns at once. */
 int nono_fs_start(nono_fs *fs);
+/* An fd that becomes readable when the filesystem stops being served (unmounted, e.g. by fusermount3 -u, or
+ * the namespace holding an attached mount is gone); for poll() next to a signalfd. */
+int nono_fs_done_fd(nono_fs *fs);
 /* Stops serving (the mount goes away when its last user is gone), flushes events, and with preimages writes
  * the post-images of every changed path. Safe to call on SIGTERM paths. */
 int nono_fs_stop(nono_fs *fs);

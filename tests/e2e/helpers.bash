@@ -16,3 +16,15 @@ common_teardown() {
 }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---- nono run (run-*.bats) ----
+: "${NONO_ESCAPE:=$BATS_TEST_DIRNAME/../../build/tests/unit/launcher/nono-escape}"
+# run_setup: a workdir W (granted by default: it is the cwd), a directory O outside every grant with a
+# secret in it, the syscall probe copied into W, and cd W.
+run_setup() {
+        W="$T/work"; O="$T/outside"
+        mkdir -p "$W" "$O"
+        echo "outside-secret" >"$O/secret"
+        cp "$NONO_ESCAPE" "$W/esc"
+        cd "$W"
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cow-internal.h - shared by cow.c (capture) and cow-post.c (stash ingest, post-images); internal to fs/. */
+#pragma once
+
+#include "fs/cow.h"
+
+/* What fs/ knows, for this session, about one object of the real tree (keyed by dev/ino at session time). */
+struct obj {
+        dev_t dev;
+        ino_t ino;
+        uint64_t node;    /* 0: no node (created in the session) */
+        bool created;     /* created in this session: nothing to restore, nor below it */
+        char *start;      /* its path at session start; NULL: unknown or created */
+        uint32_t type;    /* enum nono_ftype */
+        uint64_t size;    /* size at session start */
+        bool safe;        /* every original byte is in the store or in a stash copy: capture nothing more */
+        bool stashed;     /* a stash entry exists for its node */
+        uint8_t *chunks;  /* bitmap of captured chunks (files) */
+        struct obj *next; /* hash chain */
+};
+
+struct ingest {
+        uint64_t node;
+        struct ingest *next;
+};
+
+struct nono_cow {
+        pthread_mutex_t lock; /* every field; held across one hook (the hooks are serialised) */
+        struct obj **tab;
+        struct obj *graveyard; /* objects whose inode number was reused */
+        size_t tab_size, count;
+        uint64_t next_node;
+        char **paths; /* start paths that have a pre record, for the post-images */
+        size_t n_paths, cap_paths;
+        void *path_set; /* hsearch-like set of the above (see cow.c) */
+        int stash_fd;   /* -1 until the first stash */
+        bool stash_in_root;
+        /* background ingest of stash entries */
+        pthread_t ingest_thread;
+        pthread_cond_t ingest_wake, ingest_idle;
+        struct ingest *queue;
+        bool ingest_stop, ingest_busy;
+        uint64_t killpoint, points; /* test hook, see cow.c */
+        bool dirty;                 /* records queued that the next change depends on */
+};
+
+struct obj *obj_find(struct nono_cow *c, dev_t dev, ino_t ino);
+int stash_name(uint64_t node, char *buf, size_t len);
+int ingest_start(struct nono_fs *fs);
+void ingest_stop(struct nono_fs *fs);
+void ingest_queue(struct nono_fs *fs, uint64_t node);
+int write_post_images(struct nono_fs *fs);

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fs-internal.h - shared between the modules of fs/ only (never included outside fs/).
+ *
+ * The inode table follows libfuse's passthrough_hp: every object the kernel knows is an O_PATH fd keyed by
+ * (dev, ino), and the FUSE node id is the address of its struct fsino. On top of that each inode keeps one
+ * "binding" (parent inode + name) so fs/ can name it for audit events and deny rules without ever resolving a
+ * path string: a path is only ever built, never walked. A binding holds a reference on its parent, so the chain
+ * up to the root is always walkable.
+ */
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/fs.h"
+
+/* Names that fs/ reserves for itself (the pre-image stash); never visible through any nono_fs. */
+#define NONO_STASH_PREFIX "..nono-stash."
+
+struct fsino {
+        int fd; /* O_PATH|O_NOFOLLOW */
+        dev_t dev;
+        ino_t ino;
+        mode_t type;      /* S_IFMT bits */
+        uint64_t nlookup; /* kernel references (protected by fs->lock) */
+        uint64_t refs;    /* bindings of children pointing here (protected by fs->lock) */
+        struct fsino *parent;
+        char *name;      /* binding; NULL for the root */
+        bool gone;       /* its binding name was unlinked */
+        unsigned deny;   /* NONO_DENY_* seen on any name this inode was reached by (sticky) */
+        struct fsino *hnext;
+};
+
+/* An open file or directory (fuse_file_info.fh). */
+struct fshandle {
+        int fd;
+        struct fsino *ino;
+        uint32_t oflags;
+        uint32_t pid, uid;
+        _Atomic uint64_t bytes_read, bytes_written;
+        /* directories */
+        void *dir; /* DIR * */
+        off_t dir_off;
+        struct dirent *dir_entry;
+        struct fshandle *prev, *next; /* fs->handles, under fs->lock */
+};
+
+struct nono_rec;
+struct nono_cow;
+
+struct nono_fs {
+        struct nono_fs_config cfg;
+        struct nono_fs_rule *rules; /* deep copy */
+        char *session;
+        char *root_path;
+        int root_fd;
+        bool root_is_file;
+        struct fsino root;
+
+        pthread_mutex_t lock; /* the inode table and every binding */
+        struct fsino **table;
+        size_t table_size, table_count;
+
+        struct fuse_session *se;
+        pthread_t loop_thread;
+        bool started, stopped;
+        int done_fd; /* eventfd: readable once the loop has ended */
+        int loop_result;
+        char *mountpoint;
+        bool is_root_daemon; /* euid 0 in the initial user namespace: chown created objects to the caller */
+        double timeout;
+        bool writeback; /* FUSE writeback cache (see fs.c) */
+
+        struct fshandle *handles; /* every open handle, so none is lost (or leaked) at stop */
+
+        struct nono_rec *rec;
+        struct nono_cow *cow;
+
+        _Atomic uint64_t files_read, files_changed, violations, events, preimage_bytes;
+};
+
+/* ---- inode table (inode.c) ----------------------------------------------------------------------- */
+
+struct fsino *fsino_get(struct nono_fs *fs, fuse_ino_t n);
+void fsino_table_init(struct nono_fs *fs);
+void fsino_table_free(struct nono_fs *fs);
+/* Looks up or inserts (dev, ino) for fd (consumed), binding it to parent/name when it has no live binding;
+ * takes one kernel reference. Returns NULL with errno set. */
+struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *st, struct fsino *parent,
+                                const char *name, unsigned deny);
+struct fsino *fsino_find(struct nono_fs *fs, dev_t dev, ino_t ino); /* no reference taken */
+void fsino_forget(struct nono_fs *fs, struct fsino *i, uint64_t n);
+/* Rebinds i to parent/name (rename, link of an unbound inode). */
+void fsino_rebind(struct nono_fs *fs, struct fsino *i, struct fsino *parent, const char *name);
+void fsino_mark_gone(struct nono_fs *fs, dev_t dev, ino_t ino, struct fsino *parent, const char *name);
+/* The path of i relative to the root ("" for the root); malloc()ed, NULL on ENOMEM. */
+char *fsino_path(struct nono_fs *fs, struct fsino *i);
+char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name);
+
+/* ---- handles (ops-file.c) ------------------------------------------------------------------------ */
+
+/* Records and closes handles the kernel never released (the connection ended first). */
+void handles_close_all(struct nono_fs *fs);
+
+/* ---- small helpers (ops-util.c) ------------------------------------------------------------------ */
+
+bool name_ok(const char *name);
+int reopen(struct fsino *i, int flags);
+/* Per worker thread: a private fs struct with umask 0 (modes arrive already masked by the kernel). */
+void thread_prepare(void);
+
+/* ---- recording (rec.c) ---------------------------------------------------------------------------- */
+
+int rec_new(struct nono_fs *fs);
+void rec_free(struct nono_fs *fs);
+int rec_flush(struct nono_fs *fs);
+/* Records one file event. result is 0 or a positive errno. */
+void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2, int result,
+               uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr);
+void rec_event_as(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, int result,
+                  uint32_t oflags, uint64_t rd, uint64_t wr);
+
+/* ---- deny rules (rules.c) ------------------------------------------------------------------------- */
+
+/* The NONO_DENY_* bits that apply to path (itself or an ancestor matches a rule). */
+unsigned rules_match(const struct nono_fs_rule *r, size_t n, const char *path);
+/* The bits of rules that could match something strictly below directory dirpath. */
+unsigned rules_below(const struct nono_fs_rule *r, size_t n, const char *dirpath);
+bool glob_match(const char *pattern, const char *path);

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fs.c - lifecycle of a nono_fs: configuration, the FUSE session (mount or attach), the worker threads, stop.
+ *
+ * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions, readdirplus, long
+ * entry/attr timeouts (fs/ is the only writer of the tree while the agent runs; where nono itself changes the
+ * tree it does so outside the served names), a multithreaded loop with one /dev/fuse clone per worker, and
+ * 1 MiB writes.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "fs/cow.h"
+#include "fs/fs-internal.h"
+#include "fs/ops.h"
+
+#define DEFAULT_TIMEOUT 86400.0
+#define DEFAULT_THREADS 8
+
+static bool in_initial_userns(void)
+{
+        char buf[128] = "";
+        FILE *f = fopen("/proc/self/uid_map", "re");
+
+        if (!f)
+                return false;
+        bool r = fgets(buf, sizeof(buf), f) != NULL;
+        fclose(f);
+        unsigned a, b, c;
+        return r && sscanf(buf, "%u %u %u", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295u;
+}
+
+static int copy_config(nono_fs *fs, const struct nono_fs_config *cfg)
+{
+        fs->cfg = *cfg;
+        fs->rules = calloc(cfg->n_rules + 1, sizeof(*fs->rules));
+        fs->root_path = strdup(cfg->root_path ? cfg->root_path : "?");
+        fs->session = cfg->session ? strdup(cfg->session) : NULL;
+        if (!fs->rules || !fs->root_path || (cfg->session && !fs->session))
+                return -ENOMEM;
+        for (size_t k = 0; k < cfg->n_rules; k++) {
+                fs->rules[k].deny = cfg->rules[k].deny;
+                fs->rules[k].pattern = strdup(cfg->rules[k].pattern);
+                if (!fs->rules[k].pattern)
+                        return -ENOMEM;
+        }
+        fs->cfg.rules = fs->rules;
+        fs->cfg.root_path = fs->root_path;
+        fs->cfg.session = fs->session;
+        return 0;
+}
+
+int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
+{
+        struct stat st;
+        int r;
+
+        if (!cfg || cfg->root_fd < 0 || ((cfg->record || cfg->preimages) && (!cfg->store || !cfg->session)))
+                return -EINVAL;
+        nono_fs *fs = calloc(1, sizeof(*fs));
+        if (!fs)
+                return -ENOMEM;
+        fs->root.fd = -1;
+        fs->done_fd = -1;
+        pthread_mutex_init(&fs->lock, NULL);
+        fsino_table_init(fs);
+        r = copy_config(fs, cfg);
+        if (r < 0)
+                goto fail;
+        fs->root.fd = fcntl(cfg->root_fd, F_DUPFD_CLOEXEC, 3);
+        if (fs->root.fd < 0 || fstatat(fs->root.fd, "", &st, AT_EMPTY_PATH) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+                r = -ENOTSUP;
+                goto fail;
+        }
+        fs->root.dev = st.st_dev;
+        fs->root.ino = st.st_ino;
+        fs->root.type = st.st_mode & S_IFMT;
+        fs->root.nlookup = 1;
+        fs->root_is_file = S_ISREG(st.st_mode);
+        fs->root.deny = cfg->n_rules ? rules_match(fs->rules, cfg->n_rules, "") : 0;
+        fs->is_root_daemon = geteuid() == 0 && in_initial_userns();
+        fs->timeout = DEFAULT_TIMEOUT;
+        /* The writeback cache is off by default: with it the kernel answers SEEK_DATA/SEEK_HOLE from a file
+         * whose cached writes the daemon has not seen yet, and owns mtime and O_APPEND, which differ from the
+         * backing filesystem. NONO_FS_WRITEBACK=1 turns it on (faster small writes). */
+        const char *wb = getenv("NONO_FS_WRITEBACK");
+        fs->writeback = wb && *wb == '1';
+        fs->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fs->done_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = rec_new(fs);
+        if (r < 0)
+                goto fail;
+        r = cow_new(fs);
+        if (r < 0)
+                goto fail;
+        *out = fs;
+        return 0;
+fail:
+        nono_fs_free(fs);
+        return r;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+        nono_fs *fs = userdata;
+
+        if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+                conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+        conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
+                                       FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
+                                       FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC);
+        /* the kernel, not fs/, clears set-id bits on write/chown/truncate by a non-root caller */
+        conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_POSIX_LOCKS);
+        conn->max_write = 1u << 20;
+        conn->max_readahead = 1u << 20;
+}
+
+static struct fuse_lowlevel_ops make_ops(void)
+{
+        struct fuse_lowlevel_ops o;
+
+        memset(&o, 0, sizeof(o));
+        o.init = op_init;
+        ops_entry(&o);
+        ops_file(&o);
+        return o;
+}
+
+static int new_session(nono_fs *fs)
+{
+        char opts[256];
+        struct fuse_lowlevel_ops o = make_ops();
+
+        if (fs->se)
+                return -EALREADY;
+        snprintf(opts, sizeof(opts), "default_permissions,fsname=nono,subtype=nono%s",
+                 fs->is_root_daemon ? ",allow_other" : "");
+        char *argv[] = {"nono", "-o", opts, NULL};
+        struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+        fs->se = fuse_session_new(&args, &o, sizeof(o), fs);
+        fuse_opt_free_args(&args);
+        return fs->se ? 0 : -EIO;
+}
+
+int nono_fs_mount(nono_fs *fs, const char *mountpoint)
+{
+        int r = new_session(fs);
+        if (r < 0)
+                return r;
+        if (fuse_session_mount(fs->se, mountpoint) != 0)
+                return -EIO;
+        fs->mountpoint = strdup(mountpoint);
+        return 0;
+}
+
+int nono_fs_attach(nono_fs *fs, int fuse_fd)
+{
+        char p[32];
+        int r = new_session(fs);
+
+        if (r < 0)
+                return r;
+        snprintf(p, sizeof(p), "/dev/fd/%d", fuse_fd);
+        return fuse_session_mount(fs->se, p) == 0 ? 0 : -EIO;
+}
+
+int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf, size_t len)
+{
+        int n = snprintf(buf, len,
+                         "fd=%d,rootmode=%o,user_id=%u,group_id=%u,default_permissions,allow_other,max_read=%u",
+                         fuse_fd, (root_is_file || fs->root_is_file) ? S_IFREG : S_IFDIR, (unsigned)getuid(),
+                         (unsigned)getgid(), 1u << 20);
+        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static void *loop_main(void *arg)
+{
+        nono_fs *fs = arg;
+        struct fuse_loop_config *c = fuse_loop_cfg_create();
+
+        if (!c) {
+                fs->loop_result = -ENOMEM;
+        } else {
+                fuse_loop_cfg_set_clone_fd(c, 1);
+                fuse_loop_cfg_set_max_threads(c, fs->cfg.threads ? fs->cfg.threads : DEFAULT_THREADS);
+                fuse_loop_cfg_set_idle_threads(c, 4);
+                fs->loop_result = fuse_session_loop_mt(fs->se, c);
+                fuse_loop_cfg_destroy(c);
+        }
+        uint64_t one = 1;
+        if (write(fs->done_fd, &one, sizeof(one)) < 0)
+                fs->loop_result = fs->loop_result ? fs->loop_result : -errno;
+        return NULL;
+}
+
+int nono_fs_start(nono_fs *fs)
+{
+        if (!fs->se)
+                return -ENOTCONN;
+        if (fs->started)
+                return -EALREADY;
+        int e = pthread_create(&fs->loop_thread, NULL, loop_main, fs);
+        if (e)
+                return -e;
+        fs->started = true;
+        return 0;
+}
+
+int nono_fs_done_fd(nono_fs *fs)
+{
+        return fs->done_fd;
+}
+
+/* Lazily unmounts our own mount without closing the device fd under the worker threads (which
+ * fuse_session_unmount would do): they see ENODEV once the kernel is done with the connection. */
+static void detach(const char *mp)
+{
+        if (umount2(mp, MNT_DETACH) == 0 || (errno != EPERM && errno != EACCES))
+                return;
+        pid_t p = fork();
+        if (p == 0) {
+                int null = open("/dev/null", O_RDWR);
+                if (null >= 0) {
+                        dup2(null, 1);
+                        dup2(null, 2);
+                }
+                execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--", mp, (char *)NULL);
+                _exit(127);
+        }
+        if (p > 0)
+                while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+                        ;
+}
+
+int nono_fs_stop(nono_fs *fs)
+{
+        int r = 0;
+
+        if (fs->stopped)
+                return 0;
+        fs->stopped = true;
+        /* The loop ends by itself when the kernel drops the connection: after our own unmount, once the
+         * last open file is released (so every RELEASE, and its event, is still served), or when the
+         * namespace holding an attached mount is gone. Only a mount still busy after 5 s is cut short. */
+        if (fs->se && fs->mountpoint)
+                detach(fs->mountpoint);
+        if (fs->started) {
+                struct pollfd p = {.fd = fs->done_fd, .events = POLLIN};
+                if (poll(&p, 1, 5000) != 1) {
+                        fuse_session_exit(fs->se);
+                        r = -EBUSY;
+                } else {
+                        pthread_join(fs->loop_thread, NULL);
+                        fs->started = false;
+                }
+        }
+        if (fs->se && !fs->started) {
+                fuse_session_unmount(fs->se); /* closes the device fd (the mount is gone already) */
+                handles_close_all(fs);
+        }
+        int c = cow_finish(fs);
+        int f = rec_flush(fs);
+        return r < 0 ? r : c < 0 ? c : f;
+}
+
+void nono_fs_free(nono_fs *fs)
+{
+        if (!fs)
+                return;
+        if (fs->started && !fs->stopped)
+                nono_fs_stop(fs);
+        cow_free(fs);
+        rec_free(fs);
+        if (fs->se && !fs->started) {
+                fuse_session_unmount(fs->se);
+                fuse_session_destroy(fs->se);
+        }
+        fsino_table_free(fs);
+        if (fs->root.fd >= 0)
+                close(fs->root.fd);
+        if (fs->done_fd >= 0)
+                close(fs->done_fd);
+        for (size_t k = 0; fs->rules && k < fs->cfg.n_rules; k++)
+                free((char *)fs->rules[k].pattern);
+        free(fs->rules);
+        free(fs->root_path);
+        free(fs->session);
+        free(fs->mountpoint);
+        pthread_mutex_destroy(&fs->lock);
+        free(fs);
+}
+
+void nono_fs_get_stats(nono_fs *fs, struct nono_fs_stats *out)
+{
+        out->files_read = atomic_load(&fs->files_read);
+        out->files_changed = atomic_load(&fs->files_changed);
+        out->violations = atomic_load(&fs->violations);
+        out->events = atomic_load(&fs->events);
+        out->preimage_bytes = atomic_load(&fs->preimage_bytes);
+}

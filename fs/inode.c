@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * inode.c - the inode table of fs/: (dev, ino) -> struct fsino, with one binding (parent, name) per inode.
+ *
+ * Why bindings: audit events and deny rules need a path, and fs/ must never resolve a path string against
+ * the real tree. So the path of an inode is built by walking bindings up to the root. An inode with several
+ * names (hard links) keeps the first live binding it was found by; deny bits seen on any of its names stick
+ * to the inode (so a hard link cannot launder a denied file).
+ *
+ * Lifetime: an inode lives while the kernel holds lookups on it or a child's binding points at it. Every
+ * field of every inode is protected by fs->lock, except fd, dev, ino and type, which never change.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "fs/fs-internal.h"
+
+static size_t hash_key(dev_t dev, ino_t ino, size_t size)
+{
+        uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev * 0xc2b2ae3d27d4eb4full;
+        return (size_t)(h ^ (h >> 29)) & (size - 1);
+}
+
+void fsino_table_init(struct nono_fs *fs)
+{
+        fs->table_size = 1024;
+        fs->table = calloc(fs->table_size, sizeof(*fs->table));
+        fs->table_count = 0;
+}
+
+static void free_ino(struct fsino *i)
+{
+        if (i->fd >= 0)
+                close(i->fd);
+        free(i->name);
+        free(i);
+}
+
+void fsino_table_free(struct nono_fs *fs)
+{
+        for (size_t b = 0; fs->table && b < fs->table_size; b++) {
+                struct fsino *i = fs->table[b];
+                while (i) {
+                        struct fsino *n = i->hnext;
+                        free_ino(i);
+                        i = n;
+                }
+        }
+        free(fs->table);
+        fs->table = NULL;
+}
+
+struct fsino *fsino_get(struct nono_fs *fs, fuse_ino_t n)
+{
+        if (n == FUSE_ROOT_ID)
+                return &fs->root;
+        return (struct fsino *)(uintptr_t)n;
+}
+
+static struct fsino *find_locked(struct nono_fs *fs, dev_t dev, ino_t ino)
+{
+        if (fs->root.dev == dev && fs->root.ino == ino)
+                return &fs->root;
+        for (struct fsino *i = fs->table[hash_key(dev, ino, fs->table_size)]; i; i = i->hnext)
+                if (i->dev == dev && i->ino == ino)
+                        return i;
+        return NULL;
+}
+
+struct fsino *fsino_find(struct nono_fs *fs, dev_t dev, ino_t ino)
+{
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *i = find_locked(fs, dev, ino);
+        pthread_mutex_unlock(&fs->lock);
+        return i;
+}
+
+static void grow_locked(struct nono_fs *fs)
+{
+        size_t nsize = fs->table_size * 2;
+        struct fsino **nt = calloc(nsize, sizeof(*nt));
+
+        if (!nt)
+                return; /* a longer chain is fine */
+        for (size_t b = 0; b < fs->table_size; b++)
+                for (struct fsino *i = fs->table[b], *n; i; i = n) {
+                        n = i->hnext;
+                        size_t h = hash_key(i->dev, i->ino, nsize);
+                        i->hnext = nt[h];
+                        nt[h] = i;
+                }
+        free(fs->table);
+        fs->table = nt;
+        fs->table_size = nsize;
+}
+
+static void bind_locked(struct fsino *i, struct fsino *parent, char *name)
+{
+        if (i->parent)
+                i->parent->refs--; /* the old parent is released by the caller's sweep (see unref) */
+        free(i->name);
+        i->parent = parent;
+        i->name = name;
+        i->gone = false;
+        if (parent)
+                parent->refs++;
+}
+
+static void unlink_from_table(struct nono_fs *fs, struct fsino *i)
+{
+        struct fsino **p = &fs->table[hash_key(i->dev, i->ino, fs->table_size)];
+
+        for (; *p; p = &(*p)->hnext)
+                if (*p == i) {
+                        *p = i->hnext;
+                        fs->table_count--;
+                        return;
+                }
+}
+
+/* Frees i and then every ancestor that is no longer referenced. */
+static void release_locked(struct nono_fs *fs, struct fsino *i)
+{
+        while (i && i != &fs->root && i->nlookup == 0 && i->refs == 0) {
+                struct fsino *p = i->parent;
+                unlink_from_table(fs, i);
+                if (p)
+                        p->refs--;
+                free_ino(i);
+                i = p;
+        }
+}
+
+struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *st, struct fsino *parent,
+                                const char *name, unsigned deny)
+{
+        char *n = strdup(name);
+        if (!n) {
+                close(fd);
+                errno = ENOMEM;
+                return NULL;
+        }
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *i = find_locked(fs, st->st_dev, st->st_ino);
+        if (i) {
+                close(fd);
+                i->nlookup++;
+                i->deny |= deny;
+                if ((!i->name || i->gone) && i != &fs->root && i != parent) {
+                        struct fsino *old = i->parent;
+                        bind_locked(i, parent, n);
+                        n = NULL;
+                        release_locked(fs, old);
+                }
+                pthread_mutex_unlock(&fs->lock);
+                free(n);
+                return i;
+        }
+        i = calloc(1, sizeof(*i));
+        if (!i) {
+                pthread_mutex_unlock(&fs->lock);
+                close(fd);
+                free(n);
+                errno = ENOMEM;
+                return NULL;
+        }
+        i->fd = fd;
+        i->dev = st->st_dev;
+        i->ino = st->st_ino;
+        i->type = st->st_mode & S_IFMT;
+        i->nlookup = 1;
+        i->deny = deny;
+        bind_locked(i, parent, n);
+        if (fs->table_count * 2 > fs->table_size)
+                grow_locked(fs);
+        size_t h = hash_key(i->dev, i->ino, fs->table_size);
+        i->hnext = fs->table[h];
+        fs->table[h] = i;
+        fs->table_count++;
+        pthread_mutex_unlock(&fs->lock);
+        return i;
+}
+
+void fsino_forget(struct nono_fs *fs, struct fsino *i, uint64_t n)
+{
+        if (i == &fs->root)
+                return;
+        pthread_mutex_lock(&fs->lock);
+        i->nlookup = n > i->nlookup ? 0 : i->nlookup - n;
+        release_locked(fs, i);
+        pthread_mutex_unlock(&fs->lock);
+}
+
+void fsino_rebind(struct nono_fs *fs, struct fsino *i, struct fsino *parent, const char *name)
+{
+        char *n = strdup(name);
+
+        if (!n || i == &fs->root)
+                return free(n);
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *old = i->parent;
+        bind_locked(i, parent, n);
+        release_locked(fs, old);
+        pthread_mutex_unlock(&fs->lock);
+}
+
+void fsino_mark_gone(struct nono_fs *fs, dev_t dev, ino_t ino, struct fsino *parent, const char *name)
+{
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *i = find_locked(fs, dev, ino);
+        if (i && i->parent == parent && i->name && !strcmp(i->name, name))
+                i->gone = true;
+        pthread_mutex_unlock(&fs->lock);
+}
+
+static char *build_path_locked(struct nono_fs *fs, struct fsino *i, const char *leaf)
+{
+        size_t len = leaf ? strlen(leaf) + 1 : 0, depth = 0;
+
+        for (struct fsino *p = i; p && p != &fs->root; p = p->parent) {
+                len += (p->name ? strlen(p->name) : 1) + 1;
+                if (++depth > 4096)
+                        break; /* cannot happen: bindings form a tree rooted at fs->root */
+        }
+        char *buf = malloc(len + 1);
+        if (!buf)
+                return NULL;
+        char *end = buf + len;
+        *end = 0;
+        if (leaf) {
+                size_t l = strlen(leaf);
+                end -= l;
+                memcpy(end, leaf, l);
+                *--end = '/';
+        }
+        for (struct fsino *p = i; p && p != &fs->root && end > buf; p = p->parent) {
+                const char *nm = p->name ? p->name : "?";
+                size_t l = strlen(nm);
+                end -= l;
+                memcpy(end, nm, l);
+                *--end = '/';
+        }
+        /* drop the leading '/' */
+        char *out = strdup(end + 1 <= buf + len ? end + 1 : "");
+        free(buf);
+        return out;
+}
+
+char *fsino_path(struct nono_fs *fs, struct fsino *i)
+{
+        pthread_mutex_lock(&fs->lock);
+        char *p = build_path_locked(fs, i, NULL);
+        pthread_mutex_unlock(&fs->lock);
+        return p;
+}
+
+char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name)
+{
+        pthread_mutex_lock(&fs->lock);
+        char *p = build_path_locked(fs, dir, name);
+        pthread_mutex_unlock(&fs->lock);
+        return p;
+}

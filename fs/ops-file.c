@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ops-file.c - FUSE handlers for open files and directories: open, create, read, write_buf, flush, release,
+ * fsync, fallocate, copy_file_range, lseek, flock, opendir, readdir(plus), releasedir, fsyncdir, and xattrs.
+ *
+ * Files are reopened from their O_PATH fd through /proc/self/fd (never by name). Reads and writes are
+ * counted per handle and recorded once, at release. With the writeback cache the kernel may read from a
+ * handle the caller opened write-only and handles O_APPEND itself, so handles are opened O_RDWR without
+ * O_APPEND when the file allows it (as passthrough_hp does).
+ *
+ * xattrs: the agent may set and remove user.* (and system.posix_acl_* when it owns the file, which the kernel
+ * checks); trusted.* and security.* only as uid 0 of the daemon's namespace. This stops an agent in a user
+ * namespace from planting a file capability (security.capability) through a root daemon.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+
+#include "fs/cow.h"
+#include "fs/fs-internal.h"
+#include "fs/ops.h"
+
+static struct fshandle *new_handle(fuse_req_t req, struct fsino *i, int fd, int oflags)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fshandle *h = calloc(1, sizeof(*h));
+        const struct fuse_ctx *c = fuse_req_ctx(req);
+
+        if (!h)
+                return NULL;
+        h->fd = fd;
+        h->ino = i;
+        h->oflags = (uint32_t)oflags;
+        h->pid = (uint32_t)c->pid;
+        h->uid = (uint32_t)c->uid;
+        pthread_mutex_lock(&fs->lock);
+        h->next = fs->handles;
+        if (h->next)
+                h->next->prev = h;
+        fs->handles = h;
+        pthread_mutex_unlock(&fs->lock);
+        return h;
+}
+
+/* Unlinks h from fs->handles, records its file event (files) and frees it. */
+static void end_handle(struct nono_fs *fs, struct fshandle *h)
+{
+        pthread_mutex_lock(&fs->lock);
+        if (h->prev)
+                h->prev->next = h->next;
+        else if (fs->handles == h)
+                fs->handles = h->next;
+        if (h->next)
+                h->next->prev = h->prev;
+        pthread_mutex_unlock(&fs->lock);
+        if (h->dir) {
+                closedir(h->dir);
+        } else {
+                uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
+                if (fs->rec) {
+                        char *p = fsino_path(fs, h->ino);
+                        rec_event_as(fs, h->pid, h->uid, (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN,
+                                     p ? p : "?", 0, h->oflags, rd, wr);
+                        free(p);
+                }
+                if (rd)
+                        atomic_fetch_add(&fs->files_read, 1);
+                if (wr)
+                        atomic_fetch_add(&fs->files_changed, 1);
+                close(h->fd);
+        }
+        fsino_forget(fs, h->ino, 1);
+        free(h);
+}
+
+void handles_close_all(struct nono_fs *fs)
+{
+        for (;;) {
+                pthread_mutex_lock(&fs->lock);
+                struct fshandle *h = fs->handles;
+                pthread_mutex_unlock(&fs->lock);
+                if (!h)
+                        return;
+                end_handle(fs, h);
+        }
+}
+
+static bool wants_write(int flags)
+{
+        return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+static int open_flags(struct nono_fs *fs, int flags)
+{
+        flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+        if (fs->writeback && (flags & O_ACCMODE) == O_WRONLY)
+                flags = (flags & ~O_ACCMODE) | O_RDWR;
+        if (fs->writeback)
+                flags &= ~O_APPEND;
+        return flags;
+}
+
+static void set_fi(struct nono_fs *fs, struct fuse_file_info *fi, struct fshandle *h)
+{
+        fi->fh = (uint64_t)(uintptr_t)h;
+        fi->keep_cache = fs->timeout > 0;
+        fi->noflush = !wants_write((int)h->oflags);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *i = fsino_get(fs, ino);
+        int r = 0, fd;
+
+        thread_prepare();
+        if (wants_write(fi->flags))
+                r = policy_write(fs, req, NONO_OP_OPEN, i, NULL);
+        if (!r && (fi->flags & O_ACCMODE) != O_WRONLY)
+                r = policy_read(fs, req, NONO_OP_OPEN, i, (uint32_t)fi->flags);
+        if (r)
+                return (void)fuse_reply_err(req, r);
+        if (fi->flags & O_TRUNC) {
+                r = -cow_before_truncate(fs, i, -1, 0);
+                if (r)
+                        goto fail;
+        }
+        fd = reopen(i, open_flags(fs, fi->flags));
+        if (fd < 0 && (fi->flags & O_ACCMODE) == O_WRONLY && errno == EACCES)
+                fd = reopen(i, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+        if (fd < 0) {
+                r = errno;
+                goto fail;
+        }
+        struct fshandle *h = new_handle(req, i, fd, fi->flags);
+        if (!h) {
+                close(fd);
+                r = ENOMEM;
+                goto fail;
+        }
+        pthread_mutex_lock(&fs->lock);
+        i->nlookup++; /* the handle pins the inode (released in op_release) */
+        pthread_mutex_unlock(&fs->lock);
+        set_fi(fs, fi, h);
+        if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: the kernel will not release it */
+                end_handle(fs, h);
+        return;
+fail:
+        event_on(fs, req, NONO_OP_OPEN, i, NULL, NULL, r);
+        fuse_reply_err(req, r);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *dir = fsino_get(fs, parent), *i = NULL;
+        struct fuse_entry_param e;
+        struct stat st;
+        int r, fd = -1;
+
+        thread_prepare();
+        if (!name_ok(name))
+                return (void)fuse_reply_err(req, bad_name(name));
+        char *path = fsino_child_path(fs, dir, name);
+        r = policy_write(fs, req, NONO_OP_CREATE, NULL, path);
+        if (!r && (fi->flags & O_ACCMODE) != O_WRONLY && fs->cfg.n_rules && path &&
+            (rules_match(fs->rules, fs->cfg.n_rules, path) & NONO_DENY_READ)) {
+                r = EACCES;
+                violation(fs, req, NONO_OP_CREATE, NULL, path, r, (uint32_t)fi->flags);
+        }
+        if (r)
+                goto out;
+        r = -cow_before_create(fs, dir, name);
+        if (r)
+                goto out;
+        /* O_EXCL always: we record "absent" above, so we must be the ones creating it */
+        int fl = open_flags(fs, fi->flags) | O_CREAT | O_EXCL;
+        fd = open_beneath(dir->fd, name, fl, mode & 07777);
+        if (fd < 0 && errno == EACCES && (fl & O_ACCMODE) == O_RDWR && (fi->flags & O_ACCMODE) == O_WRONLY)
+                fd = open_beneath(dir->fd, name, (fl & ~O_ACCMODE) | O_WRONLY, mode & 07777);
+        if (fd < 0) {
+                r = errno;
+                goto out;
+        }
+        int pfd = open_beneath(dir->fd, name, O_PATH, 0);
+        if (pfd < 0 || fstat(fd, &st) < 0) {
+                r = errno;
+                if (pfd >= 0)
+                        close(pfd);
+                goto out;
+        }
+        r = chown_to_caller(fs, req, dir, pfd, &st);
+        if (!r)
+                fstat(fd, &st);
+        i = fsino_find_or_add(fs, pfd, &st, dir, name, 0);
+        if (!i) {
+                r = errno;
+                goto out;
+        }
+        cow_after_create(fs, i);
+        struct fshandle *h = new_handle(req, i, fd, fi->flags);
+        if (!h) {
+                r = ENOMEM;
+                fsino_forget(fs, i, 1);
+                goto out;
+        }
+        pthread_mutex_lock(&fs->lock);
+        i->nlookup++;
+        pthread_mutex_unlock(&fs->lock);
+        fd = -1;
+        fill_entry(fs, &e, i, &st);
+        set_fi(fs, fi, h);
+        atomic_fetch_add(&fs->files_changed, 1);
+out:
+        if (r) {
+                if (fd >= 0)
+                        close(fd);
+                if (fs->rec)
+                        rec_event(fs, req, NONO_OP_CREATE, path ? path : "?", NULL, r, 0, (uint32_t)fi->flags,
+                                  0, 0);
+                free(path);
+                return (void)fuse_reply_err(req, r);
+        }
+        free(path);
+        fuse_reply_create(req, &e, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+        struct stat st;
+
+        buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+        buf.buf[0].fd = h->fd;
+        buf.buf[0].pos = off;
+        if (fstat(h->fd, &st) == 0 && st.st_size > off)
+                atomic_fetch_add(&h->bytes_read, (uint64_t)(st.st_size - off) < size ? (uint64_t)(st.st_size - off)
+                                                                                     : size);
+        fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+                         struct fuse_file_info *fi)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        size_t len = fuse_buf_size(in);
+        struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
+
+        int r = cow_before_data(fs, h->ino, h->fd, (uint64_t)off, len);
+        if (r < 0)
+                return (void)fuse_reply_err(req, -r);
+        out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+        out.buf[0].fd = h->fd;
+        out.buf[0].pos = off;
+        ssize_t n = fuse_buf_copy(&out, in, 0);
+        if (n < 0)
+                return (void)fuse_reply_err(req, (int)-n);
+        atomic_fetch_add(&h->bytes_written, (uint64_t)n);
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        /* close() of a dup reports delayed write errors (NFS-style) without closing our handle */
+        int fd = dup(h->fd);
+        int r = fd >= 0 && close(fd) < 0 ? errno : 0;
+        fuse_reply_err(req, r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        end_handle(fs, (struct fshandle *)(uintptr_t)fi->fh);
+        fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        int r = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? errno : 0;
+        fuse_reply_err(req, r);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                         struct fuse_file_info *fi)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+
+        /* collapse and insert move every byte after off: all of them are the affected range */
+        int r = (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+                        ? -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, UINT64_MAX - (uint64_t)off)
+                        : -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, (uint64_t)len);
+        if (!r && fallocate(h->fd, mode, off, len) < 0)
+                r = errno;
+        event_on(fs, req, NONO_OP_FALLOCATE, h->ino, NULL, NULL, r);
+        fuse_reply_err(req, r);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+                               fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
+                               int flags)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fshandle *hi = (struct fshandle *)(uintptr_t)fi_in->fh;
+        struct fshandle *ho = (struct fshandle *)(uintptr_t)fi_out->fh;
+
+        int r = -cow_before_data(fs, ho->ino, ho->fd, (uint64_t)off_out, len);
+        if (r) {
+                event_on(fs, req, NONO_OP_COPY_RANGE, ho->ino, NULL, NULL, r);
+                return (void)fuse_reply_err(req, r);
+        }
+        loff_t a = off_in, b = off_out;
+        ssize_t n = copy_file_range(hi->fd, &a, ho->fd, &b, len, (unsigned)flags);
+        if (n < 0)
+                return (void)fuse_reply_err(req, errno);
+        atomic_fetch_add(&hi->bytes_read, (uint64_t)n);
+        atomic_fetch_add(&ho->bytes_written, (uint64_t)n);
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        off_t r = lseek(h->fd, off, whence);
+        if (r < 0)
+                return (void)fuse_reply_err(req, errno);
+        fuse_reply_lseek(req, r);
+}
+
+static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        fuse_reply_err(req, flock(h->fd, op) < 0 ? errno : 0);
+}
+
+/* ---- directories ---------------------------------------------------------------------------------- */
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *i = fsino_get(fs, ino);
+
+        int r = policy_read(fs, req, NONO_OP_READDIR, i, 0);
+        if (r)
+                return (void)fuse_reply_err(req, r);
+        int fd = openat(i->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return (void)fuse_reply_err(req, errno);
+        struct fshandle *h = new_handle(req, i, fd, O_RDONLY | O_DIRECTORY);
+        DIR *d = h ? fdopendir(fd) : NULL;
+        if (!d) {
+                r = h ? errno : ENOMEM;
+                if (h) {
+                        h->dir = NULL;
+                        pthread_mutex_lock(&fs->lock);
+                        i->nlookup++; /* end_handle drops it */
+                        pthread_mutex_unlock(&fs->lock);
+                        end_handle(fs, h); /* closes h->fd */
+                } else {
+                        close(fd);
+                }
+                return (void)fuse_reply_err(req, r);
+        }
+        h->dir = d;
+        pthread_mutex_lock(&fs->lock);
+        i->nlookup++;
+        pthread_mutex_unlock(&fs->lock);
+        fi->fh = (uint64_t)(uintptr_t)h;
+        fi->cache_readdir = fs->timeout > 0;
+        fi->keep_cache = fs->timeout > 0;
+        event_on(fs, req, NONO_OP_READDIR, i, NULL, NULL, 0);
+        fuse_reply_open(req, fi);
+}
+
+static bool hidden(const char *name)
+{
+        return !strncmp(name, NONO_STASH_PREFIX, strlen(NONO_STASH_PREFIX));
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+                       bool plus)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        char *buf = malloc(size), *p = buf;
+        size_t rem = size;
+        int err = 0;
+
+        if (!buf)
+                return (void)fuse_reply_err(req, ENOMEM);
+        if (off != h->dir_off) {
+                seekdir(h->dir, off);
+                h->dir_entry = NULL;
+                h->dir_off = off;
+        }
+        for (;;) {
+                if (!h->dir_entry) {
+                        errno = 0;
+                        h->dir_entry = readdir(h->dir);
+                        if (!h->dir_entry) {
+                                err = errno;
+                                break;
+                        }
+                }
+                struct dirent *d = h->dir_entry;
+                off_t next = d->d_off;
+                size_t n;
+                if (hidden(d->d_name)) {
+                        h->dir_entry = NULL;
+                        h->dir_off = next;
+                        continue;
+                }
+                if (plus) {
+                        struct fuse_entry_param e;
+                        bool dot = !strcmp(d->d_name, ".") || !strcmp(d->d_name, "..");
+                        struct fsino *child = NULL;
+                        if (dot) {
+                                memset(&e, 0, sizeof(e));
+                                e.attr.st_ino = d->d_ino;
+                                e.attr.st_mode = (mode_t)(d->d_type << 12);
+                        } else if (do_lookup(fs, h->ino, d->d_name, &e, &child)) {
+                                h->dir_entry = NULL; /* vanished meanwhile */
+                                h->dir_off = next;
+                                continue;
+                        }
+                        n = fuse_add_direntry_plus(req, p, rem, d->d_name, &e, next);
+                        if (n > rem) {
+                                if (child)
+                                        fsino_forget(fs, child, 1);
+                                break;
+                        }
+                } else {
+                        struct stat st = {.st_ino = d->d_ino, .st_mode = (mode_t)(d->d_type << 12)};
+                        n = fuse_add_direntry(req, p, rem, d->d_name, &st, next);
+                        if (n > rem)
+                                break;
+                }
+                p += n;
+                rem -= n;
+                h->dir_entry = NULL;
+                h->dir_off = next;
+        }
+        if (err && p == buf)
+                fuse_reply_err(req, err);
+        else
+                fuse_reply_buf(req, buf, (size_t)(p - buf));
+        free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+        do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+        do_readdir(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        end_handle(fs, (struct fshandle *)(uintptr_t)fi->fh);
+        fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        int fd = dirfd(h->dir);
+        fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+}
+
+/* ---- xattrs --------------------------------------------------------------------------------------- */
+
+/* O_PATH fds do not take xattr calls (not even *xattrat with AT_EMPTY_PATH on 6.18), so the object is
+ * reached through its /proc/self/fd magic link. A symlink cannot be reached that way without following it;
+ * Linux allows no user.* xattrs on symlinks anyway, so symlinks simply have none through nono. */
+static int xpath(struct fsino *i, char *buf, size_t len)
+{
+        if (i->type == S_IFLNK)
+                return -1;
+        snprintf(buf, len, "/proc/self/fd/%d", i->fd);
+        return 0;
+}
+
+static int xattr_allowed(fuse_req_t req, const char *name)
+{
+        if (!strncmp(name, "user.", 5) || !strncmp(name, "system.posix_acl_", 17))
+                return 0;
+        return fuse_req_ctx(req)->uid == 0 ? 0 : EPERM;
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                        int flags)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *i = fsino_get(fs, ino);
+        char p[64];
+
+        int r = policy_write(fs, req, NONO_OP_SETXATTR, i, NULL);
+        if (!r)
+                r = xattr_allowed(req, name);
+        if (!r)
+                r = -cow_before_meta(fs, i);
+        if (!r && xpath(i, p, sizeof(p)) < 0)
+                r = EPERM;
+        if (!r && setxattr(p, name, value, size, flags) < 0)
+                r = errno;
+        event_on(fs, req, NONO_OP_SETXATTR, i, NULL, NULL, r);
+        fuse_reply_err(req, r);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *i = fsino_get(fs, ino);
+        char *buf = size ? malloc(size) : NULL;
+        char p[64];
+
+        if (size && !buf)
+                return (void)fuse_reply_err(req, ENOMEM);
+        ssize_t n = xpath(i, p, sizeof(p)) < 0 ? (errno = ENODATA, -1) : getxattr(p, name, buf, size);
+        if (n < 0)
+                fuse_reply_err(req, errno);
+        else if (!size)
+                fuse_reply_xattr(req, (size_t)n);
+        else
+                fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *i = fsino_get(fs, ino);
+        char *buf = size ? malloc(size) : NULL;
+        char p[64];
+
+        if (size && !buf)
+                return (void)fuse_reply_err(req, ENOMEM);
+        ssize_t n = xpath(i, p, sizeof(p)) < 0 ? 0 : listxattr(p, buf, size);
+        if (n < 0)
+                fuse_reply_err(req, errno);
+        else if (!size)
+                fuse_reply_xattr(req, (size_t)n);
+        else
+                fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *i = fsino_get(fs, ino);
+        char p[64];
+
+        int r = policy_write(fs, req, NONO_OP_REMOVEXATTR, i, NULL);
+        if (!r)
+                r = xattr_allowed(req, name);
+        if (!r)
+                r = -cow_before_meta(fs, i);
+        if (!r && xpath(i, p, sizeof(p)) < 0)
+                r = EPERM;
+        if (!r && removexattr(p, name) < 0)
+                r = errno;
+        event_on(fs, req, NONO_OP_REMOVEXATTR, i, NULL, NULL, r);
+        fuse_reply_err(req, r);
+}
+
+void ops_file(struct fuse_lowlevel_ops *o)
+{
+        o->open = op_open;
+        o->create = op_create;
+        o->read = op_read;
+        o->write_buf = op_write_buf;
+        o->flush = op_flush;
+        o->release = op_release;
+        o->fsync = op_fsync;
+        o->fallocate = op_fallocate;
+        o->copy_file_range = op_copy_file_range;
+        o->lseek = op_lseek;
+        o->flock = op_flock;
+        o->opendir = op_opendir;
+        o->readdir = op_readdir;
+        o->readdirplus = op_readdirplus;
+        o->releasedir = op_releasedir;
+        o->fsyncdir = op_fsyncdir;
+        o->setxattr = op_setxattr;
+        o->getxattr = op_getxattr;
+        o->listxattr = op_listxattr;
+        o->removexattr = op_removexattr;
+}

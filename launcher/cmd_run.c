@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_run.c - `nono run`: resolve the policy, check it, record the session, start the agent in the sandbox,
+ * wait, and report. The mechanisms live in sandbox*.c, landlock.c, seccomp.c and env.c; this file is the
+ * order of the steps and the messages the user sees.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher/cli.h"
+#include "launcher/env.h"
+#include "launcher/landlock.h"
+#include "launcher/policy.h"
+#include "launcher/run.h"
+#include "launcher/sandbox-util.h"
+#include "launcher/sandbox.h"
+#ifdef NONO_HAVE_FS
+#include "launcher/sandbox-fs.h"
+#endif
+#ifdef NONO_HAVE_STORE
+#include "launcher/run-session.h"
+#include "store/store.h"
+#endif
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+        fputs("usage: nono run [OPTIONS] [--] CMD [ARGS...]\n\n"
+              "Runs CMD confined to the current directory (read-write), the system paths (read-only), and\n"
+              "what the options grant; no network.\n\n"
+              "  --allow PATH          grant PATH read-write (repeatable)\n"
+              "  --read PATH           grant PATH read-only (repeatable)\n"
+              "  --workdir DIR         the project directory (default: the current directory)\n"
+              "  --profile NAME        the profile to start from (default: default)\n"
+              "  --allow-domain HOST   let the agent reach HOST through the proxy (repeatable)\n"
+              "  --allow-net           no network confinement at all\n"
+              "  --rollback            keep pre-images so that `nono rollback restore` can undo the session\n"
+              "  --no-audit            do not record audit events\n"
+              "  --dry-run             print the resolved policy and start nothing (with --json: as JSON)\n"
+              "  --summary             print the exit summary even when stderr is not a terminal\n",
+              f);
+}
+
+static int strv_push(char ***v, size_t *n, const char *s)
+{
+        char **nv = realloc(*v, (*n + 2) * sizeof(char *));
+
+        if (!nv)
+                return -ENOMEM;
+        nv[(*n)++] = (char *)s;
+        nv[*n] = NULL;
+        *v = nv;
+        return 0;
+}
+
+/* The nono home: the store's own rule when the store is built in, else the same rule here. */
+static void state_home(char *buf, size_t len)
+{
+        const char *v, *home = getenv("HOME");
+
+        buf[0] = '\0';
+#ifdef NONO_HAVE_STORE
+        if (nono_store_home(buf, len) == 0)
+                return;
+        buf[0] = '\0';
+#endif
+        if ((v = getenv("NONO_HOME")) && *v)
+                snprintf(buf, len, "%s", v);
+        else if ((v = getenv("XDG_DATA_HOME")) && *v == '/')
+                snprintf(buf, len, "%s/nono", v);
+        else if (home)
+                snprintf(buf, len, "%s/.local/share/nono", home);
+}
+
+/* nono's own state: the nono home (store) and the config dir (keys, profiles), absolute and canonical
+ * where they exist. */
+int nono_run_state_paths(char ***out)
+{
+        const char *home = getenv("HOME"), *v;
+        char buf[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], cwd[PATH_MAX / 2];
+        char **paths = calloc(3, sizeof(char *));
+        size_t n = 0;
+
+        if (!paths)
+                return -ENOMEM;
+        for (int i = 0; i < 2; i++) {
+                buf[0] = '\0';
+                if (i == 0)
+                        state_home(buf, sizeof(buf));
+                else if ((v = getenv("XDG_CONFIG_HOME")) && *v)
+                        snprintf(buf, sizeof(buf), "%s/nono", v);
+                else if (home)
+                        snprintf(buf, sizeof(buf), "%s/.config/nono", home);
+                if (!buf[0])
+                        continue;
+                if (buf[0] != '/') { /* relative NONO_HOME: relative to the cwd, as the store reads it */
+                        if (!getcwd(cwd, sizeof(cwd)))
+                                continue;
+                        snprintf(abs, sizeof(abs), "%s/%s", cwd, buf);
+                } else {
+                        snprintf(abs, sizeof(abs), "%s", buf);
+                }
+                paths[n] = strdup(realpath(abs, real) ? real : abs);
+                if (!paths[n++])
+                        return -ENOMEM;
+        }
+        *out = paths;
+        return 0;
+}
+
+static void strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* A grant inside nono's state is refused; one that contains it gets the state masked (noted). */
+static int check_state(const struct nono_policy *p, char **state)
+{
+        for (size_t i = 0; i < p->n_grants; i++)
+                if (!strcmp(p->grants[i].path, "/")) {
+                        nono_err("granting / would expose the whole system (and nono's own state): grant the "
+                                 "project directory instead (--workdir, --allow DIR)");
+                        return -EPERM;
+                }
+        for (size_t i = 0; i < p->n_grants; i++)
+                for (size_t j = 0; state[j]; j++)
+                        if (nono_path_under(p->grants[i].path, state[j])) {
+                                nono_err("%s is inside nono's own state (%s): the agent may never reach "
+                                         "nono's store, keys or config; grant a directory outside it",
+                                         p->grants[i].path, state[j]);
+                                return -EPERM;
+                        }
+        return 0;
+}
+
+/* Deny paths are masked in the mount tree, which holds canonical paths only: resolve the ones that exist
+ * (a $HOME behind a symlink). A grant inside a read-denied path is a contradiction. */
+static int check_denies(struct nono_policy *p)
+{
+        char real[PATH_MAX];
+
+        for (size_t i = 0; i < p->n_denies; i++) {
+                struct nono_deny *d = &p->denies[i];
+                if (strpbrk(d->pattern, "*?[") || !realpath(d->pattern, real) || !strcmp(real, d->pattern))
+                        continue;
+                char *c = strdup(real);
+                if (!c)
+                        return -ENOMEM;
+                free(d->pattern);
+                d->pattern = c;
+        }
+        for (size_t i = 0; i < p->n_grants; i++)
+                for (size_t j = 0; j < p->n_denies; j++)
+                        if ((p->denies[j].access & NONO_ACCESS_READ) &&
+                            nono_path_under(p->grants[i].path, p->denies[j].pattern)) {
+                                nono_err("%s is inside %s, which the policy denies%s%s%s: grant something "
+                                         "outside it",
+                                         p->grants[i].path, p->denies[j].pattern,
+                                         p->denies[j].group ? " (" : "",
+                                         p->denies[j].group ? p->denies[j].group : "",
+                                         p->denies[j].group ? ")" : "");
+                                return -EPERM;
+                        }
+        return 0;
+}
+
+static const char *access_str(unsigned a)
+{
+        static const char *const s[] = {"none", "r", "w", "rw", "x", "rx", "wx", "rwx"};
+        return s[a & 7];
+}
+
+static void print_human(const struct nono_policy *p, char **state, char **argv, const char *provider)
+{
+        int abi = nono_landlock_abi();
+
+        printf("profile:  %s\nworkdir:  %s\ncommand: ", p->profile, p->workdir);
+        for (size_t i = 0; argv && argv[i]; i++)
+                printf(" %s", argv[i]);
+        printf("\n\ngrants:\n");
+        for (size_t i = 0; i < p->n_grants; i++)
+                printf("  %-4s %s%s%s\n", access_str(p->grants[i].access), p->grants[i].path,
+                       p->grants[i].is_file ? " (file)" : "", p->grants[i].system ? " (system)" : "");
+        printf("  rwx  /tmp (private, empty)\n  rw   /dev (null zero full random urandom tty pts shm)\n"
+               "  rw   /proc (this sandbox's processes only)\n\ndenied (masked when visible):\n");
+        for (size_t i = 0; i < p->n_denies; i++)
+                printf("  %-6s %s%s%s%s\n", p->denies[i].access & NONO_ACCESS_READ ? "all" : "write",
+                       p->denies[i].pattern, p->denies[i].group ? " [" : "",
+                       p->denies[i].group ? p->denies[i].group : "", p->denies[i].group ? "]" : "");
+        for (size_t j = 0; state[j]; j++)
+                printf("  all    %s [nono state]\n", state[j]);
+        printf("\nnetwork:  %s\n",
+               p->allow_net ? "host network (--allow-net)" : "none (own namespace, loopback only)");
+        for (size_t i = 0; p->allow_domains && p->allow_domains[i]; i++)
+                printf("  allow-domain %s\n", p->allow_domains[i]);
+        printf("roots:    %s\n", strcmp(provider, "fuse") ? "bind mounts (fs/ not built in: not recorded)"
+                                                          : "served by fs/ over FUSE (recorded)");
+        printf("rollback: %s\naudit:    %s\nlandlock: ABI %d: %s\n", p->rollback ? "on" : "off",
+               p->audit ? "on" : "off", abi, nono_landlock_describe(abi));
+}
+
+static void print_json(const struct nono_policy *p, char **state, char **argv)
+{
+        _cleanup_free_ char *pj = nono_policy_to_json(p);
+
+        printf("{\"policy\":%s,\"command\":[", pj ? pj : "null");
+        for (size_t i = 0; argv && argv[i]; i++) {
+                fputs(i ? ",\"" : "\"", stdout);
+                for (const char *c = argv[i]; *c; c++)
+                        if (*c == '"' || *c == '\\')
+                                printf("\\%c", *c);
+                        else if ((unsigned char)*c < 0x20)
+                                printf("\\u%04x", *c);
+                        else
+                                putchar(*c);
+                putchar('"');
+        }
+        printf("],\"state_masked\":[");
+        for (size_t j = 0; state[j]; j++)
+                printf("%s\"%s\"", j ? "," : "", state[j]);
+        printf("],\"landlock_abi\":%d}\n", nono_landlock_abi());
+}
+
+/* The command must exist before anything is built: "command not found" is the most common mistake. */
+static int check_command(const char *cmd, const char *workdir)
+{
+        const char *path = getenv("PATH");
+        char buf[PATH_MAX];
+
+        if (strchr(cmd, '/')) {
+                if (cmd[0] != '/') /* relative to the agent's cwd, the workdir */
+                        snprintf(buf, sizeof(buf), "%s/%s", workdir, cmd);
+                if (access(cmd[0] == '/' ? cmd : buf, X_OK) == 0)
+                        return 0;
+                nono_err("%s: %s", cmd, strerror(errno));
+                return -1;
+        }
+        if (!path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        for (const char *s = path; *s;) {
+                const char *e = strchr(s, ':');
+                size_t n = e ? (size_t)(e - s) : strlen(s);
+                snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, n ? s : ".", cmd);
+                if (access(buf, X_OK) == 0)
+                        return 0;
+                s += n + (e ? 1 : 0);
+        }
+        nono_err("%s: command not found (searched PATH=%s)", cmd, path);
+        return -1;
+}
+
+static int on_chan(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct nono_run_hooks *h = userdata;
+
+        switch (m->kind) {
+        case NONO_CHAN_FUSE_OPTIONS:
+        case NONO_CHAN_FUSE_FD:
+                if (h && h->fuse)
+                        return h->fuse(h->userdata, m, fd, reply);
+                break;
+        case NONO_CHAN_SECCOMP_NOTIFY:
+                if (h && h->seccomp_notify)
+                        return h->seccomp_notify(h->userdata, m, fd, reply);
+                break;
+        case NONO_CHAN_PROXY_LISTENER:
+                if (h && h->proxy_listener)
+                        return h->proxy_listener(h->userdata, m, fd, reply);
+                break;
+        }
+        if (fd >= 0)
+                close(fd);
+        reply->status = -EOPNOTSUPP;
+        return 0;
+}
+
+/* ---- the default wiring: store session, fs/ roots, exit summary -------------------------------------- */
+
+struct run_ctx {
+        struct timespec t0;
+        bool summary;
+        const char *session;
+#ifdef NONO_HAVE_FS
+        struct nono_run_fs *fs;
+#endif
+#ifdef NONO_HAVE_STORE
+        struct nono_run_session rs;
+#endif
+};
+
+static int ctx_prepare(void *userdata, const struct nono_policy *p, char **state)
+{
+#ifdef NONO_HAVE_FS
+        struct run_ctx *c = userdata;
+        char err[512];
+        int r = nono_run_fs_open(p, state, &c->fs, err, sizeof(err));
+        if (r < 0) {
+                nono_err("%s", err);
+                return r;
+        }
+#endif
+        return 0;
+}
+
+static int ctx_started(void *userdata, const struct nono_policy *p, char **argv, pid_t init)
+{
+        struct run_ctx *c = userdata;
+        char **roots = NULL;
+
+#ifdef NONO_HAVE_FS
+        roots = nono_run_fs_roots(c->fs);
+#endif
+#ifdef NONO_HAVE_STORE
+        char err[512];
+        int r = nono_run_session_begin(&c->rs, p, argv, roots, err, sizeof(err));
+        if (r < 0) {
+                nono_err("%s", err);
+                return r;
+        }
+        c->session = c->rs.s.id;
+#ifdef NONO_HAVE_FS
+        nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id);
+#endif
+#endif
+        (void)c, (void)p, (void)argv, (void)init, (void)roots;
+        return 0;
+}
+
+static void ctx_finished(void *userdata, int status, bool ran)
+{
+        struct run_ctx *c = userdata;
+        struct timespec t1;
+        uint64_t read = 0, changed = 0, violations = 0, pre = 0;
+        bool counted = false;
+
+#ifdef NONO_HAVE_FS
+        struct nono_run_fs_totals t;
+        nono_run_fs_stop(c->fs, &t);
+        read = t.files_read, changed = t.files_changed, violations = t.violations, pre = t.preimage_bytes;
+        counted = true;
+#endif
+#ifdef NONO_HAVE_STORE
+        nono_run_session_end(&c->rs, status, pre);
+#endif
+        if (!c->summary || !ran)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - c->t0.tv_sec) + (double)(t1.tv_nsec - c->t0.tv_nsec) / 1e9;
+        fprintf(stderr, "nono: agent exited with status %d after %.1fs", status, s);
+        if (counted)
+                fprintf(stderr, "; %llu files read, %llu changed, %llu violations", (unsigned long long)read,
+                        (unsigned long long)changed, (unsigned long long)violations);
+        fputc('\n', stderr);
+        if (c->session) {
+                fprintf(stderr, "nono: session %s: see `nono audit show %s`, `nono rollback show %s --diff`",
+                        c->session, c->session, c->session);
+                if (pre)
+                        fprintf(stderr, ", undo with `nono rollback restore %s`", c->session);
+                fputc('\n', stderr);
+        }
+        (void)pre;
+}
+
+#ifdef NONO_HAVE_FS
+static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct run_ctx *c = userdata;
+        return nono_run_fs_chan(c->fs, m, fd, reply);
+}
+#endif
+
+static void ctx_free(struct run_ctx *c)
+{
+#ifdef NONO_HAVE_FS
+        nono_run_fs_free(c->fs);
+        c->fs = NULL;
+#endif
+        (void)c;
+}
+
+int nono_cmd_run(int argc, char **argv)
+{
+        static const struct option opts[] = {{"allow", required_argument, NULL, 'a'},
+                                             {"read", required_argument, NULL, 'r'},
+                                             {"profile", required_argument, NULL, 'p'},
+                                             {"workdir", required_argument, NULL, 'w'},
+                                             {"allow-domain", required_argument, NULL, 'D'},
+                                             {"allow-net", no_argument, NULL, 'N'},
+                                             {"rollback", no_argument, NULL, 'R'},
+                                             {"no-audit", no_argument, NULL, 'A'},
+                                             {"capability-elevation", no_argument, NULL, 'C'},
+                                             {"trust-override", no_argument, NULL, 'T'},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"summary", no_argument, NULL, 'S'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+        struct nono_policy_flags f = {0};
+        _cleanup_free_ char **allow = NULL, **read = NULL, **domains = NULL;
+        size_t na = 0, nr = 0, nd = 0;
+        bool dry = false, json = false, want_summary = isatty(2);
+        int c;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'a':
+                        strv_push(&allow, &na, optarg);
+                        break;
+                case 'r':
+                        strv_push(&read, &nr, optarg);
+                        break;
+                case 'D':
+                        strv_push(&domains, &nd, optarg);
+                        break;
+                case 'p':
+                        f.profile = optarg;
+                        break;
+                case 'w':
+                        f.workdir = optarg;
+                        break;
+                case 'N':
+                        f.allow_net = true;
+                        break;
+                case 'R':
+                        f.rollback = true;
+                        break;
+                case 'A':
+                        f.no_audit = true;
+                        break;
+                case 'C':
+                        f.capability_elevation = true;
+                        break;
+                case 'T':
+                        break;
+                case 'n':
+                        dry = true;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'S':
+                        want_summary = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        f.allow = allow;
+        f.read = read;
+        f.allow_domain = domains;
+        char **cmd = argv + optind;
+        if (!cmd[0] && !dry) {
+                nono_err("no command given: nono run [OPTIONS] -- CMD [ARGS...]");
+                return 2;
+        }
+        struct run_ctx ctx = {.summary = want_summary};
+        struct nono_run_hooks hooks = {
+            .userdata = &ctx,
+#ifdef NONO_HAVE_FS
+            .provider = &nono_provider_fuse,
+            .fuse = ctx_fuse,
+#endif
+            .prepare = ctx_prepare,
+            .started = ctx_started,
+            .finished = ctx_finished,
+        };
+        clock_gettime(CLOCK_MONOTONIC, &ctx.t0);
+        int status =
+            nono_run(&f, cmd, &(struct nono_run_options){.dry_run = dry, .json = json, .hooks = &hooks});
+        ctx_free(&ctx);
+        return status;
+}
+
+int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_run_options *o)
+{
+        struct nono_policy p = {0};
+        char **state = NULL, **envp = NULL, *perr = NULL;
+        struct nono_sandbox sb = {.pid = -1, .chan = -1, .pidfd = -1};
+        char err[1024];
+        sigset_t set, old;
+        int r, status = 1, sigfd = -1;
+        /* fds 0-2 must be open: otherwise the channel or a root fd could land there and survive into the
+         * agent, which keeps exactly 0-2. */
+        for (int fd = 0; fd < 3; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) {
+                        nono_err("cannot open /dev/null for fd %d: %s", fd, strerror(errno));
+                        return 1;
+                }
+        if ((r = nono_policy_resolve(f, &p, &perr)) < 0) {
+                nono_err("%s", perr ? perr : strerror(-r));
+                free(perr);
+                return 1;
+        }
+        if (nono_run_state_paths(&state) < 0 || check_state(&p, state) < 0 || check_denies(&p) < 0)
+                goto out;
+        if (o->dry_run) {
+                if (o->json)
+                        print_json(&p, state, cmd);
+                else
+                        print_human(&p, state, cmd,
+                                    o->hooks && o->hooks->provider ? o->hooks->provider->name : "bind");
+                status = 0;
+                goto out;
+        }
+        if (check_command(cmd[0], p.workdir) < 0) {
+                status = 127;
+                goto out;
+        }
+        int abi = nono_landlock_abi();
+        if (abi < 6)
+                fprintf(stderr, "nono: warning: this kernel has Landlock ABI %d (< 6): %s\n", abi,
+                        nono_landlock_describe(abi));
+        if (o->hooks && o->hooks->prepare && o->hooks->prepare(o->hooks->userdata, &p, state) < 0)
+                goto out;
+        envp = nono_env_build(environ, &p);
+        if (!envp) {
+                nono_err("out of memory");
+                goto out;
+        }
+        nono_sandbox_sigset(&set);
+        sigprocmask(SIG_BLOCK, &set, &old);
+        sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+        if (sigfd < 0) {
+                nono_err("signalfd: %s", strerror(errno));
+                goto out_sig;
+        }
+        struct nono_sandbox_config sc = {
+            .policy = &p,
+            .argv = cmd,
+            .envp = envp,
+            .cwd = p.workdir,
+            .state_paths = state,
+            .provider = o->hooks && o->hooks->provider ? o->hooks->provider : &nono_provider_bind,
+            .user_ns = geteuid() != 0,
+            .notify_exec = o->hooks && o->hooks->seccomp_notify,
+            .proxy_port = o->hooks ? o->hooks->proxy_port : 0,
+            .share_net = p.allow_net,
+        };
+        /* Must happen while nono is single-threaded: the child is a raw clone (see sandbox.h). */
+        if ((r = nono_sandbox_spawn(&sc, &sb, err, sizeof(err))) < 0) {
+                nono_err("%s", err);
+                goto out_sig;
+        }
+        if (o->hooks && o->hooks->started &&
+            (r = o->hooks->started(o->hooks->userdata, &p, cmd, sb.pid)) < 0) {
+                nono_sandbox_kill(&sb);
+                goto out_sig;
+        }
+        r = nono_sandbox_serve(&sb, on_chan, (void *)o->hooks);
+        status = nono_sandbox_wait(&sb, sigfd);
+        if (r < 0 && !sb.exec_reached && status == 0)
+                status = 1;
+        if (o->hooks && o->hooks->finished)
+                o->hooks->finished(o->hooks->userdata, status, sb.exec_reached);
+out_sig:
+        nono_sandbox_kill(&sb);
+        if (sigfd >= 0)
+                close(sigfd);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+out:
+        nono_env_free(envp);
+        strv_free(state);
+        nono_policy_free(&p);
+        return status;
+}

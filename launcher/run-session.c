@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* run-session.c - see run-session.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher/run-session.h"
+
+static int64_t now_ns(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_REALTIME, &t);
+        return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, char **argv,
+                           char **roots, char *err, size_t errlen)
+{
+        char *empty[] = {NULL};
+        int r;
+
+        *rs = (struct nono_run_session){0};
+        if ((r = nono_store_open(NULL, 0, &rs->st)) < 0) {
+                snprintf(err, errlen, "cannot open the store: %s", nono_store_errmsg());
+                return r;
+        }
+        rs->s.kind = NONO_SESSION_RUN;
+        rs->s.state = NONO_SESSION_RUNNING;
+        rs->s.argv = argv;
+        rs->s.cwd = p->workdir;
+        rs->s.policy_json = nono_policy_to_json(p);
+        rs->s.roots = roots ? roots : empty;
+        rs->s.rollback = p->rollback;
+        rs->s.start_ns = now_ns();
+        rs->s.pid = getpid();
+        r = nono_session_create(rs->st, &rs->s);
+        free(rs->s.policy_json);
+        rs->s.policy_json = NULL;
+        rs->s.argv = NULL;
+        rs->s.cwd = NULL;
+        rs->s.roots = NULL;
+        if (r < 0) {
+                snprintf(err, errlen, "cannot record the session: %s", nono_store_errmsg());
+                nono_store_close(rs->st);
+                rs->st = NULL;
+        }
+        return r;
+}
+
+int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preimage_bytes)
+{
+        int r;
+
+        if (!rs->st)
+                return 0;
+        rs->s.state = NONO_SESSION_FINISHED;
+        rs->s.end_ns = now_ns();
+        rs->s.exit_status = status;
+        rs->s.preimage_bytes = preimage_bytes;
+        r = nono_session_update(rs->st, &rs->s);
+        if (r < 0)
+                fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
+        nono_store_close(rs->st);
+        rs->st = NULL;
+        return r;
+}

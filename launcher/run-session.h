@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * run-session.h - the session record of one `nono run` in the store: created durably before the agent
+ * starts (so a crash never leaves an unlisted session), finalised with the exit status. Compiled in when
+ * store/ is (NONO_HAVE_STORE).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "launcher/policy.h"
+#include "store/store.h"
+
+struct nono_run_session {
+        nono_store *st;
+        struct nono_session s;
+};
+
+/* Opens the store and creates the session (state running). roots: NULL-terminated root paths. */
+int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, char **argv,
+                           char **roots, char *err, size_t errlen);
+/* Marks it finished with the status; closes the store. */
+int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preimage_bytes);

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sandbox-fs.h - the FUSE provider, parent side: one fs/ instance per granted non-system root, served from a
+ * root fd opened before the sandbox existed, attached to the /dev/fuse fd the sandbox's init mounted.
+ * Compiled in when fs/ is (NONO_HAVE_FS).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "launcher/policy.h"
+#include "launcher/sandbox-chan.h"
+
+struct nono_store;
+struct nono_run_fs;
+
+struct nono_run_fs_totals {
+        uint64_t files_read, files_changed, violations, events, preimage_bytes;
+};
+
+/* Opens an O_PATH fd on every non-system grant (root id = its rank among the non-system grants, the order
+ * sandbox-mount.c uses). state_paths under a root become deny rules of that root. */
+int nono_run_fs_open(const struct nono_policy *p, char *const *state_paths, struct nono_run_fs **out,
+                     char *err, size_t errlen);
+/* The store and session the roots record into (NULL: recording and pre-images off). Before any request. */
+void nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const char *session);
+/* The roots' paths, NULL-terminated (owned by f): the session record's roots. */
+char **nono_run_fs_roots(struct nono_run_fs *f);
+/* Channel handler for NONO_CHAN_FUSE_OPTIONS and NONO_CHAN_FUSE_FD. */
+int nono_run_fs_chan(void *f, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply);
+/* Stops every root (flushes events, writes post-images) and sums their counters. */
+int nono_run_fs_stop(struct nono_run_fs *f, struct nono_run_fs_totals *t);
+void nono_run_fs_free(struct nono_run_fs *f);

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sandbox-fuse.c - the FUSE provider, child side: inside its user+mount namespace the sandbox's init opens
+ * /dev/fuse, asks the parent for the mount options (fs/ decides them: nono_fs_mount_options), mounts the
+ * FUSE filesystem at the grant's own path, and hands the fd to the parent, which serves it with fs/ from a
+ * directory fd opened before the sandbox existed. init waits for the parent's "serving" reply before it
+ * goes on, since any lookup under the mount (a mask under a granted parent) needs the server.
+ *
+ * The mount is not read-only even for --read grants: fs/ refuses the writes itself so that each refusal is
+ * recorded as a violation (Landlock refuses them too).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "launcher/sandbox-util.h"
+#include "launcher/sandbox.h"
+
+static int fuse_child_mount(const struct nono_grant *g, unsigned index, const char *src, const char *target,
+                            int chan, char *err, size_t errlen)
+{
+        _cleanup_close_ int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
+        struct nono_chan_msg m = {.kind = NONO_CHAN_FUSE_OPTIONS, .index = index}, reply;
+        int r;
+
+        if (fd < 0) {
+                snprintf(err, errlen,
+                         "cannot open /dev/fuse: %s (load the fuse module; /dev/fuse must be 0666 "
+                         "for ordinary users)",
+                         strerror(errno));
+                return -errno;
+        }
+        m.arg = fd;
+        m.arg2 = g->is_file;
+        if ((r = nono_chan_call(chan, &m, -1, &reply)) < 0) {
+                snprintf(err, errlen, "no FUSE mount options for %s: %s", g->path, strerror(-r));
+                return r;
+        }
+        if (mount("nono", target, "fuse.nono", MS_NOSUID | MS_NODEV, reply.data) < 0) {
+                snprintf(err, errlen, "cannot mount FUSE on %s: %s", g->path, strerror(errno));
+                return -errno;
+        }
+        m = (struct nono_chan_msg){.kind = NONO_CHAN_FUSE_FD, .index = index};
+        if ((r = nono_chan_call(chan, &m, fd, &reply)) < 0) {
+                snprintf(err, errlen, "nono could not serve %s: %s", g->path, strerror(-r));
+                return r;
+        }
+        (void)src;
+        return 0;
+}
+
+const struct nono_root_provider nono_provider_fuse = {.name = "fuse", .child_mount = fuse_child_mount};

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sandbox-util.c - see sandbox-util.h. */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "launcher/sandbox-util.h"
+
+int nono_write_file(const char *path, const char *s)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        size_t len = strlen(s);
+
+        if (fd < 0)
+                return -errno;
+        if (write(fd, s, len) != (ssize_t)len)
+                return errno ? -errno : -EIO;
+        return 0;
+}
+
+int nono_mkdir_p(const char *path, unsigned mode)
+{
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1;; s++) {
+                struct stat st;
+                if (*s != '/' && *s != '\0')
+                        continue;
+                char c = *s;
+                *s = '\0';
+                /* stat first: under a FUSE root, a mkdir of an existing directory would reach fs/ as an
+                 * attempted change (a violation on a read-only root) */
+                if (stat(p, &st) < 0 && mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = c;
+                if (!c)
+                        break;
+        }
+        return 0;
+}
+
+int nono_touch_p(const char *path, unsigned mode)
+{
+        _cleanup_free_ char *dir = strdup(path);
+        char *slash;
+        int fd;
+
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                int r = nono_mkdir_p(dir, 0755);
+                if (r < 0)
+                        return r;
+        }
+        struct stat st;
+        if (lstat(path, &st) == 0)
+                return 0;
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return errno == EEXIST || errno == EISDIR ? 0 : -errno;
+        close(fd);
+        return 0;
+}
+
+bool nono_path_under(const char *path, const char *dir)
+{
+        size_t n = strlen(dir);
+
+        if (n == 1 && dir[0] == '/')
+                return path[0] == '/';
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}

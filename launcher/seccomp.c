@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * seccomp.c - the agent's seccomp filter: allow by default, deny a list of syscalls with EPERM.
+ *
+ * What it stops: kernel attack surface and sandbox-undoing calls that namespaces and Landlock leave open:
+ *   - io_uring (its operations bypass the seccomp checks of the syscalls they stand for),
+ *   - ptrace, process_vm_readv/writev (reading or steering other processes),
+ *   - keyctl, add_key, request_key (the kernel keyring is not namespaced),
+ *   - bpf, perf_event_open, userfaultfd (frequent kernel-exploit primitives),
+ *   - the whole mount API (mount, umount2, pivot_root, fsopen, fsconfig, fsmount, fspick, open_tree,
+ *     move_mount, mount_setattr) and chroot: the agent could unmask a path or remount read-write,
+ *   - setns, unshare, and clone with any CLONE_NEW* flag: a nested user namespace gives back capabilities
+ *     over a fresh mount namespace; clone3 gets ENOSYS (its flags live in memory that seccomp cannot read),
+ *     so libc falls back to clone, whose flags are a register that this filter checks,
+ *   - open_by_handle_at (opening by inode handle bypasses the mount masks; the "shocker" escape),
+ *   - kexec, module loading, reboot, swap, iopl/ioperm, acct, quotactl,
+ *   - ioctl TIOCSTI and TIOCLINUX on any fd: injecting keystrokes into the user's terminal. The request is
+ *     compared on its low 32 bits only, as the kernel does, so high garbage bits do not slip past,
+ *   - socket()/socketpair() of families other than AF_UNIX, AF_INET and AF_INET6 (netlink, packet, vsock,
+ *     bluetooth, alg...: rarely needed, large attack surface, and some reach outside the net namespace).
+ * Syscalls of other ABIs (i386 via int 0x80, x32) are killed: libseccomp's bad-arch action.
+ * What it does not stop: anything allowed by the list above; file access (Landlock and the mount tree do
+ * that); network access through allowed families (the network namespace does that).
+ */
+#include <errno.h>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "launcher/seccomp.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef TIOCLINUX
+#define TIOCLINUX 0x541C
+#endif
+
+const char *const nono_seccomp_denied[] = {
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "open_tree",
+    "move_mount",
+    "mount_setattr",
+    "chroot",
+    "setns",
+    "unshare",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "iopl",
+    "ioperm",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "lookup_dcookie",
+    "vhangup",
+    "syslog",
+    "uselib",
+    NULL,
+};
+
+static int deny_name(scmp_filter_ctx ctx, const char *name, int err)
+{
+        int nr = seccomp_syscall_resolve_name(name);
+
+        if (nr == __NR_SCMP_ERROR)
+                return 0; /* not on this architecture */
+        return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), nr, 0);
+}
+
+static int build(scmp_filter_ctx ctx)
+{
+        static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,    CLONE_NEWUSER,
+                                                 CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWTIME};
+        static const unsigned long ioctls[] = {TIOCSTI, TIOCLINUX};
+        int r;
+
+        for (size_t i = 0; nono_seccomp_denied[i]; i++)
+                if ((r = deny_name(ctx, nono_seccomp_denied[i], EPERM)) < 0)
+                        return r;
+        if ((r = deny_name(ctx, "clone3", ENOSYS)) < 0)
+                return r;
+        /* clone(flags, ...): flags is argument 0 on x86_64 and aarch64. */
+        for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
+                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                                     SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
+                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFul, ioctls[i]));
+                if (r < 0)
+                        return r;
+        }
+        /* Families: deny 0 (AF_UNSPEC), 3..9, and everything above AF_INET6 (10). A value with high bits set
+         * is above 10 as a 64-bit number, so it is denied even if its low 32 bits are an allowed family. */
+        const int sock_calls[] = {SCMP_SYS(socket), SCMP_SYS(socketpair)};
+        for (size_t s = 0; s < 2; s++) {
+                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), sock_calls[s], 1,
+                                     SCMP_A0(SCMP_CMP_GT, AF_INET6));
+                if (r < 0)
+                        return r;
+                for (unsigned f = 0; f < AF_INET6; f++) {
+                        if (f == AF_UNIX || f == AF_INET)
+                                continue;
+                        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), sock_calls[s], 1,
+                                             SCMP_A0(SCMP_CMP_EQ, f));
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd)
+{
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        int r;
+
+        *notify_fd = -1;
+        if (!ctx)
+                return -ENOMEM;
+        r = build(ctx);
+        if (r >= 0 && o && o->notify_exec) {
+                r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(execve), 0);
+                if (r >= 0)
+                        r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(execveat), 0);
+        }
+        if (r >= 0)
+                r = seccomp_load(ctx);
+        if (r >= 0 && o && o->notify_exec) {
+                *notify_fd = seccomp_notify_fd(ctx);
+                if (*notify_fd < 0)
+                        r = *notify_fd;
+        }
+        seccomp_release(ctx);
+        return r < 0 ? r : 0;
+}

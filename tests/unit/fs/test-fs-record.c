@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-fs-record.c - what fs/ writes into the store: audit events (per-handle bytes at release, violations),
+ * pre-images (nodes, path records, chunks, stash entries) and post-images. The write-ahead invariant under
+ * SIGKILL is test-fs-crash.c.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fs/fs-internal.h"
+#include "harness.h"
+#include "store/store.h"
+
+static char home[512];
+
+static const char *P(const char *d, const char *n)
+{
+        static __thread char buf[8][1024];
+        static __thread int k;
+        k = (k + 1) % 8;
+        snprintf(buf[k], sizeof(buf[k]), "%s/%s", d, n);
+        return buf[k];
+}
+
+static void put(const char *path, const void *s, size_t len)
+{
+        int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, s, len), (ssize_t)len);
+        close(fd);
+}
+
+static nono_store *open_store(void)
+{
+        nono_store *st = NULL;
+        int r = nono_store_open(home, 0, &st);
+        if (r < 0)
+                fail_msg("store: %s", nono_store_errmsg());
+        return st;
+}
+
+static void new_session(nono_store *st, const char *root, bool rollback, char id[NONO_SESSION_ID_LEN + 1])
+{
+        char *argv[] = {"test", NULL}, *roots[] = {(char *)root, NULL};
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        struct nono_session s = {.argv = argv, .cwd = "/", .policy_json = "{}", .roots = roots,
+                                 .rollback = rollback, .start_ns = t.tv_sec * 1000000000LL + t.tv_nsec,
+                                 .pid = getpid()};
+        assert_int_equal(nono_session_create(st, &s), 0);
+        memcpy(id, s.id, NONO_SESSION_ID_LEN + 1);
+}
+
+/* ---- events ---------------------------------------------------------------------------------------- */
+
+struct evq {
+        int opens_written, opens_read, renames, unlinks, violations;
+};
+
+static int ev_cb(const struct nono_event *ev, void *u)
+{
+        struct evq *q = u;
+        if (ev->type != NONO_EV_FILE)
+                return 0;
+        if ((ev->op == NONO_OP_CREATE || ev->op == NONO_OP_OPEN) && !strcmp(ev->path, "f") &&
+            ev->bytes_written == 100)
+                q->opens_written++;
+        if (ev->op == NONO_OP_OPEN && !strcmp(ev->path, "f") && ev->bytes_read == 100)
+                q->opens_read++;
+        if (ev->op == NONO_OP_RENAME && !strcmp(ev->path, "f") && ev->path2 && !strcmp(ev->path2, "g"))
+                q->renames++;
+        if (ev->op == NONO_OP_UNLINK && !strcmp(ev->path, "g") && ev->result == 0)
+                q->unlinks++;
+        if ((ev->flags & NONO_EVF_VIOLATION) && !strcmp(ev->path, "secret") && ev->result == EACCES)
+                q->violations++;
+        return 0;
+}
+
+static void t_events(void **s)
+{
+        struct mnt m;
+        char id[NONO_SESSION_ID_LEN + 1], buf[200];
+        nono_store *st = open_store();
+        struct nono_fs_rule rule = {"secret", NONO_DENY_READ};
+
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        put(P(m.back, "secret"), "s", 1);
+        new_session(st, m.back, false, id);
+        struct nono_fs_config c = {.store = st, .session = id, .record = true, .rules = &rule, .n_rules = 1};
+        assert_int_equal(mnt_serve(&m, &c), 0);
+        memset(buf, 'a', sizeof(buf));
+        int fd = open(P(m.mp, "f"), O_CREAT | O_WRONLY, 0644);
+        for (int k = 0; k < 10; k++)
+                assert_int_equal(write(fd, buf, 10), 10);
+        close(fd);
+        fd = open(P(m.mp, "f"), O_RDONLY);
+        assert_int_equal(read(fd, buf, sizeof(buf)), 100);
+        close(fd);
+        assert_int_equal(rename(P(m.mp, "f"), P(m.mp, "g")), 0);
+        assert_int_equal(unlink(P(m.mp, "g")), 0);
+        assert_int_equal(open(P(m.mp, "secret"), O_RDONLY), -1);
+        mnt_unmount(&m); /* stop flushes every event */
+        struct evq q = {0};
+        assert_int_equal(nono_events_iterate(st, id, 1, ev_cb, &q), 0);
+        assert_int_equal(q.opens_written, 1); /* one event per handle, bytes aggregated */
+        assert_int_equal(q.opens_read, 1);
+        assert_int_equal(q.renames, 1);
+        assert_int_equal(q.unlinks, 1);
+        assert_int_equal(q.violations, 1);
+        nono_store_close(st);
+        mnt_down(&m);
+}
+
+/* ---- pre-images ---------------------------------------------------------------------------------- */
+
+static uint64_t pre_of(nono_store *st, const char *id, const char *path)
+{
+        struct nono_path_rec r = {0};
+        if (nono_path_get(st, id, 0, path, &r) < 0)
+                fail_msg("no path record for '%s'", path);
+        uint64_t n = r.pre_node;
+        nono_path_rec_clear(&r);
+        return n;
+}
+
+static void t_preimages(void **s)
+{
+        struct mnt m;
+        char id[NONO_SESSION_ID_LEN + 1];
+        nono_store *st = open_store();
+        size_t big = 300 * 1024;
+        char *orig = malloc(big);
+        for (size_t k = 0; k < big; k++)
+                orig[k] = (char)(k * 7);
+
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        put(P(m.back, "big"), orig, big);
+        put(P(m.back, "small"), "small file", 10);
+        setxattr(P(m.back, "small"), "user.k", "v", 1, 0);
+        mkdir(P(m.back, "d"), 0750);
+        put(P(m.back, "d/x"), "x", 1);
+        put(P(m.back, "d/y"), "y", 1);
+        symlink("target", P(m.back, "l"));
+        /* a sparse 1 GiB file: a small write into it must capture one chunk, not the file */
+        int fd = open(P(m.back, "huge"), O_CREAT | O_WRONLY, 0644);
+        assert_int_equal(ftruncate(fd, 1LL << 30), 0);
+        close(fd);
+        new_session(st, m.back, true, id);
+        struct nono_fs_config c = {.store = st, .session = id, .preimages = true};
+        assert_int_equal(mnt_serve(&m, &c), 0);
+
+        fd = open(P(m.mp, "big"), O_WRONLY);
+        assert_int_equal(pwrite(fd, "XXXX", 4, 70000), 4);
+        close(fd);
+        struct nono_fs_stats before, after;
+        nono_fs_get_stats(m.fs, &before);
+        fd = open(P(m.mp, "huge"), O_WRONLY);
+        assert_int_equal(pwrite(fd, "hello", 5, 512 << 20), 5);
+        close(fd);
+        nono_fs_get_stats(m.fs, &after);
+        assert_int_equal(after.preimage_bytes - before.preimage_bytes, NONO_CHUNK_SIZE);
+        assert_int_equal(truncate(P(m.mp, "small"), 2), 0);
+        assert_int_equal(chmod(P(m.mp, "d"), 0700), 0);
+        assert_int_equal(unlink(P(m.mp, "d/x")), 0);
+        put(P(m.mp, "d/new"), "n", 1);
+        assert_int_equal(rename(P(m.mp, "small"), P(m.mp, "d/moved")), 0);
+        assert_int_equal(unlink(P(m.mp, "l")), 0);
+        assert_int_equal(symlink("other", P(m.mp, "l")), 0);
+        mnt_unmount(&m);
+
+        struct nono_node n = {0};
+        /* big: chunk 1 captured with the original bytes, nothing else */
+        assert_int_equal(nono_node_get(st, id, pre_of(st, id, "big"), &n), 0);
+        assert_int_equal(n.type, NONO_FT_FILE);
+        assert_int_equal(n.size, big);
+        assert_false(n.complete);
+        assert_int_equal(n.n_chunks, 1);
+        assert_int_equal(n.chunks[0].index, 1);
+        char chunk[NONO_CHUNK_SIZE];
+        size_t len = 0;
+        assert_int_equal(nono_chunk_get(st, &n.chunks[0].digest, chunk, sizeof(chunk), &len), 0);
+        assert_int_equal(len, NONO_CHUNK_SIZE);
+        assert_memory_equal(chunk, orig + NONO_CHUNK_SIZE, NONO_CHUNK_SIZE);
+        nono_node_clear(&n);
+        /* small: complete, with its xattr */
+        assert_int_equal(nono_node_get(st, id, pre_of(st, id, "small"), &n), 0);
+        assert_true(n.complete);
+        void *b = NULL;
+        assert_int_equal(nono_object_get_buf(st, &n.object, &b, &len), 0);
+        assert_int_equal(len, 10);
+        assert_memory_equal(b, "small file", 10);
+        free(b);
+        assert_int_equal(n.n_xattrs, 1);
+        assert_string_equal(n.xattrs[0].name, "user.k");
+        nono_node_clear(&n);
+        /* d: a directory with its names and mode at start */
+        assert_int_equal(nono_node_get(st, id, pre_of(st, id, "d"), &n), 0);
+        assert_int_equal(n.type, NONO_FT_DIR);
+        assert_int_equal(n.mode, 0750);
+        int names = 0;
+        for (char **e = n.entries; e && *e; e++)
+                names += !strcmp(*e, "x") || !strcmp(*e, "y");
+        assert_int_equal(names, 2);
+        nono_node_clear(&n);
+        assert_true(pre_of(st, id, "d/x") != 0);
+        assert_int_equal(pre_of(st, id, "d/new"), 0);
+        assert_int_equal(pre_of(st, id, "d/moved"), 0);
+        assert_int_equal(nono_node_get(st, id, pre_of(st, id, "l"), &n), 0);
+        assert_int_equal(n.type, NONO_FT_SYMLINK);
+        assert_string_equal(n.link_target, "target");
+        nono_node_clear(&n);
+        /* post-images */
+        struct nono_path_rec r = {0};
+        assert_int_equal(nono_path_get(st, id, 0, "small", &r), 0);
+        assert_true(r.has_post);
+        assert_int_equal(r.post_type, NONO_FT_ABSENT);
+        nono_path_rec_clear(&r);
+        assert_int_equal(nono_path_get(st, id, 0, "d/moved", &r), 0);
+        assert_true(r.has_post);
+        assert_int_equal(r.post_type, NONO_FT_FILE);
+        assert_true(r.post_has_digest);
+        assert_int_equal(r.post_node, pre_of(st, id, "small"));
+        nono_path_rec_clear(&r);
+        assert_int_equal(nono_path_get(st, id, 0, "l", &r), 0);
+        assert_string_equal(r.post_link_target, "other");
+        nono_path_rec_clear(&r);
+        free(orig);
+        nono_store_close(st);
+        mnt_down(&m);
+}
+
+/* Unlinking a big, partly captured file costs a link, and the background ingest makes its node complete. */
+static void t_stash_ingest(void **s)
+{
+        struct mnt m;
+        char id[NONO_SESSION_ID_LEN + 1];
+        nono_store *st = open_store();
+        size_t big = 1 << 20;
+        char *orig = malloc(big);
+        for (size_t k = 0; k < big; k++)
+                orig[k] = (char)(k * 13 + 1);
+
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        put(P(m.back, "big"), orig, big);
+        new_session(st, m.back, true, id);
+        struct nono_fs_config c = {.store = st, .session = id, .preimages = true};
+        assert_int_equal(mnt_serve(&m, &c), 0);
+        int fd = open(P(m.mp, "big"), O_WRONLY);
+        assert_int_equal(pwrite(fd, "changed", 7, 3), 7);
+        close(fd);
+        assert_int_equal(unlink(P(m.mp, "big")), 0);
+        mnt_unmount(&m); /* waits for the ingest */
+        struct nono_node n = {0};
+        assert_int_equal(nono_node_get(st, id, pre_of(st, id, "big"), &n), 0);
+        assert_true(n.complete);
+        void *b = NULL;
+        size_t len = 0;
+        assert_int_equal(nono_object_get_buf(st, &n.object, &b, &len), 0);
+        assert_int_equal(len, big);
+        assert_memory_equal(b, orig, big);
+        free(b);
+        nono_node_clear(&n);
+        /* the stash entry is gone once ingested, and its directory was never inside the root */
+        char stash[1024];
+        snprintf(stash, sizeof(stash), "%s/" NONO_STASH_PREFIX "%s.0", m.base, id);
+        DIR *d = opendir(stash);
+        assert_non_null(d);
+        int entries = 0;
+        for (struct dirent *e; (e = readdir(d));)
+                entries += e->d_name[0] != '.';
+        closedir(d);
+        assert_int_equal(entries, 0);
+        free(orig);
+        nono_store_close(st);
+        mnt_down(&m);
+}
+
+/* Truncating a big file copies it into the stash first (one copy, no hashing in the agent's path); the
+ * node ends complete with the original content. */
+static void t_truncate_big(void **s)
+{
+        struct mnt m;
+        char id[NONO_SESSION_ID_LEN + 1];
+        nono_store *st = open_store();
+        size_t big = 10u << 20;
+        char *orig = malloc(big);
+        for (size_t k = 0; k < big; k++)
+                orig[k] = (char)(k * 5 + 3);
+
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        put(P(m.back, "big"), orig, big);
+        new_session(st, m.back, true, id);
+        struct nono_fs_config c = {.store = st, .session = id, .preimages = true};
+        assert_int_equal(mnt_serve(&m, &c), 0);
+        int fd = open(P(m.mp, "big"), O_WRONLY);
+        assert_int_equal(pwrite(fd, "first", 5, 1000), 5);
+        close(fd);
+        fd = open(P(m.mp, "big"), O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "new", 3), 3);
+        close(fd);
+        mnt_unmount(&m);
+        struct nono_node n = {0};
+        assert_int_equal(nono_node_get(st, id, pre_of(st, id, "big"), &n), 0);
+        assert_true(n.complete);
+        void *b = NULL;
+        size_t len = 0;
+        assert_int_equal(nono_object_get_buf(st, &n.object, &b, &len), 0);
+        assert_int_equal(len, big);
+        assert_memory_equal(b, orig, big);
+        free(b);
+        nono_node_clear(&n);
+        free(orig);
+        nono_store_close(st);
+        mnt_down(&m);
+}
+
+static int setup(void **s)
+{
+        const char *tmp = getenv("TMPDIR");
+        snprintf(home, sizeof(home), "%s/nono-fs-store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(home))
+                return -1;
+        setenv("NONO_HOME", home, 1);
+        return 0;
+}
+
+static int teardown(void **s)
+{
+        rm_rf(home);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(t_events),
+                cmocka_unit_test(t_preimages),
+                cmocka_unit_test(t_stash_ingest),
+                cmocka_unit_test(t_truncate_big),
+        };
+        return cmocka_run_group_tests_name("fs-record", tests, setup, teardown);
+}
