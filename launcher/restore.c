@@ -69,6 +69,9 @@ void rb_plan_free(struct rb_plan *p)
         }
         free(p->rootfds);
         free(p->fsstash);
+        for (size_t i = 0; p->filebase && i < p->n_roots; i++)
+                free(p->filebase[i]);
+        free(p->filebase);
         memset(p, 0, sizeof *p);
 }
 
@@ -76,7 +79,8 @@ int rb_open_roots(struct rb_plan *p)
 {
         p->rootfds = calloc(p->n_roots + 1, sizeof *p->rootfds);
         p->fsstash = calloc(p->n_roots + 1, sizeof *p->fsstash);
-        if (!p->rootfds || !p->fsstash)
+        p->filebase = calloc(p->n_roots + 1, sizeof *p->filebase);
+        if (!p->rootfds || !p->fsstash || !p->filebase)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n_roots; i++)
                 p->rootfds[i] = p->fsstash[i] = -1;
@@ -84,21 +88,26 @@ int rb_open_roots(struct rb_plan *p)
                 char name[128];
                 int parent;
                 snprintf(name, sizeof name, RB_FS_STASH_PREFIX "%s.%zu", p->session, i);
-                p->fsstash[i] = -1;
                 p->rootfds[i] = open(p->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (p->rootfds[i] < 0) {
-                        rb_set_err("the directory %s of the session is gone (%s): recreate it (empty) to restore "
-                                   "into it",
-                                   p->roots[i], strerror(errno));
-                        return -ENOENT;
+                if (p->rootfds[i] < 0 && errno == ENOTDIR) {
+                        /* a root that is a single file: work in its directory, on its name */
+                        char *dir = strdup(p->roots[i]), *sl = dir ? strrchr(dir, '/') : NULL;
+                        if (sl) {
+                                p->filebase[i] = strdup(sl + 1);
+                                *(sl == dir ? sl + 1 : sl) = 0;
+                                p->rootfds[i] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        }
+                        free(dir);
                 }
+                if (p->rootfds[i] < 0)
+                        continue; /* an error only if the restore needs it (rb_plan_build) */
                 /* fs/ keeps it next to the root (same filesystem), else inside it */
-                parent = openat(p->rootfds[i], "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                parent = p->filebase[i] ? -1 : openat(p->rootfds[i], "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (parent >= 0) {
                         p->fsstash[i] = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         close(parent);
                 }
-                if (p->fsstash[i] < 0)
+                if (p->fsstash[i] < 0 || p->filebase[i])
                         p->fsstash[i] = openat(p->rootfds[i], name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         return 0;

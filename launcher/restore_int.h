@@ -73,6 +73,7 @@ struct rb_plan {
         char restore_id[NONO_SESSION_ID_LEN + 1];
         char **roots; /* NULL-terminated, from the session */
         int *rootfds; /* O_PATH dir fds, one per root (-1: root missing) */
+        char **filebase; /* roots that are files: rootfds[] is their directory, this their name; else NULL */
         int *fsstash; /* fs/'s stash directory of each root ("..nono-stash.SESSION.ROOT"), -1: none */
         bool crashed; /* the session has no final post-images (only fs/'s interim ones) */
         size_t n_roots;

@@ -183,7 +183,10 @@ static int select_items(struct rb_plan *p, const struct nono_restore_opts *o, st
                         continue;
                 struct rb_item *it = &p->items[p->n_items++];
                 it->root = recs[i].root;
-                it->path = strdup(recs[i].path);
+                if (it->root < p->n_roots && p->filebase && p->filebase[it->root] && !*recs[i].path)
+                        it->path = strdup(p->filebase[it->root]); /* a file root: its name in its directory */
+                else
+                        it->path = strdup(recs[i].path);
                 it->target = recs[i].pre_node;
                 it->has_post = recs[i].has_post;
                 it->rec = recs[i];
@@ -471,7 +474,8 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
         }
         r = r < 0 ? r : rb_step_add(p, RB_PHASE, 0, 0, 0, "", NULL);
         for (size_t root = 0; root < p->n_roots && r >= 0; root++)
-                r = rb_step_add(p, RB_CLEAN, 0, root, 0, "", NULL);
+                if (p->rootfds[root] >= 0)
+                        r = rb_step_add(p, RB_CLEAN, 0, root, 0, "", NULL);
         /* directory times last: the stash and every rename above moved them */
         qsort(order, n, sizeof *order, cmp_depth_desc);
         for (size_t j = 0; j < n && r >= 0; j++) {
@@ -485,6 +489,11 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                 struct stat st;
                 char t[64];
                 if (item_find(p, root, "") >= 0 || p->rootfds[root] < 0 || fstat(p->rootfds[root], &st) < 0)
+                        continue;
+                bool used = false; /* only roots the restore works in */
+                for (size_t i = 0; i < p->n_recorded && !used; i++)
+                        used = p->items[i].root == root;
+                if (!used)
                         continue;
                 snprintf(t, sizeof t, "%lld %lld", st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec,
                          st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
@@ -568,8 +577,14 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 return r;
         for (size_t i = 0; i < p->n_items; i++) {
                 struct rb_item *it = &p->items[i];
-                int fd = p->rootfds[it->root];
-                it->cur_exists = fd >= 0 && rfs_lstat(fd, it->path, &it->cur) == 0;
+                int fd = it->root < p->n_roots ? p->rootfds[it->root] : -1;
+                if (fd < 0) {
+                        rb_set_err("%s, where session %s made changes, is gone: recreate the directory (empty) to "
+                                   "restore into it",
+                                   it->root < p->n_roots ? p->roots[it->root] : "a root", s->id);
+                        return -ENOENT;
+                }
+                it->cur_exists = rfs_lstat(fd, it->path, &it->cur) == 0;
         }
         r = load_nodes(st, p, &m);
         if (r < 0)
