@@ -405,9 +405,12 @@ static int step_clean(struct ctx *c, const struct rb_step *s)
 static int step_roottimes(struct ctx *c, const struct rb_step *s)
 {
         long long a = 0, m = 0;
-        _cleanup_close_ int d = openat(c->p->rootfds[s->root], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int o = rfs_open_path(c->p->rootfds[s->root], s->path);
+        _cleanup_close_ int d = o >= 0 ? openat(o, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
         struct timespec ts[2];
 
+        if (o == -ENOENT)
+                return 0; /* gone (a directory the restore itself removed) */
         if (d < 0 || !s->path2 || sscanf(s->path2, "%lld %lld", &a, &m) != 2)
                 return d < 0 ? -errno : -EINVAL;
         ts[0] = (struct timespec){a / 1000000000LL, a % 1000000000LL};

@@ -38,7 +38,7 @@ enum rb_op {
         RB_TIMES,      /* atime/mtime of node at path */
         RB_CLEAN,      /* remove the stash of root */
         RB_PHASE,      /* phase boundary: progress is journaled here */
-        RB_ROOTTIMES,  /* path2 = "atime_ns mtime_ns" of a root captured at plan time */
+        RB_ROOTTIMES,  /* directory path (untracked) gets back path2 = "atime_ns mtime_ns" captured at plan time */
 };
 
 enum rb_how {
@@ -66,6 +66,7 @@ struct rb_item {
         struct stat cur; /* now (at plan time) */
         uint64_t k;      /* restore-session node id of the current object; 0: absent */
         bool extra;
+        bool trash; /* an extra that needs its own move to the trash (a name not at start, not recorded) */
 };
 
 struct rb_plan {

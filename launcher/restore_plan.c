@@ -374,6 +374,66 @@ static int add_extras(struct rb_plan *p, size_t idx, size_t *cap, FILE *out, boo
         return r;
 }
 
+/* Names in a directory the restore keeps that were not there at the session start and have no record of
+ * their own: a crashed session's last creations (fs/ records the directory's start entries first), or,
+ * after a finished session, someone's later work (a conflict). They go to the trash, recorded. */
+static int add_new_names(struct rb_plan *p, const struct nodemap *m, size_t i, size_t *cap, FILE *out)
+{
+        struct rb_item *it = &p->items[i];
+        ssize_t ni = it->target ? node_index(m, it->target) : -1;
+        const struct nono_node *n = ni >= 0 ? &m->nodes[ni] : NULL;
+        size_t src = ni >= 0 ? m->src[ni] : SIZE_MAX;
+        int r = 0;
+
+        if (!n || n->type != NONO_FT_DIR || src == SIZE_MAX)
+                return 0;
+        char *live = strdup(p->items[src].path), *start = strdup(it->path);
+        uint32_t root = it->root;
+        _cleanup_close_ int o = rfs_open_path(p->rootfds[root], live);
+        int dfd = o >= 0 ? openat(o, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        struct dirent *de;
+
+        if (!d && dfd >= 0)
+                close(dfd);
+        while (d && (de = readdir(d))) {
+                char sp[PATH_MAX], lp[PATH_MAX];
+                bool at_start = false;
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+                    !strncmp(de->d_name, RB_FS_STASH_PREFIX, 13) || !strncmp(de->d_name, RB_STASH_PREFIX, 14))
+                        continue;
+                for (char **e = n->entries; e && *e && !at_start; e++)
+                        at_start = !strcmp(*e, de->d_name);
+                snprintf(sp, sizeof sp, "%s%s%s", start, *start ? "/" : "", de->d_name);
+                snprintf(lp, sizeof lp, "%s%s%s", live, *live ? "/" : "", de->d_name);
+                if (at_start || item_find(p, root, sp) >= 0 || item_find(p, root, lp) >= 0)
+                        continue;
+                if (p->n_items + 1 >= *cap) {
+                        struct rb_item *nv = realloc(p->items, (*cap *= 2) * sizeof *nv);
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        p->items = nv;
+                }
+                struct rb_item *x = &p->items[p->n_items++];
+                memset(x, 0, sizeof *x);
+                x->root = root;
+                x->path = strdup(lp);
+                x->extra = x->trash = true;
+                x->cur_exists = rfs_lstat(p->rootfds[root], x->path, &x->cur) == 0;
+                if (!p->crashed) {
+                        fprintf(out, "conflict: %s/%s: made after the session ended\n", p->roots[root], x->path);
+                        p->n_conflicts++;
+                }
+        }
+        if (d)
+                closedir(d);
+        free(live);
+        free(start);
+        return r;
+}
+
 static bool ancestor_moves_back(const struct rb_plan *p, const struct nodemap *m, const struct rb_item *it)
 {
         char buf[PATH_MAX];
@@ -407,6 +467,11 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                         r = rb_step_add(p, RB_OPENUP, 0, it->root, 0, it->path, NULL);
         }
         r = r < 0 ? r : rb_step_add(p, RB_PHASE, 0, 0, 0, "", NULL);
+        for (size_t i = n; i < p->n_items && r >= 0; i++)
+                if (p->items[i].trash && p->items[i].cur_exists) {
+                        stash_name(nm, sizeof nm, 'x', i);
+                        r = rb_step_add(p, RB_STASH, 0, p->items[i].root, 0, p->items[i].path, nm);
+                }
         /* detach, deepest first */
         sort_items = p->items;
         qsort(order, n, sizeof *order, cmp_depth_desc);
@@ -484,13 +549,39 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                 if (ni >= 0 && m->primary[ni] == order[j] && m->nodes[ni].type == NONO_FT_DIR)
                         r = rb_step_add(p, RB_TIMES, 0, it->root, it->target, it->path, NULL);
         }
-        /* a root the session did not touch still had the stash made and removed in it: put its times back */
+        /* directories the session did not change but the restore does (its stash, temporaries renamed into
+         * them): put their times back as they were before the restore */
+        for (size_t i = 0; i < p->n_recorded && r >= 0; i++) {
+                char par[PATH_MAX], t[64];
+                struct stat st;
+                const char *sl = strrchr(p->items[i].path, '/');
+                uint32_t root = p->items[i].root;
+                bool dup = false;
+                if (!*p->items[i].path)
+                        continue;
+                snprintf(par, sizeof par, "%.*s", sl ? (int)(sl - p->items[i].path) : 0, p->items[i].path);
+                ssize_t a = item_find(p, root, par);
+                if (a >= 0 && p->items[a].target)
+                        continue; /* restored to its node's times */
+                for (size_t k = 0; k < p->n_steps && !dup; k++)
+                        dup = p->steps[k].op == RB_ROOTTIMES && p->steps[k].root == root &&
+                              !strcmp(p->steps[k].path, par);
+                if (dup || rfs_lstat(p->rootfds[root], par, &st) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                snprintf(t, sizeof t, "%lld %lld", st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec,
+                         st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+                r = rb_step_add(p, RB_ROOTTIMES, 0, root, 0, par, t);
+        }
+        /* and a root the restore only made its stash in */
         for (size_t root = 0; root < p->n_roots && r >= 0; root++) {
                 struct stat st;
                 char t[64];
-                if (item_find(p, root, "") >= 0 || p->rootfds[root] < 0 || fstat(p->rootfds[root], &st) < 0)
+                bool dup = false;
+                for (size_t k = 0; k < p->n_steps && !dup; k++)
+                        dup = p->steps[k].op == RB_ROOTTIMES && p->steps[k].root == root && !*p->steps[k].path;
+                if (dup || item_find(p, root, "") >= 0 || p->rootfds[root] < 0 || fstat(p->rootfds[root], &st) < 0)
                         continue;
-                bool used = false; /* only roots the restore works in */
+                bool used = false;
                 for (size_t i = 0; i < p->n_recorded && !used; i++)
                         used = p->items[i].root == root;
                 if (!used)
@@ -616,6 +707,8 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 if (it->cur_exists && S_ISDIR(it->cur.st_mode) && !is_src && *it->path)
                         r = add_extras(p, i, &cap, out, report);
         }
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = add_new_names(p, &m, i, &cap, out);
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < p->n_items; i++)
