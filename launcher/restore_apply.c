@@ -23,7 +23,7 @@
 #include "launcher/restore_fs.h"
 #include "launcher/restore_int.h"
 
-#define JOURNAL_EVERY 256
+#define JOURNAL_EVERY 2048
 
 struct ctx {
         nono_store *st;

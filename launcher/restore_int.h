@@ -14,7 +14,7 @@
  *      renamed over it, hard links re-made, then mode/owner/xattrs, then times (directories last, deepest
  *      first, since every change inside a directory moves its mtime);
  *   3. clean: the stash is deleted (its contents were recorded in the restore session first).
- * Progress is journaled at every phase boundary and every JOURNAL_EVERY steps.
+ * Progress is journaled at every phase boundary and every 2048 steps.
  */
 #pragma once
 

@@ -2,7 +2,7 @@
 /*
  * restore_journal.c - the restore plan and its progress as one JSON record in the store's journal, keyed by
  * the restored session. JSON because a human debugging a stuck restore can read it (`nono rollback show`
- * does not need it); the whole record is rewritten at phase boundaries and every few hundred steps, which
+ * does not need it); the whole record is rewritten at phase boundaries and every 2048 steps, which
  * keeps a 10,000-file restore at a few dozen commits.
  */
 #include <cjson/cJSON.h>

@@ -5,7 +5,7 @@
 #
 # The agent runs under `nono run --rollback` when that works on this machine, else through the hidden
 # `nono __fs-mount --rollback` (the same fs/ and store/ without the sandbox). Seeds: NONO_TEST_SEEDS
-# (default 20 here, each a full mount/agent/restore cycle; the engine's own randomized unit test runs 100).
+# (default 10 here, each a full mount/agent/restore cycle; the engine's own randomized unit test runs 100).
 load helpers
 
 setup() {
@@ -23,7 +23,7 @@ teardown() {
 }
 
 dump() { python3 "$GEN" dump "$1"; }
-seeds() { echo "${NONO_TEST_SEEDS:-20}"; }
+seeds() { echo "${NONO_TEST_SEEDS:-10}"; }
 
 # Serves $1 through fs/ with pre-images at $T/mnt; sets SID and FSPID; waits for "ready".
 mount_fs() {
@@ -102,7 +102,7 @@ unmount_fs() {
         unmount_fs
         cp -a "$W" "$T/after-session"
         cp -a "$NONO_HOME" "$T/home-after-session"
-        for k in $(seq 0 400); do
+        for k in $(seq 0 7 400); do # every 7th step: a spread of points in every phase, in bounded time
                 run env NONO_TEST_RESTORE_KILL_AFTER=$k "$NONO" rollback restore "$SID"
                 if [ "$status" -eq 0 ]; then break; fi
                 [ "$status" -eq 137 ]
