@@ -91,7 +91,8 @@ static int object_id(int fd, nono_digest *out)
         size_t nd = 0;
         for (;;) {
                 size_t got = 0;
-                while (got < NONO_CHUNK_SIZE && (k = pread(fd, buf + got, NONO_CHUNK_SIZE - got, total + got)) > 0)
+                while (got < NONO_CHUNK_SIZE &&
+                       (k = pread(fd, buf + got, NONO_CHUNK_SIZE - got, total + got)) > 0)
                         got += k;
                 if (!got)
                         break;
@@ -228,7 +229,8 @@ static int resolve(struct pv *v, const char *path, struct obj *o)
                 if (!base)
                         return -ENOENT;
                 o->kind = O_LIVE;
-                snprintf(o->live, sizeof o->live, "%s%s%s", base, *base ? "/" : "", path + strlen(pre) + (*pre ? 1 : 0));
+                snprintf(o->live, sizeof o->live, "%s%s%s", base, *base ? "/" : "",
+                         path + strlen(pre) + (*pre ? 1 : 0));
                 return 0;
         }
         o->kind = O_LIVE;
@@ -239,11 +241,16 @@ static int resolve(struct pv *v, const char *path, struct obj *o)
 static mode_t type_bits(uint32_t t)
 {
         switch (t) {
-        case NONO_FT_DIR: return S_IFDIR;
-        case NONO_FT_SYMLINK: return S_IFLNK;
-        case NONO_FT_FIFO: return S_IFIFO;
-        case NONO_FT_SOCK: return S_IFSOCK;
-        default: return S_IFREG;
+        case NONO_FT_DIR:
+                return S_IFDIR;
+        case NONO_FT_SYMLINK:
+                return S_IFLNK;
+        case NONO_FT_FIFO:
+                return S_IFIFO;
+        case NONO_FT_SOCK:
+                return S_IFSOCK;
+        default:
+                return S_IFREG;
         }
 }
 
@@ -379,8 +386,8 @@ static void pv_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void report(struct pv *v, const char *path, const char *why)
 {
-        fprintf(stderr, "nono: %s: %s; reading it fails with EIO rather than show wrong bytes\n", *path ? path : ".",
-                why);
+        fprintf(stderr, "nono: %s: %s; reading it fails with EIO rather than show wrong bytes\n",
+                *path ? path : ".", why);
         fflush(stderr);
 }
 
@@ -425,7 +432,25 @@ static int materialize(struct pv *v, const char *path, struct obj *o)
                 }
                 goto out;
         }
-        /* a node kept block-level: the live copy with the captured blocks over it */
+        /* a node kept block-level: fs/'s stash entry (cow.c "content rule") or the live copy, with the
+         * captured blocks over it */
+        {
+                char sn[160];
+                int parent = openat(v->rootfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC), sfd = -1;
+                snprintf(sn, sizeof sn, "..nono-stash.%s.%u/%llu", v->session, v->root,
+                         (unsigned long long)o->node.id);
+                if (parent >= 0) {
+                        sfd = openat(parent, sn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        close(parent);
+                }
+                if (sfd < 0)
+                        sfd = openat(v->rootfd, sn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (sfd >= 0) {
+                        if (lfd >= 0)
+                                close(lfd);
+                        lfd = sfd;
+                }
+        }
         if (lfd < 0) {
                 report(v, path, "only its changed blocks were kept and the file changed or is gone since");
                 r = -EIO;
@@ -435,11 +460,13 @@ static int materialize(struct pv *v, const char *path, struct obj *o)
                 char *buf = malloc(NONO_CHUNK_SIZE);
                 ssize_t k;
                 off_t off = 0;
-                while (buf && (k = pread(lfd, buf, NONO_CHUNK_SIZE, off)) > 0 && pwrite(mfd, buf, k, off) == k)
+                while (buf && (k = pread(lfd, buf, NONO_CHUNK_SIZE, off)) > 0 &&
+                       pwrite(mfd, buf, k, off) == k)
                         off += k;
                 for (size_t i = 0; buf && i < o->node.n_chunks; i++) {
                         size_t len = 0;
-                        if (nono_chunk_get(v->st, &o->node.chunks[i].digest, buf, NONO_CHUNK_SIZE, &len) < 0) {
+                        if (nono_chunk_get(v->st, &o->node.chunks[i].digest, buf, NONO_CHUNK_SIZE, &len) <
+                            0) {
                                 report(v, path, "a kept block is missing from the store");
                                 r = -EIO;
                                 break;
@@ -610,15 +637,15 @@ static void pv_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 static const struct fuse_lowlevel_ops pv_ops = {
-        .lookup = pv_lookup,
-        .getattr = pv_getattr,
-        .readlink = pv_readlink,
-        .open = pv_open,
-        .read = pv_read,
-        .release = pv_release,
-        .opendir = pv_opendir,
-        .readdir = pv_readdir,
-        .releasedir = pv_releasedir,
+    .lookup = pv_lookup,
+    .getattr = pv_getattr,
+    .readlink = pv_readlink,
+    .open = pv_open,
+    .read = pv_read,
+    .release = pv_release,
+    .opendir = pv_opendir,
+    .readdir = pv_readdir,
+    .releasedir = pv_releasedir,
 };
 
 int nono_fs_mount_past(nono_store *st, const char *session, uint32_t root_id, enum nono_fs_when when,

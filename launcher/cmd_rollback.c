@@ -107,8 +107,8 @@ static int cmd_list(int argc, char **argv)
         if (nono_session_list(st, &v, &n) < 0)
                 return nono_err("cannot list sessions: %s", nono_store_errmsg());
         if (!json)
-                printf("%-14s %-19s %-19s %-9s %7s %8s %7s %10s  %s\n", "ID", "STARTED", "ENDED", "STATE", "CREATED",
-                       "MODIFIED", "DELETED", "PRE-IMAGES", "COMMAND");
+                printf("%-14s %-19s %-19s %-9s %7s %8s %7s %10s  %s\n", "ID", "STARTED", "ENDED", "STATE",
+                       "CREATED", "MODIFIED", "DELETED", "PRE-IMAGES", "COMMAND");
         for (size_t i = 0; i < n; i++) {
                 struct nono_session *s = &v[i];
                 struct nono_changes c = {0};
@@ -120,7 +120,8 @@ static int cmd_list(int argc, char **argv)
                 if (json) {
                         cJSON *o = cJSON_CreateObject();
                         cJSON_AddStringToObject(o, "id", s->id);
-                        cJSON_AddStringToObject(o, "kind", s->kind == NONO_SESSION_RESTORE ? "restore" : "run");
+                        cJSON_AddStringToObject(o, "kind",
+                                                s->kind == NONO_SESSION_RESTORE ? "restore" : "run");
                         if (s->parent)
                                 cJSON_AddStringToObject(o, "parent", s->parent);
                         cJSON_AddNumberToObject(o, "start_ns", (double)s->start_ns);
@@ -139,7 +140,8 @@ static int cmd_list(int argc, char **argv)
                                state_name(s->state), c.created, c.modified + c.renamed, c.deleted,
                                (unsigned long long)s->preimage_bytes,
                                s->kind == NONO_SESSION_RESTORE ? "(restore of " : "",
-                               s->kind == NONO_SESSION_RESTORE ? (s->parent ? s->parent : "?") : (cmd ? cmd : ""),
+                               s->kind == NONO_SESSION_RESTORE ? (s->parent ? s->parent : "?")
+                                                               : (cmd ? cmd : ""),
                                s->kind == NONO_SESSION_RESTORE ? ")" : "");
                 }
                 free(cmd);
@@ -157,8 +159,10 @@ static int cmd_list(int argc, char **argv)
 
 static int cmd_show(int argc, char **argv)
 {
-        static const struct option opts[] = {{"stat", no_argument, NULL, 's'}, {"diff", no_argument, NULL, 'd'},
-                                             {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+        static const struct option opts[] = {{"stat", no_argument, NULL, 's'},
+                                             {"diff", no_argument, NULL, 'd'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
         enum nono_show_mode m = NONO_SHOW_NAMES;
         _cleanup_store_ nono_store *st = NULL;
@@ -172,11 +176,21 @@ static int cmd_show(int argc, char **argv)
         optind = 1;
         while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
-                case 's': m = NONO_SHOW_STAT; break;
-                case 'd': m = NONO_SHOW_DIFF; break;
-                case 'j': m = NONO_SHOW_JSON; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 's':
+                        m = NONO_SHOW_STAT;
+                        break;
+                case 'd':
+                        m = NONO_SHOW_DIFF;
+                        break;
+                case 'j':
+                        m = NONO_SHOW_JSON;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (optind >= argc) {
@@ -215,8 +229,10 @@ out:
 
 static int cmd_restore(int argc, char **argv)
 {
-        static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'}, {"force", no_argument, NULL, 'f'},
-                                             {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'},
+                                             {"force", no_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
         struct nono_restore_opts ro = {.progress = isatty(2)};
         struct nono_restore_report rep;
         _cleanup_store_ nono_store *st = NULL;
@@ -225,10 +241,18 @@ static int cmd_restore(int argc, char **argv)
         optind = 1;
         while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
-                case 'n': ro.dry_run = true; break;
-                case 'f': ro.force = true; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 'n':
+                        ro.dry_run = true;
+                        break;
+                case 'f':
+                        ro.force = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (optind >= argc) {
@@ -256,8 +280,10 @@ static int cmd_restore(int argc, char **argv)
 
 static int cmd_mount(int argc, char **argv)
 {
-        static const struct option opts[] = {{"before", no_argument, NULL, 'b'}, {"after", no_argument, NULL, 'a'},
-                                             {"root", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+        static const struct option opts[] = {{"before", no_argument, NULL, 'b'},
+                                             {"after", no_argument, NULL, 'a'},
+                                             {"root", required_argument, NULL, 'r'},
+                                             {NULL, 0, NULL, 0}};
         enum nono_fs_when when = NONO_FS_BEFORE;
         _cleanup_store_ nono_store *st = NULL;
         struct nono_session s = {0};
@@ -267,10 +293,18 @@ static int cmd_mount(int argc, char **argv)
         optind = 1;
         while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
-                case 'b': when = NONO_FS_BEFORE; break;
-                case 'a': when = NONO_FS_AFTER; break;
-                case 'r': root = strtoul(optarg, NULL, 10); break;
-                default: usage(stderr); return 2;
+                case 'b':
+                        when = NONO_FS_BEFORE;
+                        break;
+                case 'a':
+                        when = NONO_FS_AFTER;
+                        break;
+                case 'r':
+                        root = strtoul(optarg, NULL, 10);
+                        break;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (argc - optind != 2) {
@@ -284,7 +318,8 @@ static int cmd_mount(int argc, char **argv)
                 nr++;
         if (root >= nr) {
                 nono_session_clear(&s);
-                return nono_err("session %s has %zu root(s): use --root 0..%zu", argv[optind], nr, nr ? nr - 1 : 0);
+                return nono_err("session %s has %zu root(s): use --root 0..%zu", argv[optind], nr,
+                                nr ? nr - 1 : 0);
         }
         fprintf(stderr, "nono: showing %s %s session %s, read-only; Ctrl-C or `fusermount3 -u %s` ends it\n",
                 s.roots[root], when == NONO_FS_BEFORE ? "as it was before" : "as it was after", s.id,
@@ -292,7 +327,8 @@ static int cmd_mount(int argc, char **argv)
         r = nono_fs_mount_past(st, s.id, root, when, argv[optind + 1]);
         nono_session_clear(&s);
         if (r < 0)
-                return nono_err("cannot mount session %s at %s: %s", argv[optind], argv[optind + 1], strerror(-r));
+                return nono_err("cannot mount session %s at %s: %s", argv[optind], argv[optind + 1],
+                                strerror(-r));
         return 0;
 }
 
@@ -345,8 +381,10 @@ static int cmd_verify(int argc, char **argv)
                         int r = nono_object_verify(st, &nd.object);
                         objects++;
                         if (r < 0) {
-                                printf("%s  %s: content %s\n", r == -ENOENT ? "MISSING" : "CORRUPT", recs[i].path,
-                                       r == -ENOENT ? "missing from the store" : "does not match its SHA-256");
+                                printf("%s  %s: content %s\n", r == -ENOENT ? "MISSING" : "CORRUPT",
+                                       recs[i].path,
+                                       r == -ENOENT ? "missing from the store"
+                                                    : "does not match its SHA-256");
                                 bad++;
                         }
                 }
@@ -354,9 +392,10 @@ static int cmd_verify(int argc, char **argv)
                         int r = verify_chunk(st, &nd.chunks[c], buf);
                         chunks++;
                         if (r < 0) {
-                                printf("%s  %s: block %llu %s\n", r == -ENOENT ? "MISSING" : "CORRUPT", recs[i].path,
-                                       (unsigned long long)nd.chunks[c].index,
-                                       r == -ENOENT ? "missing from the store" : "does not match its SHA-256");
+                                printf("%s  %s: block %llu %s\n", r == -ENOENT ? "MISSING" : "CORRUPT",
+                                       recs[i].path, (unsigned long long)nd.chunks[c].index,
+                                       r == -ENOENT ? "missing from the store"
+                                                    : "does not match its SHA-256");
                                 bad++;
                         }
                 }
@@ -365,7 +404,8 @@ static int cmd_verify(int argc, char **argv)
         free(buf);
         nono_path_list_free(recs, n);
         if (bad) {
-                nono_err("session %s: %zu pre-image(s) missing or corrupt: the listed paths cannot be restored exactly",
+                nono_err("session %s: %zu pre-image(s) missing or corrupt: the listed paths cannot be "
+                         "restored exactly",
                          s.id, bad);
                 nono_session_clear(&s);
                 return 1;
@@ -379,7 +419,8 @@ static int cmd_cleanup(int argc, char **argv)
 {
         static const struct option opts[] = {{"keep", required_argument, NULL, 'k'},
                                              {"older-than", required_argument, NULL, 'o'},
-                                             {"dry-run", no_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {NULL, 0, NULL, 0}};
         struct nono_retention rules;
         struct nono_cleanup_result res;
         _cleanup_store_ nono_store *st = NULL;
@@ -396,8 +437,8 @@ static int cmd_cleanup(int argc, char **argv)
                 case 'o': {
                         long v = strtol(optarg, &end, 10);
                         if (*end || v < 0 || end == optarg)
-                                return nono_err("--%s needs a number >= 0, not '%s'", o == 'k' ? "keep" : "older-than",
-                                                optarg);
+                                return nono_err("--%s needs a number >= 0, not '%s'",
+                                                o == 'k' ? "keep" : "older-than", optarg);
                         if (!explicit)
                                 rules = (struct nono_retention){-1, -1, -1};
                         explicit = true;
@@ -407,8 +448,12 @@ static int cmd_cleanup(int argc, char **argv)
                                 rules.max_age_days = v;
                         break;
                 }
-                case 'n': dry = true; break;
-                default: usage(stderr); return 2;
+                case 'n':
+                        dry = true;
+                        break;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (open_store(false, &st) < 0)
@@ -428,8 +473,8 @@ int nono_cmd_rollback(int argc, char **argv)
         static const struct {
                 const char *name;
                 int (*fn)(int, char **);
-        } sub[] = {{"list", cmd_list},     {"show", cmd_show},     {"restore", cmd_restore},
-                   {"mount", cmd_mount},   {"verify", cmd_verify}, {"cleanup", cmd_cleanup}};
+        } sub[] = {{"list", cmd_list},   {"show", cmd_show},     {"restore", cmd_restore},
+                   {"mount", cmd_mount}, {"verify", cmd_verify}, {"cleanup", cmd_cleanup}};
 
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);

@@ -30,11 +30,16 @@ static void init_git(void)
 static unsigned git_mode(uint32_t type, uint32_t mode)
 {
         switch (type) {
-        case NONO_FT_DIR: return S_IFDIR | mode;
-        case NONO_FT_SYMLINK: return 0120000;
-        case NONO_FT_FIFO: return S_IFIFO | mode;
-        case NONO_FT_SOCK: return S_IFSOCK | mode;
-        default: return S_IFREG | mode;
+        case NONO_FT_DIR:
+                return S_IFDIR | mode;
+        case NONO_FT_SYMLINK:
+                return 0120000;
+        case NONO_FT_FIFO:
+                return S_IFIFO | mode;
+        case NONO_FT_SOCK:
+                return S_IFSOCK | mode;
+        default:
+                return S_IFREG | mode;
         }
 }
 
@@ -51,14 +56,14 @@ static int make_patch(const struct nono_diff_side *a, const struct nono_diff_sid
         pthread_once(&once, init_git);
         git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
         o.context_lines = 3;
-        return git_patch_from_buffers(p, ad ? ad : "", ad ? a->len : 0, a->path, bd ? bd : "", bd ? b->len : 0,
-                                      b->path, &o) < 0
-                       ? -EIO
-                       : 0;
+        return git_patch_from_buffers(p, ad ? ad : "", ad ? a->len : 0, a->path, bd ? bd : "",
+                                      bd ? b->len : 0, b->path, &o) < 0
+                   ? -EIO
+                   : 0;
 }
 
-int nono_diff_count(const struct nono_diff_side *a, const struct nono_diff_side *b, size_t *adds, size_t *dels,
-                    bool *binary)
+int nono_diff_count(const struct nono_diff_side *a, const struct nono_diff_side *b, size_t *adds,
+                    size_t *dels, bool *binary)
 {
         git_patch *p = NULL;
         size_t ctx = 0, ad = 0, de = 0;
@@ -141,7 +146,8 @@ int nono_diff_print(FILE *out, const struct nono_diff_side *a, const struct nono
                 if (binary)
                         *binary = true;
                 fprintf(out, "Binary files %s%s and %s%s differ\n", a->exists ? "a/" : "",
-                        a->exists ? a->path : "/dev/null", b->exists ? "b/" : "", b->exists ? b->path : "/dev/null");
+                        a->exists ? a->path : "/dev/null", b->exists ? "b/" : "",
+                        b->exists ? b->path : "/dev/null");
                 goto done;
         }
         if (git_patch_num_hunks(p) == 0)
@@ -163,9 +169,14 @@ int nono_diff_print(FILE *out, const struct nono_diff_side *a, const struct nono
                         if (git_patch_get_line_in_hunk(&ln, p, h, l) < 0)
                                 break;
                         switch (ln->origin) {
-                        case GIT_DIFF_LINE_ADDITION: c = C_NEW, na++; break;
-                        case GIT_DIFF_LINE_DELETION: c = C_OLD, nd++; break;
-                        case GIT_DIFF_LINE_CONTEXT: break;
+                        case GIT_DIFF_LINE_ADDITION:
+                                c = C_NEW, na++;
+                                break;
+                        case GIT_DIFF_LINE_DELETION:
+                                c = C_OLD, nd++;
+                                break;
+                        case GIT_DIFF_LINE_CONTEXT:
+                                break;
                         default:
                                 fputs("\\ No newline at end of file\n", out);
                                 continue;

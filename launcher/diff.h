@@ -26,5 +26,5 @@ struct nono_diff_side {
 int nono_diff_print(FILE *out, const struct nono_diff_side *a, const struct nono_diff_side *b, bool color,
                     size_t *adds, size_t *dels, bool *binary);
 /* Only counts lines (for --stat); *binary when either side is binary. */
-int nono_diff_count(const struct nono_diff_side *a, const struct nono_diff_side *b, size_t *adds, size_t *dels,
-                    bool *binary);
+int nono_diff_count(const struct nono_diff_side *a, const struct nono_diff_side *b, size_t *adds,
+                    size_t *dels, bool *binary);

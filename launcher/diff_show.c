@@ -30,7 +30,8 @@ static bool selected(const struct nono_path_rec *r, const uint32_t *sr, char *co
                 return true;
         for (size_t i = 0; i < n; i++) {
                 size_t l = strlen(sp[i]);
-                if (r->root == sr[i] && (!l || (!strncmp(r->path, sp[i], l) && (!r->path[l] || r->path[l] == '/'))))
+                if (r->root == sr[i] &&
+                    (!l || (!strncmp(r->path, sp[i], l) && (!r->path[l] || r->path[l] == '/'))))
                         return true;
         }
         return false;
@@ -59,12 +60,12 @@ int nono_changes_load(nono_store *st, const char *session, const uint32_t *sel_r
                         continue;
                 for (size_t b = 0; b < c->n_recs; b++) {
                         const struct nono_path_rec *rb = &c->recs[b];
-                        if (b == a || used[b] || rb->pre_node || rb->post_node != ra->pre_node || !post_exists(rb) ||
-                            rb->root != ra->root)
+                        if (b == a || used[b] || rb->pre_node || rb->post_node != ra->pre_node ||
+                            !post_exists(rb) || rb->root != ra->root)
                                 continue;
                         if (selected(rb, sel_root, sel_rel, n_sel) || selected(ra, sel_root, sel_rel, n_sel))
-                                c->v[c->n++] = (struct nono_change){NONO_CH_RENAMED, rb->root, rb->path, ra->path,
-                                                                    rb, ra, ra->pre_node};
+                                c->v[c->n++] = (struct nono_change){
+                                    NONO_CH_RENAMED, rb->root, rb->path, ra->path, rb, ra, ra->pre_node};
                         used[a] = used[b] = true;
                         c->renamed++;
                         break;
@@ -201,7 +202,8 @@ static void *before_content(const struct showctx *x, const struct nono_node *n, 
                 *why = "only changed blocks were kept and the file is gone";
                 return NULL;
         }
-        buf = read_live(x, live->root, live->path, live->post_has_digest ? &live->post_digest : NULL, len, why);
+        buf =
+            read_live(x, live->root, live->path, live->post_has_digest ? &live->post_digest : NULL, len, why);
         if (!buf)
                 return NULL;
         char *b = realloc(buf, n->size + 1);
@@ -244,20 +246,23 @@ static int diff_one(const struct showctx *x, const struct nono_change *ch, bool 
         }
         if (post_exists(r) || !r->has_post) {
                 struct stat st;
-                b.exists = r->has_post || (x->rootfds[ch->root] >= 0 && rfs_lstat(x->rootfds[ch->root], r->path, &st) == 0);
+                b.exists = r->has_post ||
+                           (x->rootfds[ch->root] >= 0 && rfs_lstat(x->rootfds[ch->root], r->path, &st) == 0);
                 b.type = r->has_post ? r->post_type : NONO_FT_FILE;
                 b.mode = r->post_mode;
                 if (!r->has_post && b.exists) {
-                        b.type = S_ISDIR(st.st_mode) ? NONO_FT_DIR : S_ISLNK(st.st_mode) ? NONO_FT_SYMLINK
-                                                                                         : NONO_FT_FILE;
+                        b.type = S_ISDIR(st.st_mode)   ? NONO_FT_DIR
+                                 : S_ISLNK(st.st_mode) ? NONO_FT_SYMLINK
+                                                       : NONO_FT_FILE;
                         b.mode = st.st_mode & 07777;
                 }
                 if (b.exists && b.type == NONO_FT_SYMLINK && r->post_link_target) {
                         b.data = r->post_link_target;
                         b.len = strlen(r->post_link_target);
                 } else if (b.exists && b.type == NONO_FT_FILE)
-                        b.data = bb = read_live(x, ch->root, r->path, r->post_has_digest ? &r->post_digest : NULL,
-                                                &b.len, &b.missing);
+                        b.data = bb =
+                            read_live(x, ch->root, r->path, r->post_has_digest ? &r->post_digest : NULL,
+                                      &b.len, &b.missing);
         }
         if (m == NONO_SHOW_DIFF)
                 rc = nono_diff_print(out, &a, &b, color, adds, dels, bin);
@@ -406,8 +411,8 @@ static void show_stat(const struct showctx *x, bool color, FILE *out)
                 x->c->n == 1 ? "" : "s", tot_a, tot_a == 1 ? "" : "s", tot_d, tot_d == 1 ? "" : "s");
 }
 
-int nono_show(nono_store *st, const struct nono_session *s, const struct nono_changes *c, enum nono_show_mode m,
-              bool color, FILE *out)
+int nono_show(nono_store *st, const struct nono_session *s, const struct nono_changes *c,
+              enum nono_show_mode m, bool color, FILE *out)
 {
         struct showctx x = {.st = st, .s = s, .c = c};
         int r = 0;
@@ -420,8 +425,12 @@ int nono_show(nono_store *st, const struct nono_session *s, const struct nono_ch
         for (size_t i = 0; i < x.n_roots; i++)
                 x.rootfds[i] = open(s->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
         switch (m) {
-        case NONO_SHOW_JSON: r = show_json(&x, out); break;
-        case NONO_SHOW_STAT: show_stat(&x, color, out); break;
+        case NONO_SHOW_JSON:
+                r = show_json(&x, out);
+                break;
+        case NONO_SHOW_STAT:
+                show_stat(&x, color, out);
+                break;
         case NONO_SHOW_DIFF:
                 for (size_t i = 0; i < c->n && r >= 0; i++)
                         r = diff_one(&x, &c->v[i], color, out, m, NULL, NULL, NULL);
@@ -429,7 +438,8 @@ int nono_show(nono_store *st, const struct nono_session *s, const struct nono_ch
         case NONO_SHOW_NAMES:
                 for (size_t i = 0; i < c->n; i++) {
                         const struct nono_change *ch = &c->v[i];
-                        char *p = display(&x, ch->root, ch->path), *f = ch->from ? display(&x, ch->root, ch->from) : NULL;
+                        char *p = display(&x, ch->root, ch->path),
+                             *f = ch->from ? display(&x, ch->root, ch->from) : NULL;
                         static const char code[] = "ADMR";
                         if (f)
                                 fprintf(out, "%c\t%s -> %s\n", code[ch->kind], f, p);

@@ -21,8 +21,8 @@ enum nono_change_kind {
 struct nono_change {
         enum nono_change_kind kind;
         uint32_t root;
-        const char *path; /* after (for renames: the new name) */
-        const char *from; /* renames: the old name */
+        const char *path;                     /* after (for renames: the new name) */
+        const char *from;                     /* renames: the old name */
         const struct nono_path_rec *rec;      /* record of path */
         const struct nono_path_rec *from_rec; /* renames: record of from */
         uint64_t pre_node;                    /* node before (0: absent) */
@@ -50,5 +50,5 @@ enum nono_show_mode {
 };
 
 /* Prints the changes of session s. */
-int nono_show(nono_store *st, const struct nono_session *s, const struct nono_changes *c, enum nono_show_mode m,
-              bool color, FILE *out);
+int nono_show(nono_store *st, const struct nono_session *s, const struct nono_changes *c,
+              enum nono_show_mode m, bool color, FILE *out);

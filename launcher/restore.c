@@ -108,7 +108,8 @@ int rb_open_roots(struct rb_plan *p)
                         close(parent);
                 }
                 if (p->fsstash[i] < 0 || p->filebase[i])
-                        p->fsstash[i] = openat(p->rootfds[i], name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        p->fsstash[i] =
+                            openat(p->rootfds[i], name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         return 0;
 }
@@ -175,7 +176,8 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                                 if (r >= 0 && n.type == NONO_FT_FILE) {
                                         _cleanup_close_ int rd = rfs_open_read(fd);
                                         uint64_t sz = 0;
-                                        r = rd < 0 ? rd : nono_object_put_fd(st, rd, &n.object, &sz, NONO_ASYNC);
+                                        r = rd < 0 ? rd
+                                                   : nono_object_put_fd(st, rd, &n.object, &sz, NONO_ASYNC);
                                         n.complete = true;
                                         *bytes += sz;
                                 }
@@ -187,8 +189,8 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                 if (r >= 0)
                         r = nono_path_put_pre(st, p->restore_id, it->root, it->path, it->k, NONO_ASYNC);
                 if (r < 0)
-                        rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[it->root], it->path,
-                                   *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
+                        rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[it->root],
+                                   it->path, *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
         }
         if (r >= 0)
                 r = nono_store_sync(st);
@@ -220,7 +222,8 @@ static int record_post(nono_store *st, struct rb_plan *p)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n_items; i++)
                 if (p->items[i].k)
-                        m[nm++] = (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino, p->items[i].k};
+                        m[nm++] =
+                            (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino, p->items[i].k};
         qsort(m, nm, sizeof *m, cmp_devino);
         for (size_t i = 0; i < p->n_items && r >= 0; i++) {
                 struct rb_item *it = &p->items[i];
@@ -231,9 +234,11 @@ static int record_post(nono_store *st, struct rb_plan *p)
 
                 if (fd >= 0 && fstat(fd, &st2) == 0) {
                         struct devino key = {st2.st_dev, st2.st_ino, 0}, *f;
-                        rec.post_type = S_ISREG(st2.st_mode) ? NONO_FT_FILE : S_ISDIR(st2.st_mode) ? NONO_FT_DIR
-                                        : S_ISLNK(st2.st_mode) ? NONO_FT_SYMLINK : S_ISFIFO(st2.st_mode)
-                                        ? NONO_FT_FIFO : NONO_FT_SOCK;
+                        rec.post_type = S_ISREG(st2.st_mode)    ? NONO_FT_FILE
+                                        : S_ISDIR(st2.st_mode)  ? NONO_FT_DIR
+                                        : S_ISLNK(st2.st_mode)  ? NONO_FT_SYMLINK
+                                        : S_ISFIFO(st2.st_mode) ? NONO_FT_FIFO
+                                                                : NONO_FT_SOCK;
                         rec.post_mode = st2.st_mode & 07777;
                         rec.post_size = st2.st_size;
                         rec.post_mtime_ns = st2.st_mtim.tv_sec * 1000000000LL + st2.st_mtim.tv_nsec;
@@ -241,7 +246,8 @@ static int record_post(nono_store *st, struct rb_plan *p)
                         rec.post_node = f ? f->k : 0;
                         if (S_ISREG(st2.st_mode)) {
                                 _cleanup_close_ int rd = rfs_open_read(fd);
-                                rec.post_has_digest = rd >= 0 && rfs_object_id(rd, &rec.post_digest, NULL) == 0;
+                                rec.post_has_digest =
+                                    rd >= 0 && rfs_object_id(rd, &rec.post_digest, NULL) == 0;
                         } else if (S_ISLNK(st2.st_mode)) {
                                 ssize_t l = readlinkat(fd, "", link, sizeof link - 1);
                                 if (l >= 0) {
@@ -291,23 +297,23 @@ static int finish(nono_store *st, struct rb_plan *p, const struct nono_session *
         return r == -ENOENT ? 0 : r;
 }
 
-static int create_restore_session(nono_store *st, const struct nono_session *s, const struct nono_restore_opts *o,
-                                  struct rb_plan *p)
+static int create_restore_session(nono_store *st, const struct nono_session *s,
+                                  const struct nono_restore_opts *o, struct rb_plan *p)
 {
         char cwd[4096];
         char *dflt[] = {"nono", "rollback", "restore", (char *)s->id, NULL};
         struct nono_session rs = {
-                .kind = NONO_SESSION_RESTORE,
-                .state = NONO_SESSION_RUNNING,
-                .argv = o->argv ? o->argv : dflt,
-                .cwd = getcwd(cwd, sizeof cwd) ? cwd : "/",
-                .policy_json = "{}",
-                .roots = s->roots,
-                .parent = (char *)s->id,
-                .rollback = true,
-                .start_ns = now_ns(),
-                .pid = getpid(),
-                .pid_start = pid_start_time(),
+            .kind = NONO_SESSION_RESTORE,
+            .state = NONO_SESSION_RUNNING,
+            .argv = o->argv ? o->argv : dflt,
+            .cwd = getcwd(cwd, sizeof cwd) ? cwd : "/",
+            .policy_json = "{}",
+            .roots = s->roots,
+            .parent = (char *)s->id,
+            .rollback = true,
+            .start_ns = now_ns(),
+            .pid = getpid(),
+            .pid_start = pid_start_time(),
         };
         int r = nono_session_create(st, &rs);
 
@@ -344,7 +350,8 @@ static int resume(nono_store *st, const struct nono_session *s, const struct non
                 ;
         r = rb_journal_load(st, s->id, &p);
         if (r >= 0 && o->dry_run) {
-                fprintf(out, "an interrupted restore of %s is pending (%zu of %zu steps done): run `nono rollback "
+                fprintf(out,
+                        "an interrupted restore of %s is pending (%zu of %zu steps done): run `nono rollback "
                         "restore %s` to complete it\n",
                         s->id, p.done, p.n_steps, s->id);
                 rb_plan_free(&p);
@@ -353,8 +360,8 @@ static int resume(nono_store *st, const struct nono_session *s, const struct non
         if (r >= 0)
                 r = rb_open_roots(&p);
         if (r >= 0) {
-                fprintf(out, "nono: completing the interrupted restore of %s (%zu of %zu steps were done)\n", s->id,
-                        p.done, p.n_steps);
+                fprintf(out, "nono: completing the interrupted restore of %s (%zu of %zu steps were done)\n",
+                        s->id, p.done, p.n_steps);
                 r = rb_apply(st, &p, o->progress);
         }
         if (r >= 0)
@@ -375,14 +382,16 @@ static int check_session(const struct nono_session *s)
                 return -ENODATA;
         }
         if (s->state == NONO_SESSION_RUNNING) {
-                rb_set_err("session %s is still running (nono pid %d): let it finish or stop it, then restore",
-                           s->id, s->pid);
+                rb_set_err(
+                    "session %s is still running (nono pid %d): let it finish or stop it, then restore",
+                    s->id, s->pid);
                 return -EBUSY;
         }
         return 0;
 }
 
-int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts *o, struct nono_restore_report *rep)
+int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts *o,
+                 struct nono_restore_report *rep)
 {
         struct nono_session s = {0};
         struct rb_plan p = {0};
@@ -424,14 +433,17 @@ int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts 
                 goto out;
         count(&p, rep);
         if (!s.end_ns || s.state == NONO_SESSION_CRASHED)
-                fprintf(out, "note: session %s ended without writing its final state (crashed): conflicts with "
+                fprintf(out,
+                        "note: session %s ended without writing its final state (crashed): conflicts with "
                         "later changes cannot be detected\n",
                         s.id);
         if (p.n_conflicts && !o->force) {
                 rep->conflicts = p.n_conflicts;
-                rb_set_err("%zu path(s) changed after session %s ended (listed above): restore them one by one "
-                           "with PATH arguments, or use --force to overwrite them (the restore itself can be undone)",
-                           p.n_conflicts, s.id);
+                rb_set_err(
+                    "%zu path(s) changed after session %s ended (listed above): restore them one by one "
+                    "with PATH arguments, or use --force to overwrite them (the restore itself can be "
+                    "undone)",
+                    p.n_conflicts, s.id);
                 r = -ESTALE;
                 goto out;
         }

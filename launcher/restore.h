@@ -32,9 +32,9 @@ struct nono_restore_opts {
 
 struct nono_restore_report {
         char restore_id[NONO_SESSION_ID_LEN + 1]; /* the restore session ("" with dry_run) */
-        size_t restored, removed, created;           /* paths whose state was changed, by kind */
-        size_t conflicts;                            /* with -ESTALE: how many (listed on out) */
-        bool resumed;                                /* an interrupted restore was completed */
+        size_t restored, removed, created;        /* paths whose state was changed, by kind */
+        size_t conflicts;                         /* with -ESTALE: how many (listed on out) */
+        bool resumed;                             /* an interrupted restore was completed */
 };
 
 /* Returns 0, or -EBUSY (session running), -ESTALE (conflicts, nothing changed), -ENOENT (no such session

@@ -161,10 +161,12 @@ static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool 
                 size_t len = 0;
                 r = nono_chunk_get(c->st, &n->chunks[i].digest, buf, NONO_CHUNK_SIZE, &len);
                 if (r < 0) {
-                        rb_set_err("the store lacks a pre-image block of a file: run `nono rollback verify %s`",
-                                   c->p->session);
+                        rb_set_err(
+                            "the store lacks a pre-image block of a file: run `nono rollback verify %s`",
+                            c->p->session);
                         r = -ENODATA;
-                } else if (pwrite(fd, buf, len, (off_t)(n->chunks[i].index * NONO_CHUNK_SIZE)) != (ssize_t)len)
+                } else if (pwrite(fd, buf, len, (off_t)(n->chunks[i].index * NONO_CHUNK_SIZE)) !=
+                           (ssize_t)len)
                         r = -EIO;
         }
         free(buf);
@@ -229,8 +231,8 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 src = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         }
         /* a block-level node's base content: fs/'s stash entry when there is one, else the live file */
-        _cleanup_close_ int fsst = n->type == NONO_FT_FILE && !n->complete ? rb_fs_stash_entry(c->p, s->root, s->node)
-                                                                           : -1;
+        _cleanup_close_ int fsst =
+            n->type == NONO_FT_FILE && !n->complete ? rb_fs_stash_entry(c->p, s->root, s->node) : -1;
         if (n->type == NONO_FT_FILE && !n->complete && n->size && src < 0 && fsst < 0)
                 return -ENODATA;
         /* In place: block-level pre-images (only changed blocks are in the store) and hard-linked files. */
@@ -377,7 +379,8 @@ static int step_meta(struct ctx *c, const struct rb_step *s, bool times)
                 _cleanup_close_ int fd = rfs_open_path(c->p->rootfds[s->root], s->path);
                 r = fd < 0 ? fd : rfs_apply_meta(fd, &n);
         } else if (!*s->path) {
-                _cleanup_close_ int d = openat(c->p->rootfds[s->root], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                _cleanup_close_ int d =
+                    openat(c->p->rootfds[s->root], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 struct timespec ts[2] = {{n.atime_ns / 1000000000LL, n.atime_ns % 1000000000LL},
                                          {n.mtime_ns / 1000000000LL, n.mtime_ns % 1000000000LL}};
                 r = d < 0 ? -errno : futimens(d, ts) < 0 ? -errno : 0;
@@ -423,23 +426,34 @@ static int run_step(struct ctx *c, const struct rb_step *s)
         if (s->op != RB_PHASE && s->op != RB_CLEAN && c->p->rootfds[s->root] < 0)
                 return -ENOENT;
         switch (s->op) {
-        case RB_OPENUP: return step_openup(c, s);
-        case RB_STASH: return step_stash(c, s);
-        case RB_PLACE: return step_place(c, s);
-        case RB_LINK: return step_link(c, s);
-        case RB_META: return step_meta(c, s, false);
-        case RB_TIMES: return step_meta(c, s, true);
-        case RB_CLEAN: return step_clean(c, s);
-        case RB_PHASE: return 0;
-        case RB_ROOTTIMES: return step_roottimes(c, s);
-        default: return -EINVAL;
+        case RB_OPENUP:
+                return step_openup(c, s);
+        case RB_STASH:
+                return step_stash(c, s);
+        case RB_PLACE:
+                return step_place(c, s);
+        case RB_LINK:
+                return step_link(c, s);
+        case RB_META:
+                return step_meta(c, s, false);
+        case RB_TIMES:
+                return step_meta(c, s, true);
+        case RB_CLEAN:
+                return step_clean(c, s);
+        case RB_PHASE:
+                return 0;
+        case RB_ROOTTIMES:
+                return step_roottimes(c, s);
+        default:
+                return -EINVAL;
         }
 }
 
 static const char *op_name(uint8_t op)
 {
-        static const char *n[] = {"", "open up", "move aside", "restore", "link", "set attributes of",
-                                  "set times of", "clean up", "phase", "set times of"};
+        static const char *n[] = {"",      "open up",           "move aside",   "restore",
+                                  "link",  "set attributes of", "set times of", "clean up",
+                                  "phase", "set times of"};
         return op < 10 ? n[op] : "?";
 }
 
@@ -448,7 +462,8 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         int stash[p->n_roots + 1];
         struct ctx c = {.st = st, .p = p, .stash = stash};
         size_t last_pct = SIZE_MAX;
-        /* Test hook: SIGKILL ourselves after this many steps, so crash tests hit exact points, not timings. */
+        /* Test hook: SIGKILL ourselves after this many steps, so crash tests hit exact points, not timings.
+         */
         const char *kill_env = getenv("NONO_TEST_RESTORE_KILL_AFTER");
         long kill_after = kill_env ? strtol(kill_env, NULL, 10) : -1, executed = 0;
         int r = 0;

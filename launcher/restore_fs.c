@@ -94,12 +94,18 @@ int rfs_chmod(int fd_opath, mode_t mode)
 static uint32_t ftype_of(mode_t m)
 {
         switch (m & S_IFMT) {
-        case S_IFREG: return NONO_FT_FILE;
-        case S_IFDIR: return NONO_FT_DIR;
-        case S_IFLNK: return NONO_FT_SYMLINK;
-        case S_IFIFO: return NONO_FT_FIFO;
-        case S_IFSOCK: return NONO_FT_SOCK;
-        default: return NONO_FT_ABSENT;
+        case S_IFREG:
+                return NONO_FT_FILE;
+        case S_IFDIR:
+                return NONO_FT_DIR;
+        case S_IFLNK:
+                return NONO_FT_SYMLINK;
+        case S_IFIFO:
+                return NONO_FT_FIFO;
+        case S_IFSOCK:
+                return NONO_FT_SOCK;
+        default:
+                return NONO_FT_ABSENT;
         }
 }
 
@@ -346,8 +352,8 @@ int rfs_apply_meta(int fd_opath, const struct nono_node *n)
 int rfs_apply_times(int parentfd, const char *name, const struct nono_node *n)
 {
         struct timespec ts[2] = {
-                {.tv_sec = n->atime_ns / 1000000000LL, .tv_nsec = n->atime_ns % 1000000000LL},
-                {.tv_sec = n->mtime_ns / 1000000000LL, .tv_nsec = n->mtime_ns % 1000000000LL},
+            {.tv_sec = n->atime_ns / 1000000000LL, .tv_nsec = n->atime_ns % 1000000000LL},
+            {.tv_sec = n->mtime_ns / 1000000000LL, .tv_nsec = n->mtime_ns % 1000000000LL},
         };
 
         return utimensat(parentfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;

@@ -38,7 +38,8 @@ enum rb_op {
         RB_TIMES,      /* atime/mtime of node at path */
         RB_CLEAN,      /* remove the stash of root */
         RB_PHASE,      /* phase boundary: progress is journaled here */
-        RB_ROOTTIMES,  /* directory path (untracked) gets back path2 = "atime_ns mtime_ns" captured at plan time */
+        RB_ROOTTIMES,  /* directory path (untracked) gets back path2 = "atime_ns mtime_ns" captured at plan
+                          time */
 };
 
 enum rb_how {
@@ -72,11 +73,11 @@ struct rb_item {
 struct rb_plan {
         char session[NONO_SESSION_ID_LEN + 1];
         char restore_id[NONO_SESSION_ID_LEN + 1];
-        char **roots; /* NULL-terminated, from the session */
-        int *rootfds; /* O_PATH dir fds, one per root (-1: root missing) */
+        char **roots;    /* NULL-terminated, from the session */
+        int *rootfds;    /* O_PATH dir fds, one per root (-1: root missing) */
         char **filebase; /* roots that are files: rootfds[] is their directory, this their name; else NULL */
-        int *fsstash; /* fs/'s stash directory of each root ("..nono-stash.SESSION.ROOT"), -1: none */
-        bool crashed; /* the session has no final post-images (only fs/'s interim ones) */
+        int *fsstash;    /* fs/'s stash directory of each root ("..nono-stash.SESSION.ROOT"), -1: none */
+        bool crashed;    /* the session has no final post-images (only fs/'s interim ones) */
         size_t n_roots;
         struct rb_item *items;
         size_t n_items;

@@ -191,8 +191,7 @@ static int select_items(struct rb_plan *p, const struct nono_restore_opts *o, st
                 it->has_post = recs[i].has_post;
                 it->rec = recs[i];
                 it->rec.path = it->path;
-                it->rec.post_link_target =
-                        recs[i].post_link_target ? strdup(recs[i].post_link_target) : NULL;
+                it->rec.post_link_target = recs[i].post_link_target ? strdup(recs[i].post_link_target) : NULL;
         }
         for (size_t j = 0; j < o->n_paths; j++)
                 if (!hits[j]) {
@@ -233,9 +232,10 @@ static int load_nodes(nono_store *st, struct rb_plan *p, struct nodemap *m)
         for (size_t i = 0; i < u; i++) {
                 int r = nono_node_get(st, p->session, m->ids[i], &m->nodes[i]);
                 if (r < 0) {
-                        rb_set_err("session %s is missing the pre-image of node %llu (%s): the store is damaged; "
-                                   "run `nono rollback verify %s`",
-                                   p->session, (unsigned long long)m->ids[i], strerror(-r), p->session);
+                        rb_set_err(
+                            "session %s is missing the pre-image of node %llu (%s): the store is damaged; "
+                            "run `nono rollback verify %s`",
+                            p->session, (unsigned long long)m->ids[i], strerror(-r), p->session);
                         return -ENODATA;
                 }
                 m->src[i] = m->primary[i] = SIZE_MAX;
@@ -245,8 +245,12 @@ static int load_nodes(nono_store *st, struct rb_plan *p, struct nodemap *m)
 
 static uint32_t ftype_of(mode_t m)
 {
-        return S_ISREG(m) ? NONO_FT_FILE : S_ISDIR(m) ? NONO_FT_DIR : S_ISLNK(m) ? NONO_FT_SYMLINK
-               : S_ISFIFO(m) ? NONO_FT_FIFO : S_ISSOCK(m) ? NONO_FT_SOCK : NONO_FT_ABSENT;
+        return S_ISREG(m)    ? NONO_FT_FILE
+               : S_ISDIR(m)  ? NONO_FT_DIR
+               : S_ISLNK(m)  ? NONO_FT_SYMLINK
+               : S_ISFIFO(m) ? NONO_FT_FIFO
+               : S_ISSOCK(m) ? NONO_FT_SOCK
+                             : NONO_FT_ABSENT;
 }
 
 static const char *ftype_name(uint32_t t)
@@ -270,7 +274,8 @@ static bool already_restored(const struct rb_plan *p, const struct rb_item *it, 
                 _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
                 _cleanup_close_ int fd = o >= 0 ? rfs_open_read(o) : o;
                 nono_digest d;
-                return n->complete && fd >= 0 && rfs_object_id(fd, &d, NULL) == 0 && !memcmp(d.b, n->object.b, 32);
+                return n->complete && fd >= 0 && rfs_object_id(fd, &d, NULL) == 0 &&
+                       !memcmp(d.b, n->object.b, 32);
         }
         if (n->type == NONO_FT_SYMLINK) {
                 _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
@@ -281,7 +286,8 @@ static bool already_restored(const struct rb_plan *p, const struct rb_item *it, 
         return true;
 }
 
-static int check_conflict(const struct rb_plan *p, const struct rb_item *it, const struct nodemap *m, FILE *out)
+static int check_conflict(const struct rb_plan *p, const struct rb_item *it, const struct nodemap *m,
+                          FILE *out)
 {
         const struct nono_path_rec *r = &it->rec;
         uint32_t now = it->cur_exists ? ftype_of(it->cur.st_mode) : NONO_FT_ABSENT;
@@ -361,7 +367,8 @@ static int add_extras(struct rb_plan *p, size_t idx, size_t *cap, FILE *out, boo
                 x->extra = true;
                 x->cur_exists = rfs_lstat(p->rootfds[x->root], x->path, &x->cur) == 0;
                 if (report) {
-                        fprintf(out, "conflict: %s/%s: not made by the session, inside a directory it created\n",
+                        fprintf(out,
+                                "conflict: %s/%s: not made by the session, inside a directory it created\n",
                                 p->roots[x->root], x->path);
                         p->n_conflicts++;
                 }
@@ -423,7 +430,8 @@ static int add_new_names(struct rb_plan *p, const struct nodemap *m, size_t i, s
                 x->extra = x->trash = true;
                 x->cur_exists = rfs_lstat(p->rootfds[root], x->path, &x->cur) == 0;
                 if (!p->crashed) {
-                        fprintf(out, "conflict: %s/%s: made after the session ended\n", p->roots[root], x->path);
+                        fprintf(out, "conflict: %s/%s: made after the session ended\n", p->roots[root],
+                                x->path);
                         p->n_conflicts++;
                 }
         }
@@ -578,8 +586,10 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                 char t[64];
                 bool dup = false;
                 for (size_t k = 0; k < p->n_steps && !dup; k++)
-                        dup = p->steps[k].op == RB_ROOTTIMES && p->steps[k].root == root && !*p->steps[k].path;
-                if (dup || item_find(p, root, "") >= 0 || p->rootfds[root] < 0 || fstat(p->rootfds[root], &st) < 0)
+                        dup =
+                            p->steps[k].op == RB_ROOTTIMES && p->steps[k].root == root && !*p->steps[k].path;
+                if (dup || item_find(p, root, "") >= 0 || p->rootfds[root] < 0 ||
+                    fstat(p->rootfds[root], &st) < 0)
                         continue;
                 bool used = false;
                 for (size_t i = 0; i < p->n_recorded && !used; i++)
@@ -670,9 +680,10 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 struct rb_item *it = &p->items[i];
                 int fd = it->root < p->n_roots ? p->rootfds[it->root] : -1;
                 if (fd < 0) {
-                        rb_set_err("%s, where session %s made changes, is gone: recreate the directory (empty) to "
-                                   "restore into it",
-                                   it->root < p->n_roots ? p->roots[it->root] : "a root", s->id);
+                        rb_set_err(
+                            "%s, where session %s made changes, is gone: recreate the directory (empty) to "
+                            "restore into it",
+                            it->root < p->n_roots ? p->roots[it->root] : "a root", s->id);
                         return -ENOENT;
                 }
                 it->cur_exists = rfs_lstat(fd, it->path, &it->cur) == 0;
@@ -703,7 +714,8 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 /* unchanged since the session (its mtime is the one the session left): all its content is
                  * the session's, moved in with the directory; anything else is someone's later work */
                 int64_t mt = it->cur.st_mtim.tv_sec * 1000000000LL + it->cur.st_mtim.tv_nsec;
-                bool report = !(it->has_post && it->rec.post_type == NONO_FT_DIR && it->rec.post_mtime_ns == mt);
+                bool report =
+                    !(it->has_post && it->rec.post_type == NONO_FT_DIR && it->rec.post_mtime_ns == mt);
                 if (it->cur_exists && S_ISDIR(it->cur.st_mode) && !is_src && *it->path)
                         r = add_extras(p, i, &cap, out, report);
         }
@@ -724,11 +736,11 @@ void rb_plan_print(const struct rb_plan *p, FILE *out)
 {
         for (size_t i = 0; i < p->n_items; i++) {
                 const struct rb_item *it = &p->items[i];
-                const char *what = it->extra                      ? "remove (not recorded)"
+                const char *what = it->extra                       ? "remove (not recorded)"
                                    : !it->target && it->cur_exists ? "remove"
-                                   : !it->target                  ? NULL
-                                   : it->cur_exists               ? "restore"
-                                                                  : "recreate";
+                                   : !it->target                   ? NULL
+                                   : it->cur_exists                ? "restore"
+                                                                   : "recreate";
                 if (what)
                         fprintf(out, "%-9s %s%s%s\n", what, p->roots[it->root], *it->path ? "/" : "",
                                 it->path);

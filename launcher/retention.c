@@ -70,7 +70,8 @@ int nono_retention_load(struct nono_retention *o, char *err, size_t errlen)
                         else if (cJSON_IsNumber(v) && v->valuedouble >= 0)
                                 *dst[i] = (int64_t)v->valuedouble;
                         else {
-                                snprintf(err, errlen, "%s: rollback.%s must be a number >= 0 or null", path, keys[i]);
+                                snprintf(err, errlen, "%s: rollback.%s must be a number >= 0 or null", path,
+                                         keys[i]);
                                 r = -EINVAL;
                         }
                 }
@@ -148,8 +149,9 @@ int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_ru
                         continue;
                 }
                 if (out)
-                        fprintf(out, "%s %s (%llu bytes of pre-images)\n", dry_run ? "would remove" : "removed",
-                                v[i].id, (unsigned long long)v[i].preimage_bytes);
+                        fprintf(out, "%s %s (%llu bytes of pre-images)\n",
+                                dry_run ? "would remove" : "removed", v[i].id,
+                                (unsigned long long)v[i].preimage_bytes);
                 res->removed++;
                 res->bytes += v[i].preimage_bytes;
                 if (!dry_run && (r = nono_session_delete(st, v[i].id)) < 0)

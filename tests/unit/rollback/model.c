@@ -17,14 +17,14 @@
 
 #include "launcher/restore_fs.h"
 
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                int _r = (x);                                                                               \
-                if (_r < 0) {                                                                               \
-                        fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #x, strerror(-_r),      \
-                                nono_store_errmsg());                                                       \
-                        abort();                                                                            \
-                }                                                                                           \
+#define CHECK(x)                                                                                             \
+        do {                                                                                                 \
+                int _r = (x);                                                                                \
+                if (_r < 0) {                                                                                \
+                        fprintf(stderr, "%s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #x, strerror(-_r),       \
+                                nono_store_errmsg());                                                        \
+                        abort();                                                                             \
+                }                                                                                            \
         } while (0)
 
 int model_begin(struct model *m, nono_store *st, const char *root)
@@ -45,8 +45,13 @@ int model_begin_owner(struct model *m, nono_store *st, const char *root, pid_t o
 {
         char *roots[] = {(char *)root, NULL};
         char *argv[] = {"agent", NULL};
-        struct nono_session s = {.kind = NONO_SESSION_RUN, .state = NONO_SESSION_RUNNING, .argv = argv,
-                                 .cwd = (char *)root, .policy_json = "{}", .roots = roots, .rollback = true,
+        struct nono_session s = {.kind = NONO_SESSION_RUN,
+                                 .state = NONO_SESSION_RUNNING,
+                                 .argv = argv,
+                                 .cwd = (char *)root,
+                                 .policy_json = "{}",
+                                 .roots = roots,
+                                 .rollback = true,
                                  .pid = owner};
         struct timespec ts;
 
@@ -123,7 +128,8 @@ static uint64_t put_node(struct model *m, const char *rel, const uint64_t *range
                         for (size_t k = 0; k < cur.n_chunks; k++) {
                                 size_t len = 0;
                                 CHECK(nono_chunk_get(m->st, &cur.chunks[k].digest,
-                                                     buf + cur.chunks[k].index * NONO_CHUNK_SIZE, NONO_CHUNK_SIZE, &len));
+                                                     buf + cur.chunks[k].index * NONO_CHUNK_SIZE,
+                                                     NONO_CHUNK_SIZE, &len));
                         }
                         CHECK(nono_object_put_buf(m->st, buf, cur.size, &obj, NONO_ASYNC));
                         CHECK(nono_node_set_object(m->st, m->sid, n.id, &obj, NONO_ASYNC));
@@ -133,7 +139,8 @@ static uint64_t put_node(struct model *m, const char *rel, const uint64_t *range
         }
         if (S_ISREG(st.st_mode) && range && range[1]) {
                 int rd = rfs_open_read(fd);
-                uint64_t first = range[0] / NONO_CHUNK_SIZE, last = (range[0] + range[1] - 1) / NONO_CHUNK_SIZE;
+                uint64_t first = range[0] / NONO_CHUNK_SIZE,
+                         last = (range[0] + range[1] - 1) / NONO_CHUNK_SIZE;
                 char *buf = malloc(NONO_CHUNK_SIZE);
                 struct nono_node cur = {0};
                 CHECK(nono_store_sync(m->st));
@@ -204,8 +211,10 @@ void model_end(struct model *m, bool crashed)
                 char link[4096];
                 int fd = rfs_open_path(m->rootfd, m->paths[i]);
                 if (fd >= 0 && fstat(fd, &st) == 0) {
-                        r.post_type = S_ISREG(st.st_mode) ? NONO_FT_FILE : S_ISDIR(st.st_mode) ? NONO_FT_DIR
-                                      : S_ISLNK(st.st_mode) ? NONO_FT_SYMLINK : NONO_FT_FIFO;
+                        r.post_type = S_ISREG(st.st_mode)   ? NONO_FT_FILE
+                                      : S_ISDIR(st.st_mode) ? NONO_FT_DIR
+                                      : S_ISLNK(st.st_mode) ? NONO_FT_SYMLINK
+                                                            : NONO_FT_FIFO;
                         r.post_mode = st.st_mode & 07777;
                         r.post_size = st.st_size;
                         r.post_mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
@@ -260,7 +269,7 @@ struct dump {
         struct {
                 ino_t ino;
                 char *path;
-        } *links;
+        } * links;
         size_t n_links;
         bool dir_times;
 };
@@ -329,14 +338,15 @@ static void dump_dir(struct dump *d, int dirfd, const char *rel)
                 struct stat st;
                 snprintf(path, sizeof path, "%s%s%s", rel, *rel ? "/" : "", names[i]);
                 fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW);
-                put(d, "%s type=%o mode=%04o uid=%u gid=%u", path, st.st_mode & S_IFMT, st.st_mode & 07777, st.st_uid,
-                    st.st_gid);
+                put(d, "%s type=%o mode=%04o uid=%u gid=%u", path, st.st_mode & S_IFMT, st.st_mode & 07777,
+                    st.st_uid, st.st_gid);
                 if (!S_ISDIR(st.st_mode) || d->dir_times)
                         put(d, " mtime=%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
                 if (S_ISREG(st.st_mode)) {
                         char h[65];
                         hash_file(dirfd, names[i], h);
-                        put(d, " size=%lld sha=%s nlink=%lu", (long long)st.st_size, h, (unsigned long)st.st_nlink);
+                        put(d, " size=%lld sha=%s nlink=%lu", (long long)st.st_size, h,
+                            (unsigned long)st.st_nlink);
                         if (st.st_nlink > 1) {
                                 const char *first = NULL;
                                 for (size_t k = 0; k < d->n_links; k++)
@@ -412,8 +422,8 @@ void dump_diff(const char *a, const char *b)
         while (*a && *b) {
                 size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
                 if (la != lb || memcmp(a, b, la)) {
-                        fprintf(stderr, "first difference at line %zu:\n  want: %.*s\n  got:  %.*s\n", line, (int)la,
-                                a, (int)lb, b);
+                        fprintf(stderr, "first difference at line %zu:\n  want: %.*s\n  got:  %.*s\n", line,
+                                (int)la, a, (int)lb, b);
                         return;
                 }
                 a += la + (a[la] == '\n');
@@ -421,7 +431,8 @@ void dump_diff(const char *a, const char *b)
                 line++;
         }
         if (*a || *b)
-                fprintf(stderr, "first difference at line %zu:\n  want: %.200s\n  got:  %.200s\n", line, a, b);
+                fprintf(stderr, "first difference at line %zu:\n  want: %.200s\n  got:  %.200s\n", line, a,
+                        b);
 }
 
 char *scratch_dir(const char *tag)

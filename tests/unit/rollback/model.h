@@ -25,7 +25,7 @@ struct model {
                 ino_t ino;
                 uint64_t id;
                 int pin; /* O_PATH fd: keeps the inode (and its number) alive, as fs/'s inode table does */
-        } *nodes;
+        } * nodes;
         size_t n_nodes;
         char **paths; /* recorded paths */
         size_t n_paths;

@@ -420,7 +420,7 @@ static void test_random_sessions(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_random_sessions),
+            cmocka_unit_test(test_random_sessions),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

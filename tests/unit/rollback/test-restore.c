@@ -114,8 +114,8 @@ static void base_tree(struct fx *f)
         assert_int_equal(link(p, q), 0);
         path_of(f, "a.txt", p);
         setxattr(p, "user.tag", "v1", 2, 0); /* tmpfs/ext4 both take user xattrs; ignored if not */
-        const char *all[] = {"a.txt", "b.txt", "dir/c.txt", "dir/sub/d.bin", "big.bin", "link", "fifo", "h1",
-                             "dir/sub", "dir"};
+        const char *all[] = {"a.txt", "b.txt", "dir/c.txt", "dir/sub/d.bin", "big.bin",
+                             "link",  "fifo",  "h1",        "dir/sub",       "dir"};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++)
                 set_mtime(f, all[i], 1600000000 + (long)i);
         set_mtime(f, ".", 1600000100);
@@ -125,8 +125,8 @@ static int restore(struct fx *f, const char *sid, bool force, bool dry, const ch
                    struct nono_restore_report *rep)
 {
         struct nono_restore_report tmp;
-        struct nono_restore_opts o = {.paths = paths, .n_paths = n, .force = force, .dry_run = dry,
-                                      .out = stderr};
+        struct nono_restore_opts o = {
+            .paths = paths, .n_paths = n, .force = force, .dry_run = dry, .out = stderr};
         int r = nono_restore(f->st, sid, &o, rep ? rep : &tmp);
         if (r < 0 && r != -ESTALE)
                 fprintf(stderr, "restore: %s\n", nono_restore_errmsg());
@@ -518,15 +518,15 @@ static void test_crashed_session(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_basic_operations, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_renames_and_exchange, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_block_level, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_conflict_dry_run_force, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_restore_of_restore, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_running_refused, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_killed_restore_completes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_crashed_session, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_basic_operations, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_renames_and_exchange, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_block_level, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_conflict_dry_run_force, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_restore_of_restore, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_running_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_killed_restore_completes, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_crashed_session, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
