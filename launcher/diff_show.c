@@ -152,6 +152,8 @@ static void *read_live(const struct showctx *x, uint32_t root, const char *path,
 
         o = root < x->n_roots && x->rootfds[root] >= 0 ? rfs_open_path(x->rootfds[root], path) : -ENOENT;
         if (o < 0 || fstat(o, &st) < 0 || !S_ISREG(st.st_mode)) {
+                if (want && nono_object_get_buf(x->st, want, &buf, len) == 0)
+                        return buf;
                 *why = "the file is gone since the session ended";
                 return NULL;
         }
@@ -161,6 +163,9 @@ static void *read_live(const struct showctx *x, uint32_t root, const char *path,
         }
         fd = rfs_open_read(o);
         if (fd < 0 || (want && (rfs_object_id(fd, &d, &sz) < 0 || memcmp(d.b, want->b, 32)))) {
+                /* changed since: fs/ stores post-image contents, so the store may still have it */
+                if (want && nono_object_get_buf(x->st, want, &buf, len) == 0)
+                        return buf;
                 *why = fd < 0 ? "unreadable" : "the file changed after the session ended";
                 return NULL;
         }
