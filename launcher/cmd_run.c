@@ -21,6 +21,8 @@
 #include "launcher/env.h"
 #include "launcher/landlock.h"
 #include "launcher/policy.h"
+#include "launcher/proxy-audit.h"
+#include "launcher/proxy.h"
 #include "launcher/run.h"
 #include "launcher/sandbox-util.h"
 #include "launcher/sandbox.h"
@@ -28,7 +30,9 @@
 #include "launcher/sandbox-fs.h"
 #endif
 #ifdef NONO_HAVE_STORE
+#include "launcher/audit.h"
 #include "launcher/run-session.h"
+#include "launcher/supervisor.h"
 #include "store/store.h"
 #endif
 
@@ -298,13 +302,22 @@ struct run_ctx {
 #endif
 #ifdef NONO_HAVE_STORE
         struct nono_run_session rs;
+        nono_supervisor *sup;
 #endif
+        nono_proxy *proxy; /* --allow-domain: the filtering proxy, outside the agent's net namespace */
+        struct nono_proxy_audit proxy_audit;
 };
+
+/* The proxy is needed when domains are allowed and the network is not simply shared (--allow-net). */
+static bool wants_proxy(const struct nono_policy *p)
+{
+        return p->allow_domains && p->allow_domains[0] && !p->allow_net;
+}
 
 static int ctx_prepare(void *userdata, const struct nono_policy *p, char **state)
 {
-#ifdef NONO_HAVE_FS
         struct run_ctx *c = userdata;
+#ifdef NONO_HAVE_FS
         char err[512];
         int r = nono_run_fs_open(p, state, &c->fs, err, sizeof(err));
         if (r < 0) {
@@ -312,6 +325,34 @@ static int ctx_prepare(void *userdata, const struct nono_policy *p, char **state
                 return r;
         }
 #endif
+        if (wants_proxy(p)) {
+                /* Starts no thread (the sandbox child is a raw clone of a single-threaded nono): the proxy
+                 * runs once the listener made inside the agent's net namespace is handed over. */
+                struct nono_proxy_config pc = {.allow = (const char *const *)p->allow_domains,
+                                               .on_event = nono_proxy_audit_event,
+                                               .userdata = &c->proxy_audit};
+                char *perr = NULL;
+                int q = nono_proxy_new(&pc, &c->proxy, &perr);
+                if (q < 0) {
+                        nono_err("%s", perr ? perr : strerror(-q));
+                        free(perr);
+                        return q;
+                }
+        }
+        return 0;
+}
+
+static int ctx_proxy(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct run_ctx *c = userdata;
+
+        (void)m;
+        if (!c->proxy || !c->proxy_audit.store) {
+                close(fd);
+                reply->status = -ENOTCONN;
+                return 0;
+        }
+        reply->status = nono_proxy_take_listener(c->proxy, fd);
         return 0;
 }
 
@@ -331,6 +372,15 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
                 return r;
         }
         c->session = c->rs.s.id;
+        c->proxy_audit.store = c->rs.st;
+        snprintf(c->proxy_audit.session, sizeof(c->proxy_audit.session), "%s", c->rs.s.id);
+        char *pj = nono_policy_to_json(p);
+        r = nono_audit_session_start(c->rs.st, c->rs.s.id, argv, pj, -1);
+        free(pj);
+        if (r < 0) {
+                nono_err("cannot record the session start: %s", nono_store_errmsg());
+                return r;
+        }
 #ifdef NONO_HAVE_FS
         nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id);
 #endif
@@ -353,6 +403,13 @@ static void ctx_finished(void *userdata, int status, bool ran)
         counted = true;
 #endif
 #ifdef NONO_HAVE_STORE
+        /* ends open connections; their events are queued before the session is sealed */
+        nono_proxy_free(c->proxy);
+        c->proxy = NULL;
+        /* the whole sandbox is gone: no process can still be waiting on the listener */
+        if (nono_supervisor_stop(c->sup) < 0)
+                nono_err("some exec/network events could not be stored: %s", nono_store_errmsg());
+        c->sup = NULL;
         nono_run_session_end(&c->rs, status, pre);
 #endif
         if (!c->summary || !ran)
@@ -374,6 +431,25 @@ static void ctx_finished(void *userdata, int status, bool ran)
         (void)pre;
 }
 
+#ifdef NONO_HAVE_STORE
+/* The agent's audit listener: the supervisor records its execs and connections. The filter is already in
+ * the agent, so without a supervisor its execve would fail with ENOSYS: refuse the session instead. */
+static int ctx_seccomp(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct run_ctx *c = userdata;
+        int r = c->rs.st ? nono_supervisor_start(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
+
+        (void)m;
+        if (r < 0) {
+                close(fd);
+                nono_err("cannot start the exec/network audit: %s (run with --no-audit to go without)",
+                         strerror(-r));
+        }
+        reply->status = r;
+        return r;
+}
+#endif
+
 #ifdef NONO_HAVE_FS
 static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
 {
@@ -387,6 +463,11 @@ static void ctx_free(struct run_ctx *c)
 #ifdef NONO_HAVE_FS
         nono_run_fs_free(c->fs);
         c->fs = NULL;
+#endif
+        nono_proxy_free(c->proxy);
+        c->proxy = NULL;
+#ifdef NONO_HAVE_STORE
+        nono_run_session_close(&c->rs);
 #endif
         (void)c;
 }
@@ -478,6 +559,10 @@ int nono_cmd_run(int argc, char **argv)
             .provider = &nono_provider_fuse,
             .fuse = ctx_fuse,
 #endif
+#ifdef NONO_HAVE_STORE
+            .seccomp_notify = ctx_seccomp,
+#endif
+            .proxy_listener = ctx_proxy,
             .prepare = ctx_prepare,
             .started = ctx_started,
             .finished = ctx_finished,
@@ -524,6 +609,10 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
                 status = 127;
                 goto out;
         }
+        if (!p.audit)
+                fprintf(stderr,
+                        "nono: audit is off (--no-audit): commands, connections and refused system calls "
+                        "are not recorded\n");
         int abi = nono_landlock_abi();
         if (abi < 6)
                 fprintf(stderr, "nono: warning: this kernel has Landlock ABI %d (< 6): %s\n", abi,
@@ -531,7 +620,11 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
         if (o->hooks && o->hooks->prepare && o->hooks->prepare(o->hooks->userdata, &p, state) < 0)
                 goto out;
         envp = nono_env_build(environ, &p);
-        if (!envp) {
+        uint16_t proxy_port =
+            o->hooks && o->hooks->proxy_listener && p.allow_domains && p.allow_domains[0] && !p.allow_net
+                ? NONO_PROXY_PORT
+                : 0;
+        if (!envp || (proxy_port && nono_proxy_env(proxy_port, &envp) < 0)) {
                 nono_err("out of memory");
                 goto out;
         }
@@ -550,8 +643,8 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
             .state_paths = state,
             .provider = o->hooks && o->hooks->provider ? o->hooks->provider : &nono_provider_bind,
             .user_ns = geteuid() != 0,
-            .notify_exec = o->hooks && o->hooks->seccomp_notify,
-            .proxy_port = o->hooks ? o->hooks->proxy_port : 0,
+            .notify_exec = o->hooks && o->hooks->seccomp_notify && p.audit,
+            .proxy_port = proxy_port,
             .share_net = p.allow_net,
         };
         /* Must happen while nono is single-threaded: the child is a raw clone (see sandbox.h). */

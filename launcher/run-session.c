@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "launcher/run-session.h"
+#include "launcher/audit.h"
+#include "launcher/seal.h"
 
 static int64_t now_ns(void)
 {
@@ -64,7 +66,16 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         r = nono_session_update(rs->st, &rs->s);
         if (r < 0)
                 fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
+        /* the end event, then the seal, last: nothing may be written to the session after it */
+        if (r == 0 && (r = nono_audit_session_end(rs->st, rs->s.id, status, rs->s.end_ns - rs->s.start_ns)) < 0)
+                fprintf(stderr, "nono: cannot record the end of session %s: %s\n", rs->s.id, nono_store_errmsg());
+        if (r == 0 && (r = nono_audit_seal(rs->st, rs->s.id)) < 0)
+                fprintf(stderr, "nono: cannot seal session %s: %s\n", rs->s.id, nono_audit_errmsg());
+        return r;
+}
+
+void nono_run_session_close(struct nono_run_session *rs)
+{
         nono_store_close(rs->st);
         rs->st = NULL;
-        return r;
 }

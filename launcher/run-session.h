@@ -20,5 +20,7 @@ struct nono_run_session {
 /* Opens the store and creates the session (state running). roots: NULL-terminated root paths. */
 int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, char **argv,
                            char **roots, char *err, size_t errlen);
-/* Marks it finished with the status; closes the store. */
+/* Marks it finished with the status. The store stays open: fs/ and the audit seal still use it. */
 int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preimage_bytes);
+/* Closes the store, after everything that writes to it (fs/ roots, supervisor, proxy) is freed. */
+void nono_run_session_close(struct nono_run_session *rs);

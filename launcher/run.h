@@ -22,8 +22,9 @@ struct nono_run_hooks {
         nono_chan_handler fuse;
         /* Set: the agent's execve/execveat go through a seccomp listener handed here. */
         nono_chan_handler seccomp_notify;
-        /* != 0: a socket listening on 127.0.0.1:proxy_port inside the net namespace is handed here. */
-        uint16_t proxy_port;
+        /* Set: when the policy allows domains (and not the whole network), a socket listening on
+         * 127.0.0.1:NONO_PROXY_PORT inside the agent's net namespace is handed here, and the agent's
+         * HTTP(S)_PROXY variables point at it. */
         nono_chan_handler proxy_listener;
         /* Called after the policy is checked and before the sandbox exists: open the roots' fds here. */
         int (*prepare)(void *userdata, const struct nono_policy *p, char **state_paths);

@@ -30,6 +30,8 @@
 #include <sys/socket.h>
 
 #include "launcher/seccomp.h"
+#include "launcher/supervisor.h"
+#include <stdio.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -95,14 +97,15 @@ static int deny_name(scmp_filter_ctx ctx, const char *name, int err)
         return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(err), nr, 0);
 }
 
-static int build(scmp_filter_ctx ctx)
+static int build(scmp_filter_ctx ctx, bool recorded)
 {
         static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,    CLONE_NEWUSER,
                                                  CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWTIME};
         static const unsigned long ioctls[] = {TIOCSTI, TIOCLINUX};
         int r;
 
-        for (size_t i = 0; nono_seccomp_denied[i]; i++)
+        /* recorded: the audit filter refuses (and records) these instead; see nono_seccomp_install */
+        for (size_t i = 0; !recorded && nono_seccomp_denied[i]; i++)
                 if ((r = deny_name(ctx, nono_seccomp_denied[i], EPERM)) < 0)
                         return r;
         if ((r = deny_name(ctx, "clone3", ENOSYS)) < 0)
@@ -140,27 +143,65 @@ static int build(scmp_filter_ctx ctx)
         return 0;
 }
 
+/* The plain-denied syscalls as numbers of this architecture. */
+static size_t denied_numbers(int *out, size_t cap)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; nono_seccomp_denied[i] && n < cap; i++) {
+                int nr = seccomp_syscall_resolve_name(nono_seccomp_denied[i]);
+                if (nr != __NR_SCMP_ERROR)
+                        out[n++] = nr;
+        }
+        return n;
+}
+
+static int load_plain_denies(void)
+{
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        int r = 0;
+
+        if (!ctx)
+                return -ENOMEM;
+        for (size_t i = 0; r >= 0 && nono_seccomp_denied[i]; i++)
+                r = deny_name(ctx, nono_seccomp_denied[i], EPERM);
+        if (r >= 0)
+                r = seccomp_load(ctx);
+        seccomp_release(ctx);
+        return r;
+}
+
+/*
+ * With audit, the syscalls denied outright are refused by the audit filter instead (EPERM, by number,
+ * fail-closed: ENOSYS if the supervisor is gone), so that each attempt is recorded as a violation; every other
+ * rule (argument checks, clone flags, socket families) stays in the deny filter, whose ERRNO outranks NOTIFY.
+ * If the audit filter cannot be loaded, the outright denials are loaded as a plain filter after all.
+ */
 int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd)
 {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        bool audit = o && o->notify_exec;
         int r;
 
         *notify_fd = -1;
         if (!ctx)
                 return -ENOMEM;
-        r = build(ctx);
-        if (r >= 0 && o && o->notify_exec) {
-                r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(execve), 0);
-                if (r >= 0)
-                        r = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(execveat), 0);
-        }
+        r = build(ctx, audit);
         if (r >= 0)
                 r = seccomp_load(ctx);
-        if (r >= 0 && o && o->notify_exec) {
-                *notify_fd = seccomp_notify_fd(ctx);
-                if (*notify_fd < 0)
-                        r = *notify_fd;
-        }
         seccomp_release(ctx);
-        return r < 0 ? r : 0;
+        if (r < 0 || !audit)
+                return r < 0 ? r : 0;
+        int nrs[64];
+        size_t n = denied_numbers(nrs, 64);
+        int fd = nono_supervisor_install_filter_deny(NONO_SUP_DEFAULT, -1, nrs, n);
+        if (fd >= 0) {
+                *notify_fd = fd;
+                return 0;
+        }
+        if (fd == -EBUSY)
+                fprintf(stderr, "nono: warning: an outer supervisor already audits this process tree (nono inside "
+                                "nono?): commands and connections are not recorded\n");
+        r = load_plain_denies();
+        return r < 0 ? r : fd == -EBUSY ? 0 : fd;
 }

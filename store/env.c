@@ -335,6 +335,7 @@ int nono_store_open(const char *home, unsigned flags, nono_store **out)
         }
         s->flags = flags;
         s->gc_grace_s = 3600;
+        s->all_synced = true;
         pthread_rwlock_init(&s->maplock, NULL);
         pthread_mutex_init(&s->mu, NULL);
         pthread_mutex_init(&s->pool_mu, NULL);
@@ -376,6 +377,7 @@ void nono_store_close(nono_store *s)
                 mdb_env_close(s->env);
         intern_cache_free(s->cache);
         pool_free(s);
+        free(s->scratch);
         pthread_mutex_destroy(&s->pool_mu);
         EVP_MD_CTX_free(s->wctx);
         EVP_MD_free(s->sha256);

@@ -93,11 +93,14 @@ struct nono_store {
         pthread_cond_t cond_work, cond_done;
         struct work *head, *tail;
         uint64_t enqueued, durable;
-        size_t queued_bytes;
+        size_t queued_bytes;             /* payload queued or in the running batch (the memory bound) */
+        size_t pending_n, pending_bytes; /* in the queue, not yet taken by the writer */
+        size_t pending_sync;             /* of those, sync calls (someone is waiting) */
         bool stop, thread_started;
         pthread_t thread;
         int async_err;
         char async_msg[256];
+        bool all_synced; /* under mu: everything committed so far is also flushed */
 
         /* 1 MiB buffers for async copies and fd reads, recycled: fresh pages cost a fault each, which
          * dominated async ingest on a VM (see object.c). */
@@ -111,6 +114,8 @@ struct nono_store {
         struct intern_cache *cache; /* (session, path) -> path id, see event.c */
         EVP_MD_CTX *wctx;
         int64_t chunk_bytes_delta;
+        void *scratch; /* event.c: reusable batch array */
+        size_t scratch_cap;
 };
 
 /* ---- errors (util.c) ---- */

@@ -325,8 +325,8 @@ int nono_session_get(nono_store *st, const char *id, struct nono_session *out)
         int r;
 
         *out = (struct nono_session){0};
-        if (!id)
-                return store_err(-EINVAL, "no session id given");
+        if (!id || !*id)
+                return store_err(-EINVAL, "no session id given: see `nono audit list` for the ids");
         if ((r = normalise_id(id, norm, sizeof(norm))) < 0)
                 return r;
         if ((r = rtxn_begin(st, &txn)) < 0)

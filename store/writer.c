@@ -15,6 +15,16 @@
  *
  * The queue is bounded (QUEUE_MAX_BYTES of payload) so an async producer cannot exhaust memory.
  *
+ * Async-only work may wait up to ASYNC_DELAY_NS for more to arrive before the writer commits it, so a stream
+ * of small async puts (4 KiB objects, single events) shares one sync instead of paying one each; a sync
+ * caller in the queue ends the wait at once.
+ *
+ * Memory: LMDB mallocs the dirty pages of every transaction (a 64 KiB chunk is a 17-page block) and frees
+ * them at commit. glibc returns a free heap top above M_TRIM_THRESHOLD (128 KiB by default) to the kernel,
+ * so each transaction faulted its pages in again: measured, that made ingest cost 4x the CPU (and page
+ * faults are dear in a VM). The first store opened in a process raises M_TRIM_THRESHOLD to TRIM_THRESHOLD
+ * for the process; the cost is that up to that much freed heap stays mapped.
+ *
  * Syncs: a batch that holds only NONO_ASYNC work commits with MDB_NOMETASYNC - the data pages are flushed,
  * the new meta page is written but not flushed - which halves the fsyncs of bulk ingest and keeps the file
  * consistent (a power cut may undo that last commit, never corrupt it). A batch with any sync caller, or the
@@ -22,15 +32,24 @@
  * A process crash (SIGKILL) loses nothing committed either way: the page cache survives it.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "store/internal.h"
 
 #define BATCH_MAX_ITEMS 4096
-#define BATCH_MAX_BYTES (64u << 20)
-#define QUEUE_MAX_BYTES (256u << 20)
+#define BATCH_MAX_BYTES (16u << 20)
+#define QUEUE_MAX_BYTES (24u << 20)
 #define MAP_MAX         (1ull << 42)
+#define ASYNC_DELAY_NS  2000000
+#define TRIM_THRESHOLD  (64 << 20)
+
+static void tune_malloc(void)
+{
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+}
 
 static void fail_items(struct work **items, size_t n, int err, const char *msg)
 {
@@ -88,7 +107,7 @@ static void run_batch(nono_store *s, struct work **items, size_t n)
         MDB_txn *txn;
         int rc;
 
-        for (int attempt = 0;; attempt++) {
+        for (;;) {
                 rc = write_txn_begin(s, &txn);
                 if (rc) {
                         int e = store_mdb_err(s, rc, "starting a write transaction");
@@ -120,10 +139,16 @@ static void run_batch(nono_store *s, struct work **items, size_t n)
                 if (rc == 0 && !need_sync)
                         s->meta_unsynced = true;
                 if (rc == 0 && need_sync && s->meta_unsynced) {
-                        /* an empty commit does not sync: flush what async commits left */
-                        rc = mdb_env_sync(s->env, 1);
-                        if (rc == 0)
+                        /* An empty commit does not sync: flush what async commits left. The work is
+                         * committed, so a failure here must not re-run it: report it and stop. */
+                        int src = mdb_env_sync(s->env, 1);
+                        if (src == 0) {
                                 s->meta_unsynced = false;
+                        } else {
+                                int e = store_mdb_err(s, classify_write_error(s, src, 0), "syncing");
+                                fail_items(items, n, e, nono_store_errmsg());
+                                return;
+                        }
                 }
                 if (rc == 0)
                         return;
@@ -161,12 +186,28 @@ static void *writer_main(void *arg)
                         pthread_cond_wait(&s->cond_work, &s->mu);
                 if (!s->head)
                         break;
+                if (!s->pending_sync && !s->stop) {
+                        struct timespec until;
+                        clock_gettime(CLOCK_REALTIME, &until);
+                        until.tv_nsec += ASYNC_DELAY_NS;
+                        if (until.tv_nsec >= 1000000000) {
+                                until.tv_sec++;
+                                until.tv_nsec -= 1000000000;
+                        }
+                        while (!s->pending_sync && !s->stop && s->pending_n < BATCH_MAX_ITEMS &&
+                               s->pending_bytes < BATCH_MAX_BYTES &&
+                               pthread_cond_timedwait(&s->cond_work, &s->mu, &until) == 0)
+                                ;
+                }
                 size_t n = 0, bytes = 0;
                 while (s->head && n < BATCH_MAX_ITEMS &&
                        (n == 0 || bytes + s->head->bytes <= BATCH_MAX_BYTES)) {
                         struct work *w = s->head;
                         s->head = w->next;
                         bytes += w->bytes;
+                        s->pending_n--;
+                        s->pending_bytes -= w->bytes;
+                        s->pending_sync -= !w->async;
                         items[n++] = w;
                 }
                 if (!s->head)
@@ -197,6 +238,7 @@ static void *writer_main(void *arg)
                 }
                 s->queued_bytes -= bytes;
                 s->durable = last;
+                s->all_synced = !s->meta_unsynced;
                 pthread_cond_broadcast(&s->cond_done);
                 pthread_mutex_unlock(&s->mu);
                 while (dead) {
@@ -213,8 +255,10 @@ static void *writer_main(void *arg)
 
 int writer_start(nono_store *s)
 {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_rwlockattr_t a;
 
+        pthread_once(&once, tune_malloc);
         /* Writer-preferring, so a steady stream of readers cannot starve a map resize. */
         pthread_rwlockattr_init(&a);
         pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -240,6 +284,9 @@ void writer_stop(nono_store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
         s->thread_started = false;
+        /* The queue drained before the thread ended; flush a meta page an async-only commit left. */
+        if (s->meta_unsynced)
+                mdb_env_sync(s->env, 1);
 }
 
 int writer_submit(nono_store *s, struct work *w, bool async)
@@ -263,6 +310,9 @@ int writer_submit(nono_store *s, struct work *w, bool async)
                 s->head = w;
         s->tail = w;
         s->queued_bytes += w->bytes;
+        s->pending_n++;
+        s->pending_bytes += w->bytes;
+        s->pending_sync += !async;
         pthread_cond_signal(&s->cond_work);
         if (async) {
                 pthread_mutex_unlock(&s->mu);
@@ -319,8 +369,12 @@ int nono_store_sync(nono_store *s)
 
         if (s->flags & NONO_STORE_RDONLY)
                 return 0;
-        /* A sync item: its batch commits with full syncs, after everything queued before it. */
-        if ((r = writer_submit(s, &barrier, false)) < 0)
+        /* Nothing queued and nothing left unflushed: nothing to wait for. Else a sync item: its batch
+         * commits with full syncs, after everything queued before it. */
+        pthread_mutex_lock(&s->mu);
+        bool idle = s->durable == s->enqueued && s->all_synced;
+        pthread_mutex_unlock(&s->mu);
+        if (!idle && (r = writer_submit(s, &barrier, false)) < 0)
                 return r;
         pthread_mutex_lock(&s->mu);
         r = s->async_err;

@@ -132,8 +132,9 @@ static void test_proxy_listener_reaches_parent(void **state)
             NULL};
 
         assert_non_null(mkdtemp(dir));
-        struct nono_policy_flags f = {.workdir = dir};
-        struct nono_run_hooks h = {.userdata = &s, .proxy_port = 3128, .proxy_listener = on_proxy};
+        char *domains[] = {"example.com", NULL};
+        struct nono_policy_flags f = {.workdir = dir, .allow_domain = domains};
+        struct nono_run_hooks h = {.userdata = &s, .proxy_listener = on_proxy};
         int st = nono_run(&f, cmd, &(struct nono_run_options){.hooks = &h});
         assert_int_equal(st, 0);
         assert_true(s.fd >= 0);

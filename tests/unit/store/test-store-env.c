@@ -205,27 +205,10 @@ static void wrong_permissions(void **state)
         rm_rf(h.dir);
 }
 
-static void wrong_owner(void **state)
-{
-        (void)state;
-        struct home h;
-        if (geteuid() != 0) {
-                fprintf(stderr,
-                        "skip: only root can give a file to another user (covered by the root run)\n");
-                skip();
-        }
-        home_init(&h);
-        assert_int_equal(chown(h.data, 65534, 65534), 0);
-        expect_open_error(h.dir, -EPERM, "owned by uid 65534", "chown");
-        assert_int_equal(chown(h.data, 0, 0), 0);
-        assert_int_equal(chown(h.store, 65534, 65534), 0);
-        expect_open_error(h.dir, -EPERM, "owned by uid 65534", "NONO_HOME");
-        rm_rf(h.dir);
-}
-
 /* Runs fn in a child with its own mount namespace (and a user namespace when not root); returns its
- * exit status, or 77 when namespaces are unavailable. */
-static int in_mount_ns(void (*fn)(const struct home *), const struct home *h)
+ * exit status, or 77 when namespaces are unavailable. root_inside: map the caller to uid 0 in the user
+ * namespace (so files of the real root show as the overflow uid 65534). */
+static int in_mount_ns_as(void (*fn)(const struct home *), const struct home *h, bool root_inside)
 {
         pid_t pid = fork();
         if (pid == 0) {
@@ -236,7 +219,7 @@ static int in_mount_ns(void (*fn)(const struct home *), const struct home *h)
                                 _exit(77);
                         char m[64];
                         int fd;
-                        snprintf(m, sizeof(m), "%u %u 1", uid, uid);
+                        snprintf(m, sizeof(m), "%u %u 1", root_inside ? 0 : uid, uid);
                         if ((fd = open("/proc/self/uid_map", O_WRONLY)) < 0 || write(fd, m, strlen(m)) < 0)
                                 _exit(77);
                         close(fd);
@@ -245,7 +228,7 @@ static int in_mount_ns(void (*fn)(const struct home *), const struct home *h)
                                 }
                                 close(fd);
                         }
-                        snprintf(m, sizeof(m), "%u %u 1", gid, gid);
+                        snprintf(m, sizeof(m), "%u %u 1", root_inside ? 0 : gid, gid);
                         if ((fd = open("/proc/self/gid_map", O_WRONLY)) < 0 || write(fd, m, strlen(m)) < 0)
                                 _exit(77);
                         close(fd);
@@ -263,6 +246,11 @@ static int in_mount_ns(void (*fn)(const struct home *), const struct home *h)
         return WEXITSTATUS(status);
 }
 
+static int in_mount_ns(void (*fn)(const struct home *), const struct home *h)
+{
+        return in_mount_ns_as(fn, h, false);
+}
+
 #define CHILD_CHECK(c)                                                                                       \
         do {                                                                                                 \
                 if (!(c)) {                                                                                  \
@@ -271,6 +259,41 @@ static int in_mount_ns(void (*fn)(const struct home *), const struct home *h)
                         _exit(1);                                                                            \
                 }                                                                                            \
         } while (0)
+
+/* Unprivileged: in a user namespace where we are uid 0, a directory of the real root (shown as the
+ * overflow uid 65534) is bind-mounted as the store. */
+static void foreign_owner_child(const struct home *h)
+{
+        nono_store *s = NULL;
+        if (mount("/usr", h->store, NULL, MS_BIND, NULL) < 0)
+                _exit(77);
+        int r = nono_store_open(h->dir, 0, &s);
+        CHILD_CHECK(r == -EPERM && strstr(nono_store_errmsg(), "owned by uid 65534, not by you (uid 0)") &&
+                    strstr(nono_store_errmsg(), "NONO_HOME"));
+}
+
+static void wrong_owner(void **state)
+{
+        (void)state;
+        struct home h;
+        home_init(&h);
+        if (geteuid() != 0) {
+                int rc = in_mount_ns_as(foreign_owner_child, &h, true);
+                rm_rf(h.dir);
+                if (rc == 77) {
+                        fprintf(stderr, "skip: no user namespaces to show a file of another owner\n");
+                        skip();
+                }
+                assert_int_equal(rc, 0);
+                return;
+        }
+        assert_int_equal(chown(h.data, 65534, 65534), 0);
+        expect_open_error(h.dir, -EPERM, "owned by uid 65534", "chown");
+        assert_int_equal(chown(h.data, 0, 0), 0);
+        assert_int_equal(chown(h.store, 65534, 65534), 0);
+        expect_open_error(h.dir, -EPERM, "owned by uid 65534", "NONO_HOME");
+        rm_rf(h.dir);
+}
 
 static void readonly_child(const struct home *h)
 {

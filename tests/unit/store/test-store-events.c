@@ -272,6 +272,51 @@ static void many_and_big_batches(void **state)
         assert_int_equal(nono_events_iterate(f->st, "0000000000000", 1, collect_cb, &got), -ENOENT);
 }
 
+struct writer_cb {
+        nono_store *st;
+        const char *other;
+        int calls;
+};
+
+/* A callback may write to the store (no transaction is held across it); <0 aborts with that error. */
+static int writing_cb(const struct nono_event *ev, void *ud)
+{
+        struct writer_cb *w = ud;
+        struct nono_event copy = *ev;
+        if (nono_events_append(w->st, w->other, &copy, 1, 0) < 0)
+                return -EIO;
+        return ++w->calls == 3 ? -ECANCELED : 0;
+}
+
+static void callback_writes_and_aborts(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_session a, b;
+        new_session(f->st, &a);
+        new_session(f->st, &b);
+        struct nono_event ev[5];
+        sample(ev, 5);
+        assert_ok(nono_events_append(f->st, a.id, ev, 5, 0));
+        struct writer_cb w = {.st = f->st, .other = b.id};
+        assert_int_equal(nono_events_iterate(f->st, a.id, 1, writing_cb, &w), -ECANCELED);
+        assert_int_equal(w.calls, 3);
+        struct nono_event_counts c;
+        assert_ok(nono_events_count(f->st, b.id, &c));
+        assert_int_equal(c.by_type[0], 3);
+}
+
+/* An async failure is reported by the next nono_store_sync(), with its message, once. */
+static void async_error_reported_by_sync(void **state)
+{
+        struct fixture *f = *state;
+        struct nono_event ev = {.type = NONO_EV_FILE, .op = NONO_OP_OPEN, .path = "x"};
+        assert_ok(nono_events_append(f->st, "0000000000000", &ev, 1, NONO_ASYNC));
+        assert_int_equal(nono_store_sync(f->st), -ENOENT);
+        assert_non_null(strstr(nono_store_errmsg(), "no session 0000000000000"));
+        assert_ok(nono_store_sync(f->st));
+        assert_int_equal(nono_events_append(f->st, "short", &ev, 1, 0), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -280,6 +325,8 @@ int main(void)
             cmocka_unit_test(canonical_layout),
             cmocka_unit_test_setup_teardown(tamper, fx_setup, fx_teardown),
             cmocka_unit_test_setup_teardown(many_and_big_batches, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(callback_writes_and_aborts, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(async_error_reported_by_sync, fx_setup, fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

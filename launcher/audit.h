@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * audit.h - the events a session records about itself (start and end), and the small vocabulary the audit
+ * commands share (operation names). `nono run` calls, in this order:
+ *
+ *     nono_audit_session_start()   after the session record exists, before the agent starts;
+ *     ... the agent runs; fs/ and the supervisor append events ...
+ *     nono_supervisor_stop()       after the agent and its descendants are reaped;
+ *     nono_session_update()        with end_ns, exit_status, state = FINISHED;
+ *     nono_audit_session_end()     the end event (durable on return);
+ *     nono_audit_seal()            last (seal.h).
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* The session start event: argv, the policy summary (a JSON object or NULL), the Landlock ABI (a negative
+ * value: ask the kernel), the kernel release and nono's version. Durable on return. */
+int nono_audit_session_start(nono_store *st, const char *session, char *const *argv, const char *policy_json,
+                             int landlock_abi);
+
+/* The session end event: exit status (as nono's: code or 128+signal), duration and the event counts.
+ * An agent killed by SIGSYS (the deny filter's KILL action) adds a violation event, because that death is the
+ * only trace a killed syscall leaves without kernel audit. Durable on return. */
+int nono_audit_session_end(nono_store *st, const char *session, int exit_status, int64_t duration_ns);
+
+/* "open", "exec", "connect", ... ("?" for unknown). */
+const char *nono_op_name(unsigned op);
+/* "file", "exec", "net", "session" ("?" for unknown). */
+const char *nono_event_type_name(unsigned type);
