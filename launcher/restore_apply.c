@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * restore_apply.c - executes a restore plan (see restore_int.h) step by step. Every step is idempotent
+ * with respect to the steps that follow it in the same journal window, so a restore killed anywhere is
+ * completed by running it again from the last journaled position:
+ *   - a stash move whose source is gone is done;
+ *   - a placement from the stash whose stash entry is gone and whose path exists is done;
+ *   - content is written either into a fresh temporary that is then renamed over the path (whole
+ *     pre-images: the user sees the old file or the new one, never half of one) or, for block-level
+ *     pre-images and hard-linked files, into the live inode (so untouched blocks and other names stay);
+ *     writing the same bytes again is harmless.
+ * Durability: one syncfs() per root at the end instead of an fsync per file (a SIGKILL loses nothing the
+ * kernel already has; the journal is deleted only after the syncfs).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "launcher/restore_fs.h"
+#include "launcher/restore_int.h"
+
+#define JOURNAL_EVERY 2048
+
+struct ctx {
+        nono_store *st;
+        struct rb_plan *p;
+        int *stash; /* per root, -1 until made */
+        char stash_name[64];
+        size_t step; /* index of the running step */
+};
+
+static int get_stash(struct ctx *c, uint32_t root);
+
+/* Moves whatever occupies name aside (into the stash) so the pre-image can take its place: something that
+ * came back inside a re-attached directory but is not what belongs there. */
+static int evict(struct ctx *c, uint32_t root, int parent, const char *name)
+{
+        char nm[32];
+        int sfd = get_stash(c, root);
+
+        if (sfd < 0)
+                return sfd;
+        snprintf(nm, sizeof nm, "y%zu", c->step);
+        if (renameat2(parent, name, sfd, nm, RENAME_NOREPLACE) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+/* renameat2(NOREPLACE) from the stash, evicting an occupant once. */
+static int attach_from(struct ctx *c, uint32_t root, int sfd, const char *sname, int parent, const char *name)
+{
+        if (renameat2(sfd, sname, parent, name, RENAME_NOREPLACE) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return -errno;
+        int r = evict(c, root, parent, name);
+        if (r < 0)
+                return r;
+        return renameat2(sfd, sname, parent, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+}
+
+static int get_stash(struct ctx *c, uint32_t root)
+{
+        int fd;
+
+        if (c->stash[root] >= 0)
+                return c->stash[root];
+        if (mkdirat(c->p->rootfds[root], c->stash_name, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = openat(c->p->rootfds[root], c->stash_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return c->stash[root] = fd;
+}
+
+static int step_openup(struct ctx *c, const struct rb_step *s)
+{
+        _cleanup_close_ int fd = rfs_open_path(c->p->rootfds[s->root], s->path);
+        struct stat st;
+
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return fd < 0 ? fd : -errno;
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+                return 0;
+        return rfs_chmod(fd, st.st_mode | 0700);
+}
+
+static int step_stash(struct ctx *c, const struct rb_step *s)
+{
+        _cleanup_close_ int parent = -1;
+        const char *name;
+        int sfd;
+
+        parent = rfs_open_parent(c->p->rootfds[s->root], s->path, &name);
+        if (parent == -ENOENT)
+                return 0;
+        if (parent < 0)
+                return parent;
+        if (faccessat(parent, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        sfd = get_stash(c, s->root);
+        if (sfd < 0)
+                return sfd;
+        if (renameat2(parent, name, sfd, s->path2, RENAME_NOREPLACE) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return 0;
+}
+
+/* Opens the inode behind an O_PATH fd for writing (u+w for the moment it takes if the agent removed it). */
+static int open_write(int fd_opath)
+{
+        char p[64];
+        struct stat st;
+        int fd;
+
+        if (fstat(fd_opath, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd_opath);
+        fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0 || errno != EACCES)
+                return fd < 0 ? -errno : fd;
+        if (st.st_uid != geteuid())
+                return -EACCES;
+        rfs_chmod(fd_opath, st.st_mode | S_IWUSR);
+        fd = open(p, O_WRONLY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd; /* META sets the final mode */
+}
+
+/* Writes the node's recorded content into fd: the whole object, or the captured chunks over what is there. */
+static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool whole_over_existing)
+{
+        int r;
+
+        if (n->complete) {
+                if (whole_over_existing && ftruncate(fd, 0) < 0)
+                        return -errno;
+                if (lseek(fd, 0, SEEK_SET) < 0)
+                        return -errno;
+                r = nono_object_get_fd(c->st, &n->object, fd);
+                if (r < 0) {
+                        rb_set_err("the store lacks the pre-image content of a file (%s): run `nono rollback "
+                                   "verify %s`",
+                                   nono_store_errmsg(), c->p->session);
+                        return -ENODATA;
+                }
+                return ftruncate(fd, n->size) < 0 ? -errno : 0;
+        }
+        char *buf = malloc(NONO_CHUNK_SIZE);
+        if (!buf)
+                return -ENOMEM;
+        r = 0;
+        for (size_t i = 0; i < n->n_chunks && r >= 0; i++) {
+                size_t len = 0;
+                r = nono_chunk_get(c->st, &n->chunks[i].digest, buf, NONO_CHUNK_SIZE, &len);
+                if (r < 0) {
+                        rb_set_err(
+                            "the store lacks a pre-image block of a file: run `nono rollback verify %s`",
+                            c->p->session);
+                        r = -ENODATA;
+                } else if (pwrite(fd, buf, len, (off_t)(n->chunks[i].index * NONO_CHUNK_SIZE)) !=
+                           (ssize_t)len)
+                        r = -EIO;
+        }
+        free(buf);
+        if (r < 0)
+                return r;
+        return ftruncate(fd, n->size) < 0 ? -errno : 0;
+}
+
+/* Builds a finished temporary next to the path: from the live file src (may be -1) and the store. */
+static int build_tmp(struct ctx *c, const struct nono_node *n, int parent, const char *tmp, int src_opath)
+{
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        unlinkat(parent, tmp, 0);
+        switch (n->type) {
+        case NONO_FT_SYMLINK:
+                return symlinkat(n->link_target ? n->link_target : "", parent, tmp) < 0 ? -errno : 0;
+        case NONO_FT_FIFO:
+                return mknodat(parent, tmp, S_IFIFO | 0600, 0) < 0 ? -errno : 0;
+        case NONO_FT_SOCK:
+                return mknodat(parent, tmp, S_IFSOCK | 0600, 0) < 0 ? -errno : 0;
+        case NONO_FT_FILE:
+                break;
+        default:
+                return -EINVAL;
+        }
+        fd = openat(parent, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (!n->complete && src_opath >= 0) {
+                _cleanup_close_ int src = rfs_open_read(src_opath);
+                if (src < 0)
+                        return src;
+                r = rfs_copy_fd(src, fd);
+                if (r < 0)
+                        return r;
+        } else if (!n->complete && n->size) {
+                return -ENODATA; /* the plan refuses this; defensive */
+        }
+        return write_content(c, n, fd, false);
+}
+
+static int place_file_like(struct ctx *c, const struct rb_step *s, const struct nono_node *n, int parent,
+                           const char *name)
+{
+        _cleanup_close_ int src = -1;
+        char tmp[64];
+        int sfd = -1, r;
+        bool from_stash = s->how == RB_FROM_STASH;
+
+        if (from_stash) {
+                sfd = get_stash(c, s->root);
+                if (sfd < 0)
+                        return sfd;
+                src = openat(sfd, s->path2, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (src < 0 && errno == ENOENT && faccessat(parent, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        return 0; /* done by an earlier run */
+                if (src < 0)
+                        return -errno;
+        } else if (s->how == RB_INPLACE) {
+                src = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        }
+        /* a block-level node's base content: fs/'s stash entry when there is one, else the live file */
+        _cleanup_close_ int fsst =
+            n->type == NONO_FT_FILE && !n->complete ? rb_fs_stash_entry(c->p, s->root, s->node) : -1;
+        if (n->type == NONO_FT_FILE && !n->complete && n->size && src < 0 && fsst < 0)
+                return -ENODATA;
+        /* In place: block-level pre-images (only changed blocks are in the store) and hard-linked files. */
+        if (n->type == NONO_FT_FILE && src >= 0 && (!n->complete || n->nlink > 1)) {
+                _cleanup_close_ int w = open_write(src);
+                struct stat a, b;
+                if (w < 0)
+                        return w;
+                if (fsst >= 0 && fstat(fsst, &a) == 0 && fstat(src, &b) == 0 &&
+                    (a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+                        _cleanup_close_ int base = rfs_open_read(fsst);
+                        if (base < 0 || ftruncate(w, 0) < 0)
+                                return base < 0 ? base : -errno;
+                        r = rfs_copy_fd(base, w);
+                        if (r < 0)
+                                return r;
+                }
+                r = write_content(c, n, w, true);
+                if (r < 0)
+                        return r;
+                return from_stash ? attach_from(c, s->root, sfd, s->path2, parent, name) : 0;
+        }
+        if (n->type == NONO_FT_FILE || !from_stash) {
+                if (s->how == RB_INPLACE && n->type == NONO_FT_SYMLINK && src >= 0) {
+                        char buf[4096];
+                        ssize_t l = readlinkat(src, "", buf, sizeof buf - 1);
+                        if (l >= 0 && (buf[l] = 0, !strcmp(buf, n->link_target ? n->link_target : "")))
+                                return 0;
+                }
+                if (s->how == RB_INPLACE && (n->type == NONO_FT_FIFO || n->type == NONO_FT_SOCK) && src >= 0)
+                        return 0;
+                snprintf(tmp, sizeof tmp, RB_TMP_PREFIX "%llu", (unsigned long long)s->node);
+                r = build_tmp(c, n, parent, tmp, fsst >= 0 ? fsst : src);
+                if (r < 0)
+                        return r;
+                if (renameat(parent, tmp, parent, name) < 0) {
+                        if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
+                                return -errno;
+                        r = evict(c, s->root, parent, name);
+                        if (r < 0 || renameat(parent, tmp, parent, name) < 0)
+                                return r < 0 ? r : -errno;
+                }
+                if (from_stash)
+                        unlinkat(sfd, s->path2, 0);
+                return 0;
+        }
+        /* symlink, fifo or socket coming back from the stash */
+        return attach_from(c, s->root, sfd, s->path2, parent, name);
+}
+
+static int place_dir(struct ctx *c, const struct rb_step *s, int parent, const char *name)
+{
+        struct stat st;
+
+        if (s->how == RB_FROM_STASH) {
+                int sfd = get_stash(c, s->root);
+                if (sfd < 0)
+                        return sfd;
+                if (faccessat(sfd, s->path2, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        return attach_from(c, s->root, sfd, s->path2, parent, name);
+                if (errno != ENOENT)
+                        return -errno;
+                /* gone from the stash: attached by an earlier run */
+        } else if (s->how == RB_FRESH) {
+                if (mkdirat(parent, name, 0700) == 0)
+                        return 0;
+                if (errno != EEXIST)
+                        return -errno;
+                if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+                        int r = evict(c, s->root, parent, name);
+                        if (r < 0)
+                                return r;
+                        return mkdirat(parent, name, 0700) < 0 ? -errno : 0;
+                }
+        }
+        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int step_place(struct ctx *c, const struct rb_step *s)
+{
+        _cleanup_close_ int parent = -1;
+        struct nono_node n = {0};
+        const char *name;
+        int r;
+
+        if (!*s->path)
+                return 0; /* the root itself stays; META and TIMES restore its attributes */
+        r = nono_node_get(c->st, c->p->session, s->node, &n);
+        if (r < 0) {
+                rb_set_err("the pre-image of %s is missing from the store: run `nono rollback verify %s`",
+                           s->path, c->p->session);
+                return -ENODATA;
+        }
+        parent = rfs_open_parent(c->p->rootfds[s->root], s->path, &name);
+        if (parent < 0)
+                r = parent;
+        else if (n.type == NONO_FT_DIR)
+                r = place_dir(c, s, parent, name);
+        else
+                r = place_file_like(c, s, &n, parent, name);
+        nono_node_clear(&n);
+        return r;
+}
+
+static int step_link(struct ctx *c, const struct rb_step *s)
+{
+        _cleanup_close_ int p1 = -1, p2 = -1;
+        const char *n1, *n2;
+        struct stat a, b;
+
+        p2 = rfs_open_parent(c->p->rootfds[s->root], s->path2, &n2);
+        p1 = rfs_open_parent(c->p->rootfds[s->root], s->path, &n1);
+        if (p1 < 0 || p2 < 0)
+                return p1 < 0 ? p1 : p2;
+        if (linkat(p2, n2, p1, n1, 0) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return -errno;
+        if (fstatat(p1, n1, &a, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(p2, n2, &b, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+                return 0;
+        if (S_ISDIR(a.st_mode))
+                return -EISDIR;
+        /* a leftover of a killed run: replace it by the link */
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, RB_TMP_PREFIX "l%llu", (unsigned long long)s->node);
+        unlinkat(p1, tmp, 0);
+        if (linkat(p2, n2, p1, tmp, 0) < 0 || renameat(p1, tmp, p1, n1) < 0)
+                return -errno;
+        return 0;
+}
+
+static int step_meta(struct ctx *c, const struct rb_step *s, bool times)
+{
+        struct nono_node n = {0};
+        int r = nono_node_get(c->st, c->p->session, s->node, &n);
+
+        if (r < 0)
+                return -ENODATA;
+        if (!times) {
+                _cleanup_close_ int fd = rfs_open_path(c->p->rootfds[s->root], s->path);
+                r = fd < 0 ? fd : rfs_apply_meta(fd, &n);
+        } else if (!*s->path) {
+                _cleanup_close_ int d =
+                    openat(c->p->rootfds[s->root], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                struct timespec ts[2] = {{n.atime_ns / 1000000000LL, n.atime_ns % 1000000000LL},
+                                         {n.mtime_ns / 1000000000LL, n.mtime_ns % 1000000000LL}};
+                r = d < 0 ? -errno : futimens(d, ts) < 0 ? -errno : 0;
+        } else {
+                _cleanup_close_ int parent = -1;
+                const char *name;
+                parent = rfs_open_parent(c->p->rootfds[s->root], s->path, &name);
+                r = parent < 0 ? parent : rfs_apply_times(parent, name, &n);
+        }
+        nono_node_clear(&n);
+        return r;
+}
+
+static int step_clean(struct ctx *c, const struct rb_step *s)
+{
+        if (c->p->rootfds[s->root] < 0)
+                return 0;
+        if (c->stash[s->root] >= 0) {
+                close(c->stash[s->root]);
+                c->stash[s->root] = -1;
+        }
+        return rfs_remove_tree(c->p->rootfds[s->root], c->stash_name);
+}
+
+static int step_roottimes(struct ctx *c, const struct rb_step *s)
+{
+        long long a = 0, m = 0;
+        _cleanup_close_ int o = rfs_open_path(c->p->rootfds[s->root], s->path);
+        _cleanup_close_ int d = o >= 0 ? openat(o, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        struct timespec ts[2];
+
+        if (o == -ENOENT)
+                return 0; /* gone (a directory the restore itself removed) */
+        if (d < 0 || !s->path2 || sscanf(s->path2, "%lld %lld", &a, &m) != 2)
+                return d < 0 ? -errno : -EINVAL;
+        ts[0] = (struct timespec){a / 1000000000LL, a % 1000000000LL};
+        ts[1] = (struct timespec){m / 1000000000LL, m % 1000000000LL};
+        return futimens(d, ts) < 0 ? -errno : 0;
+}
+
+static int run_step(struct ctx *c, const struct rb_step *s)
+{
+        if (s->op != RB_PHASE && s->op != RB_CLEAN && c->p->rootfds[s->root] < 0)
+                return -ENOENT;
+        switch (s->op) {
+        case RB_OPENUP:
+                return step_openup(c, s);
+        case RB_STASH:
+                return step_stash(c, s);
+        case RB_PLACE:
+                return step_place(c, s);
+        case RB_LINK:
+                return step_link(c, s);
+        case RB_META:
+                return step_meta(c, s, false);
+        case RB_TIMES:
+                return step_meta(c, s, true);
+        case RB_CLEAN:
+                return step_clean(c, s);
+        case RB_PHASE:
+                return 0;
+        case RB_ROOTTIMES:
+                return step_roottimes(c, s);
+        default:
+                return -EINVAL;
+        }
+}
+
+static const char *op_name(uint8_t op)
+{
+        static const char *n[] = {"",      "open up",           "move aside",   "restore",
+                                  "link",  "set attributes of", "set times of", "clean up",
+                                  "phase", "set times of"};
+        return op < 10 ? n[op] : "?";
+}
+
+int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
+{
+        int stash[p->n_roots + 1];
+        struct ctx c = {.st = st, .p = p, .stash = stash};
+        size_t last_pct = SIZE_MAX;
+        /* Test hook: SIGKILL ourselves after this many steps, so crash tests hit exact points, not timings.
+         */
+        const char *kill_env = getenv("NONO_TEST_RESTORE_KILL_AFTER");
+        long kill_after = kill_env ? strtol(kill_env, NULL, 10) : -1, executed = 0;
+        int r = 0;
+
+        for (size_t i = 0; i <= p->n_roots; i++)
+                stash[i] = -1;
+        snprintf(c.stash_name, sizeof c.stash_name, RB_STASH_PREFIX "%s", p->session);
+        for (size_t i = p->done; i < p->n_steps; i++) {
+                const struct rb_step *s = &p->steps[i];
+                c.step = i;
+                r = run_step(&c, s);
+                if (kill_after >= 0 && ++executed > kill_after)
+                        raise(SIGKILL);
+                if (r < 0) {
+                        if (!*nono_restore_errmsg())
+                                rb_set_err("cannot %s %s/%s: %s; fix that and run the same restore again to "
+                                           "complete it",
+                                           op_name(s->op), p->roots[s->root], s->path, strerror(-r));
+                        break;
+                }
+                if (s->op == RB_PHASE || (i + 1) % JOURNAL_EVERY == 0) {
+                        p->done = i + 1;
+                        r = rb_journal_save(st, p);
+                        if (r < 0)
+                                break;
+                }
+                if (progress && p->n_steps >= 200) {
+                        size_t pct = (i + 1) * 100 / p->n_steps;
+                        if (pct != last_pct)
+                                fprintf(stderr, "\rnono: restoring %zu%% (%zu/%zu)", pct, i + 1, p->n_steps);
+                        last_pct = pct;
+                }
+        }
+        if (progress && p->n_steps >= 200)
+                fputc('\n', stderr);
+        for (size_t i = 0; i < p->n_roots; i++) {
+                if (stash[i] >= 0)
+                        close(stash[i]);
+                if (r >= 0 && p->rootfds[i] >= 0)
+                        syncfs(p->rootfds[i]);
+        }
+        if (r >= 0)
+                p->done = p->n_steps;
+        return r;
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * restore_int.h - the rollback engine's plan, shared by restore_plan.c (builds it without changing
+ * anything), restore_journal.c (persists it and its progress) and restore_apply.c (executes it).
+ *
+ * A plan is a list of idempotent steps in three phases, so that re-running any suffix of it after a kill
+ * converges to the same tree:
+ *   1. detach (deepest path first): every object that is at a touched path now and is not already the
+ *      right one is renamed into a private stash directory beneath its root (".nono-restore-ID"): nodes
+ *      that will be reused under "n<node>", everything else (what the session created) under "x<item>";
+ *   2. attach (shallowest first): each touched path gets its pre-image: the stashed or in-place live inode
+ *      (so untouched children of a moved directory come back with it), content rebuilt from the store
+ *      (whole objects, or captured chunks over the live inode) into a temporary next to the path and
+ *      renamed over it, hard links re-made, then mode/owner/xattrs, then times (directories last, deepest
+ *      first, since every change inside a directory moves its mtime);
+ *   3. clean: the stash is deleted (its contents were recorded in the restore session first).
+ * Progress is journaled at every phase boundary and every 2048 steps.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "launcher/restore.h"
+#include "store/store.h"
+
+#define RB_STASH_PREFIX ".nono-restore-"
+#define RB_TMP_PREFIX   ".nono-rb-"
+
+enum rb_op {
+        RB_OPENUP = 1, /* give ourselves u+rwx on a directory the agent locked (mode restored by META) */
+        RB_STASH,      /* rename path -> stash/path2 */
+        RB_PLACE,      /* put node at path (how) */
+        RB_LINK,       /* link path2 (already placed) -> path */
+        RB_META,       /* mode, owner, xattrs of node at path */
+        RB_TIMES,      /* atime/mtime of node at path */
+        RB_CLEAN,      /* remove the stash of root */
+        RB_PHASE,      /* phase boundary: progress is journaled here */
+        RB_ROOTTIMES,  /* directory path (untracked) gets back path2 = "atime_ns mtime_ns" captured at plan
+                          time */
+};
+
+enum rb_how {
+        RB_FROM_STASH = 1, /* the live inode is in stash/path2 */
+        RB_INPLACE,        /* the live inode is at path */
+        RB_FRESH,          /* build from the store */
+        RB_COPY,           /* content from the live file at path2 (outside the restored subset) */
+};
+
+struct rb_step {
+        uint8_t op, how;
+        uint32_t root;
+        uint64_t node;
+        char *path, *path2;
+};
+
+/* One touched path (or, extra, a descendant of a directory the restore removes). */
+struct rb_item {
+        uint32_t root;
+        char *path;
+        uint64_t target; /* node at session start; 0: absent */
+        bool has_post;
+        struct nono_path_rec rec;
+        bool cur_exists;
+        struct stat cur; /* now (at plan time) */
+        uint64_t k;      /* restore-session node id of the current object; 0: absent */
+        bool extra;
+        bool trash; /* an extra that needs its own move to the trash (a name not at start, not recorded) */
+};
+
+struct rb_plan {
+        char session[NONO_SESSION_ID_LEN + 1];
+        char restore_id[NONO_SESSION_ID_LEN + 1];
+        char **roots;    /* NULL-terminated, from the session */
+        int *rootfds;    /* O_PATH dir fds, one per root (-1: root missing) */
+        char **filebase; /* roots that are files: rootfds[] is their directory, this their name; else NULL */
+        int *fsstash;    /* fs/'s stash directory of each root ("..nono-stash.SESSION.ROOT"), -1: none */
+        bool crashed;    /* the session has no final post-images (only fs/'s interim ones) */
+        size_t n_roots;
+        struct rb_item *items;
+        size_t n_items;
+        size_t n_recorded; /* items[0..n_recorded) are the session's records, sorted; then extras */
+        struct rb_step *steps;
+        size_t n_steps, done;
+        bool full; /* every path of the session (not a subset): the session becomes RESTORED */
+        size_t n_conflicts;
+};
+
+#define RB_FS_STASH_PREFIX "..nono-stash."
+
+void rb_plan_free(struct rb_plan *p);
+/* O_PATH fd of fs/'s stash entry of node (the base content of a block-level node, cow.c "content rule"),
+ * or -ENOENT. */
+int rb_fs_stash_entry(const struct rb_plan *p, uint32_t root, uint64_t node);
+int rb_open_roots(struct rb_plan *p);
+
+/* restore_plan.c: fills items and steps; lists conflicts on out. */
+int rb_plan_build(nono_store *st, const struct nono_session *s, const struct nono_restore_opts *o,
+                  struct rb_plan *p, FILE *out);
+void rb_plan_print(const struct rb_plan *p, FILE *out);
+
+/* restore_journal.c */
+int rb_journal_save(nono_store *st, const struct rb_plan *p);
+int rb_journal_load(nono_store *st, const char *session, struct rb_plan *p);
+
+/* restore_apply.c: runs steps from p->done, journaling progress. */
+int rb_apply(nono_store *st, struct rb_plan *p, bool progress);
+
+/* restore.c */
+void rb_set_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int rb_step_add(struct rb_plan *p, uint8_t op, uint8_t how, uint32_t root, uint64_t node, const char *path,
+                const char *path2);
