@@ -7,8 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "launcher/run-session.h"
 #include "launcher/audit.h"
+#include "launcher/retention.h"
+#include "launcher/run-session.h"
 #include "launcher/seal.h"
 
 static int64_t now_ns(void)
@@ -67,10 +68,18 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         if (r < 0)
                 fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
         /* the end event, then the seal, last: nothing may be written to the session after it */
-        if (r == 0 && (r = nono_audit_session_end(rs->st, rs->s.id, status, rs->s.end_ns - rs->s.start_ns)) < 0)
-                fprintf(stderr, "nono: cannot record the end of session %s: %s\n", rs->s.id, nono_store_errmsg());
+        if (r == 0 &&
+            (r = nono_audit_session_end(rs->st, rs->s.id, status, rs->s.end_ns - rs->s.start_ns)) < 0)
+                fprintf(stderr, "nono: cannot record the end of session %s: %s\n", rs->s.id,
+                        nono_store_errmsg());
         if (r == 0 && (r = nono_audit_seal(rs->st, rs->s.id)) < 0)
                 fprintf(stderr, "nono: cannot seal session %s: %s\n", rs->s.id, nono_audit_errmsg());
+        /* automatic retention (config.json): old rollback sessions go, never this one nor a running one */
+        if (rs->s.rollback && nono_retention_apply(rs->st) < 0)
+                fprintf(stderr,
+                        "nono: warning: automatic rollback retention failed: %s (see `nono rollback "
+                        "cleanup --dry-run`)\n",
+                        nono_store_errmsg());
         return r;
 }
 
