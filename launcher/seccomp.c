@@ -173,9 +173,9 @@ static int load_plain_denies(void)
 
 /*
  * With audit, the syscalls denied outright are refused by the audit filter instead (EPERM, by number,
- * fail-closed: ENOSYS if the supervisor is gone), so that each attempt is recorded as a violation; every other
- * rule (argument checks, clone flags, socket families) stays in the deny filter, whose ERRNO outranks NOTIFY.
- * If the audit filter cannot be loaded, the outright denials are loaded as a plain filter after all.
+ * fail-closed: ENOSYS if the supervisor is gone), so that each attempt is recorded as a violation; every
+ * other rule (argument checks, clone flags, socket families) stays in the deny filter, whose ERRNO outranks
+ * NOTIFY. If the audit filter cannot be loaded, the outright denials are loaded as a plain filter after all.
  */
 int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd)
 {
@@ -200,8 +200,9 @@ int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd)
                 return 0;
         }
         if (fd == -EBUSY)
-                fprintf(stderr, "nono: warning: an outer supervisor already audits this process tree (nono inside "
-                                "nono?): commands and connections are not recorded\n");
+                fprintf(stderr,
+                        "nono: warning: an outer supervisor already audits this process tree (nono inside "
+                        "nono?): commands and connections are not recorded\n");
         r = load_plain_denies();
         return r < 0 ? r : fd == -EBUSY ? 0 : fd;
 }

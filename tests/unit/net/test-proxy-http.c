@@ -214,7 +214,8 @@ static void test_parse_random(void **state)
                                 continue;
                         }
                         if (r.out[i] == '\r' || r.out[i] == '\n' || r.out[i] == '\0')
-                                fail_msg("seed %u: bare CR/LF/NUL at %zu of the outgoing head: %s", seed, i, r.out);
+                                fail_msg("seed %u: bare CR/LF/NUL at %zu of the outgoing head: %s", seed, i,
+                                         r.out);
                 }
                 if (r.out && (r.out_len < 4 || memcmp(r.out + r.out_len - 4, "\r\n\r\n", 4) ||
                               memmem(r.out, r.out_len - 2, "\r\n\r\n", 4)))
