@@ -259,28 +259,70 @@ static ssize_t mem_read_str(int memfd, uint64_t addr, char *buf, size_t cap)
         return -E2BIG;
 }
 
-/* PPid and real Uid from /proc/PID/status. */
-static void read_status(int dirfd, uint32_t *ppid, uint32_t *uid)
+/* The last NSpid field: the pid as seen in the innermost pid namespace of the process (the sandbox's), or 0
+ * when the process is not in it. */
+static uint32_t innermost_pid(const char *status, uint32_t levels)
 {
-        char buf[4096];
-        _cleanup_close_ int fd = openat(dirfd, "status", O_RDONLY | O_CLOEXEC);
+        const char *p = strstr(status, "\nNSpid:");
+        uint32_t v = 0, n = 0;
+
+        if (!p)
+                return 0;
+        for (p += 7; *p && *p != '\n';) {
+                char *end;
+                unsigned long x = strtoul(p, &end, 10);
+                if (end == p)
+                        break;
+                v = (uint32_t)x, n++, p = end;
+        }
+        return levels && n != levels ? 0 : v;
+}
+
+static ssize_t read_small(int dirfd, const char *name, char *buf, size_t cap)
+{
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
         ssize_t n;
-        char *p;
+
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, cap - 1);
+        if (n >= 0)
+                buf[n] = 0;
+        return n;
+}
+
+/*
+ * Pid, parent pid and real uid of the target. Pids are reported as the sandbox sees them (its pid namespace),
+ * the same numbers fs/ records for file operations (FUSE reports callers in the mounter's pid namespace), so
+ * the events of one process line up across the trail. The parent of the sandbox's init is outside: 0.
+ */
+static void read_status(int dirfd, uint32_t *pid, uint32_t *ppid, uint32_t *uid)
+{
+        char buf[4096], path[48];
+        uint32_t levels = 0, host_ppid = 0;
+        const char *p;
 
         *ppid = 0;
         *uid = (uint32_t)-1;
-        if (fd < 0)
+        if (read_small(dirfd, "status", buf, sizeof(buf)) <= 0)
                 return;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return;
-        buf[n] = 0;
-        p = strstr(buf, "\nPPid:");
-        if (p)
-                *ppid = (uint32_t)strtoul(p + 6, NULL, 10);
-        p = strstr(buf, "\nUid:");
-        if (p)
+        if ((p = strstr(buf, "\nPPid:")))
+                host_ppid = (uint32_t)strtoul(p + 6, NULL, 10);
+        if ((p = strstr(buf, "\nUid:")))
                 *uid = (uint32_t)strtoul(p + 5, NULL, 10);
+        if ((p = strstr(buf, "\nNSpid:")))
+                for (p += 7; *p && *p != '\n'; p++)
+                        if (*p >= '0' && *p <= '9' && (p[-1] == '\t' || p[-1] == ' '))
+                                levels++;
+        uint32_t ns = innermost_pid(buf, 0);
+        if (ns)
+                *pid = ns;
+        if (!host_ppid)
+                return;
+        snprintf(path, sizeof(path), "/proc/%u", host_ppid);
+        _cleanup_close_ int pdir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pdir >= 0 && read_small(pdir, "status", buf, sizeof(buf)) > 0)
+                *ppid = innermost_pid(buf, levels);
 }
 
 static int64_t now_ns(void)
@@ -575,7 +617,7 @@ static void handle(nono_supervisor *sup, const struct seccomp_notif *req, struct
         if (!is_audited(req->data.nr)) {
                 /* deny list: refused whether or not we can see the process; no memory is read */
                 if (t.dirfd >= 0)
-                        read_status(t.dirfd, &t.ppid, &t.uid);
+                        read_status(t.dirfd, &t.pid, &t.ppid, &t.uid);
                 handle_denied(sup, req, resp, &t);
                 goto out;
         }
@@ -586,7 +628,7 @@ static void handle(nono_supervisor *sup, const struct seccomp_notif *req, struct
                 answer_continue(sup, req, resp);
                 goto out;
         }
-        read_status(t.dirfd, &t.ppid, &t.uid);
+        read_status(t.dirfd, &t.pid, &t.ppid, &t.uid);
         switch (req->data.nr) {
         case __NR_execve:
         case __NR_execveat:

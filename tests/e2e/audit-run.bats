@@ -37,6 +37,19 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
         echo "$output" | jq -se --argjson p "$sh_pid" 'all(.[] | select(.path == "/bin/true"); .ppid == $p)'
 }
 
+@test "audit: a process has the same pid in its exec and in its file events (the sandbox's numbering)" {
+        run "$NONO" run --allow "$P" -- /bin/sh -c "echo hi > '$P/made'"
+        [ "$status" -eq 0 ]
+        ID=$(last_id)
+        run "$NONO" audit show "$ID" --json
+        sh_pid=$(echo "$output" | jq -s '[.[] | select(.type == "exec" and .path == "/bin/sh")][0].pid')
+        made_pid=$(echo "$output" | jq -s '[.[] | select(.type == "file" and (.path | endswith("made")))][0].pid')
+        [ -n "$sh_pid" ] && [ "$sh_pid" != null ]
+        [ "$sh_pid" = "$made_pid" ]
+        # the agent's parent is the sandbox's init (pid 1)
+        echo "$output" | jq -se '[.[] | select(.type == "exec" and .path == "/bin/sh")][0].ppid == 1'
+}
+
 @test "audit: network attempts are recorded with their destination" {
         run "$NONO" run --allow "$P" -- /bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/9; true'
         # whatever the kernel answered (refused, or denied by Landlock), the attempt is recorded
