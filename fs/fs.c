@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -208,8 +209,37 @@ static void *loop_main(void *arg)
         return NULL;
 }
 
+/*
+ * Every inode the kernel remembers holds one O_PATH fd here (the passthrough_hp design), so a tree of 100,000
+ * stat'd files needs 100,000 fds: raise the soft limit to the hard one, and as root the hard one to the
+ * kernel's nr_open. Done when serving starts, after the sandbox's agent was cloned, so the agent keeps the
+ * ordinary limit (select() users). When the limit is still reached, lookups fail with EMFILE.
+ */
+static void raise_fd_limit(void)
+{
+        struct rlimit rl;
+        unsigned long nr_open = 0;
+        FILE *f;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (geteuid() == 0 && (f = fopen("/proc/sys/fs/nr_open", "re"))) {
+                if (fscanf(f, "%lu", &nr_open) == 1 && nr_open > rl.rlim_max)
+                        rl.rlim_max = nr_open;
+                fclose(f);
+        }
+        if (rl.rlim_cur == rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
 int nono_fs_start(nono_fs *fs)
 {
+        raise_fd_limit();
         if (!fs->se)
                 return -ENOTCONN;
         if (fs->started)
