@@ -341,7 +341,6 @@ int nono_store_open(const char *home, unsigned flags, nono_store **out)
         pthread_mutex_init(&s->pool_mu, NULL);
         pthread_cond_init(&s->cond_work, NULL);
         pthread_cond_init(&s->cond_done, NULL);
-        s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 
         if ((rc = mdb_env_create(&s->env))) {
                 r = store_mdb_err(s, rc, "creating the environment");
