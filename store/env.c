@@ -231,6 +231,32 @@ static int check_schema(nono_store *s, MDB_txn *txn, bool *fresh)
         return 0;
 }
 
+/* An existing store needs no write: open its tables in a read transaction, which neither waits for another
+ * process's write transaction (a running session's ingest) nor takes the writer lock. Returns 1 when the
+ * store needs the write path (new, or a table missing), so that the full checks and messages apply. */
+static int open_tables_existing(nono_store *s)
+{
+        MDB_txn *txn;
+        bool fresh;
+        int rc;
+
+        if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
+                return open_env_error(s, rc);
+        for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+                if (mdb_dbi_open(txn, tables[i].name, 0, (MDB_dbi *)((char *)s + tables[i].off))) {
+                        mdb_txn_abort(txn);
+                        return 1;
+                }
+        if (check_schema(s, txn, &fresh) < 0 || fresh) {
+                mdb_txn_abort(txn);
+                store_err_clear();
+                return 1;
+        }
+        /* Commit, not abort: handles opened in a read transaction survive only its commit. */
+        rc = mdb_txn_commit(txn);
+        return rc ? open_env_error(s, rc) : 0;
+}
+
 static int open_tables(nono_store *s)
 {
         bool rdonly = s->flags & NONO_STORE_RDONLY;
@@ -341,7 +367,6 @@ int nono_store_open(const char *home, unsigned flags, nono_store **out)
         pthread_mutex_init(&s->pool_mu, NULL);
         pthread_cond_init(&s->cond_work, NULL);
         pthread_cond_init(&s->cond_done, NULL);
-        s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 
         if ((rc = mdb_env_create(&s->env))) {
                 r = store_mdb_err(s, rc, "creating the environment");
@@ -357,7 +382,9 @@ int nono_store_open(const char *home, unsigned flags, nono_store **out)
         /* LMDB created the files with 0600 & ~umask; check what is there now. */
         if ((r = check_files(dir)) < 0)
                 goto fail;
-        if ((r = open_tables(s)) < 0)
+        if ((r = rdonly ? 1 : open_tables_existing(s)) == 1)
+                r = open_tables(s);
+        if (r < 0)
                 goto fail;
         if (!rdonly && (r = writer_start(s)) < 0)
                 goto fail;

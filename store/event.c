@@ -52,7 +52,7 @@ static int append_run(nono_store *s, MDB_txn *txn, struct work *w)
                 for (size_t j = 0; j < m; j++) {
                         struct nono_event *e = &a->ev[i + j];
                         e->seq = es.next_seq++;
-                        chain_with(s->wctx, s->sha256, &es.head, e, &e->chain);
+                        chain_with(s->wctx, store_sha256(s), &es.head, e, &e->chain);
                         es.head = e->chain;
                         count_event(&es.counts, e);
                         if ((r = rawev_from(s, txn, a->sid, &es, e, &v[j])) < 0)
@@ -258,7 +258,7 @@ static int events_walk(nono_store *s, const char *sid, uint64_t from, nono_event
                                 }
                                 e->detail = detail;
                         }
-                        chain_with(ctx, s->sha256, &chain, e, &e->chain);
+                        chain_with(ctx, store_sha256(s), &chain, e, &e->chain);
                         chain = e->chain;
                         if (rep) {
                                 if (!rep->bad_seq &&

@@ -16,7 +16,12 @@
  * chain recomputed from the content. It does not stop a writer who can rewrite the store and recompute
  * every prefix and the head: the seal (an Ed25519 signature of the head, audit issue) stops that.
  */
+/* SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP, but per event hash EVP costs an
+ * allocation and a provider dispatch (CRYPTO_zalloc, OPENSSL_cleanse in the profile): the low-level calls
+ * compute the same digest with a stack context. */
+#define OPENSSL_API_COMPAT 0x10100000L
 #include <errno.h>
+#include <openssl/sha.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -94,10 +99,12 @@ void chain_with(EVP_MD_CTX *c, const EVP_MD *md, const nono_digest *prev, const 
                 }
                 nono_event_canonical(ev, buf, n);
         }
-        EVP_DigestInit_ex(c, md, NULL);
-        EVP_DigestUpdate(c, prev->b, 32);
-        EVP_DigestUpdate(c, buf, n);
-        EVP_DigestFinal_ex(c, out->b, &len);
+        SHA256_CTX sc;
+        (void)c, (void)md, (void)len;
+        SHA256_Init(&sc);
+        SHA256_Update(&sc, prev->b, 32);
+        SHA256_Update(&sc, buf, n);
+        SHA256_Final(out->b, &sc);
         if (buf != stack)
                 free(buf);
 }

@@ -125,6 +125,7 @@ void store_err_clear(void);
 void store_err_set_raw(const char *msg);
 
 /* ---- hashing (util.c) ---- */
+const EVP_MD *store_sha256(nono_store *s); /* fetched on first use; s may be NULL */
 void sha256_buf(nono_store *s, const void *buf, size_t len, nono_digest *out);
 void object_id(nono_store *s, uint64_t size, const nono_digest *chunks, size_t n, nono_digest *out);
 int64_t now_s(void);

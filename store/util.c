@@ -83,10 +83,28 @@ int store_mdb_err(nono_store *s, int rc, const char *what)
         }
 }
 
+/* Fetched on first use, not at open: the first fetch in a process loads OpenSSL's configuration and
+ * providers (2-8 ms measured), which nono run would otherwise pay before the agent starts although nothing
+ * is hashed until the agent does something. Racing threads each fetch; one wins, the others free theirs. */
+const EVP_MD *store_sha256(nono_store *s)
+{
+        if (!s)
+                return EVP_sha256();
+        EVP_MD *md = __atomic_load_n(&s->sha256, __ATOMIC_ACQUIRE), *none = NULL;
+        if (md)
+                return md;
+        if (!(md = EVP_MD_fetch(NULL, "SHA256", NULL)))
+                return EVP_sha256();
+        if (__atomic_compare_exchange_n(&s->sha256, &none, md, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return md;
+        EVP_MD_free(md);
+        return none;
+}
+
 void sha256_buf(nono_store *s, const void *buf, size_t len, nono_digest *out)
 {
         unsigned int n = 32;
-        EVP_Digest(buf, len, out->b, &n, s && s->sha256 ? s->sha256 : EVP_sha256(), NULL);
+        EVP_Digest(buf, len, out->b, &n, store_sha256(s), NULL);
 }
 
 void object_id(nono_store *s, uint64_t size, const nono_digest *chunks, size_t n, nono_digest *out)
@@ -96,7 +114,7 @@ void object_id(nono_store *s, uint64_t size, const nono_digest *chunks, size_t n
         unsigned int len = 32;
 
         le64_put(le, size);
-        EVP_DigestInit_ex(c, s && s->sha256 ? s->sha256 : EVP_sha256(), NULL);
+        EVP_DigestInit_ex(c, store_sha256(s), NULL);
         EVP_DigestUpdate(c, "nono-object-v1", 14);
         EVP_DigestUpdate(c, le, 8);
         if (n)

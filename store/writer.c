@@ -15,6 +15,11 @@
  *
  * The queue is bounded (QUEUE_MAX_BYTES of payload) so an async producer cannot exhaust memory.
  *
+ * Batch and queue sizes are small on purpose (2 MiB, 4 MiB): bulk content is copied three times on its way
+ * (caller -> pool block, pool block -> LMDB dirty page, dirty page -> page cache at commit). With 16 MiB
+ * batches those copies ran from cold memory and cost as much CPU as hashing (perf: copy_folio_from_iter
+ * 29%, memmove 20%, SHA-256 29%); with batches that stay in the CPU caches, ingest CPU fell 2-3x.
+ *
  * Async-only work may wait up to ASYNC_DELAY_NS for more to arrive before the writer commits it, so a stream
  * of small async puts (4 KiB objects, single events) shares one sync instead of paying one each; a sync
  * caller in the queue ends the wait at once.
@@ -40,8 +45,8 @@
 #include "store/internal.h"
 
 #define BATCH_MAX_ITEMS 4096
-#define BATCH_MAX_BYTES (16u << 20)
-#define QUEUE_MAX_BYTES (24u << 20)
+#define BATCH_MAX_BYTES (2u << 20)
+#define QUEUE_MAX_BYTES (4u << 20)
 #define MAP_MAX         (1ull << 42)
 #define ASYNC_DELAY_NS  2000000
 #define TRIM_THRESHOLD  (64 << 20)
