@@ -34,6 +34,12 @@
  *            final post-images) this is how restore finds where a renamed directory went: a node whose start
  *            path is empty now is at the path whose (interim) post_node names it and that holds such an
  *            object now. Final post-images at stop overwrite the interim ones.
+ *   locator  at stop, for a node whose object is alive at a path that is no path record (an ancestor was
+ *            renamed after the object moved in, so no record's path string leads to it any more): a path
+ *            record at its current path, absent at start, with its post-image (post_node = the node), so
+ *            restore finds the live inode and its untouched entries. Only written when a proper prefix of
+ *            that path is recorded "absent at start" (so "absent" is the truth); fs/ finds the current
+ *            path through its inode table (cow-post.c).
  *
  * ORDER: content (object or chunks), then node, then path, then added chunks are queued, and
  * nono_store_sync() returns before the change is made (kill points in the tests sit just before and just
@@ -157,6 +163,18 @@ static bool pset_add(struct pset *s, const char *p) /* true if newly added */
                 return false;
         s->count++;
         return true;
+}
+
+bool cow_path_known(struct nono_cow *c, const char *p)
+{
+        struct pset *s = c->path_set;
+        if (!s->size)
+                return false;
+        size_t h = XXH3_64bits(p, strlen(p)) & (s->size - 1);
+        for (; s->slot[h]; h = (h + 1) & (s->size - 1))
+                if (!strcmp(s->slot[h], p))
+                        return true;
+        return false;
 }
 
 /* ---- start paths ------------------------------------------------------------------------------------- */

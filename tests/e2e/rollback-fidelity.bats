@@ -83,6 +83,26 @@ unmount_fs() {
         fi
 }
 
+# Regression (fidelity seed 10): a directory moved into another moved directory, whose parent is then
+# renamed. The post-images at the record paths no longer lead to the live inodes; fs/ must locate them at
+# their current paths, or their untouched entries are lost on restore.
+@test "fidelity: directories moved into a directory that is then renamed keep their untouched entries" {
+        W="$T/w"
+        mkdir -p "$W/A/B" "$W/C" "$W/D"
+        echo keep >"$W/A/B/keep"
+        echo c1 >"$W/C/c1"
+        before=$(dump "$W")
+        mount_fs "$W"
+        mv "$MNT/C" "$MNT/A/newc"
+        mv "$MNT/A/B" "$MNT/A/newc/b"
+        mv "$MNT/A" "$MNT/D/a2"
+        [ "$(cat "$MNT/D/a2/newc/b/keep")" = keep ]
+        unmount_fs
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
 @test "crash: nono killed during the session, then restore: exact" {
         for seed in $(seq 1 $(( ($(seeds) + 3) / 4 ))); do
                 W="$T/w$seed"
