@@ -62,8 +62,10 @@
  * into complete nodes and then removes the entry; an entry still present after a crash is simply used by
  * rule 1.
  *
- * Hard links: one node per inode (node.nlink > 1 tells restore that other names may exist that have no path
- * record; restoring the content in place keeps them linked).
+ * Hard links: one node per inode. When a file's node is made and it has nlink > 1, every other name of it
+ * found in the directory it was reached through or in a directory with a node gets a path record (pre: the
+ * same node) before the change, so restore brings them back as one inode with the start content (names in
+ * other directories are not found: node.nlink > 1 still says they may exist).
  *
  * What is not recorded: atime-only changes caused by reads; objects created and removed within the session
  * (nothing to restore); changes made to the real tree by anyone but the agent through fs/.
@@ -441,6 +443,56 @@ static int put_node(struct nono_fs *fs, struct obj *o, int fd, const struct stat
         return r;
 }
 
+/* A file with several names: restore can only put the start content back under every name (and keep them
+ * one inode) if each name has a path record naming the node. fs/ cannot know every name of an inode; it
+ * looks in the directory of the name it reached the file by and in every directory the session recorded
+ * (a node), and records each other name found there (pre: this node), before the change. Names in other
+ * directories stay unrecorded: restore puts back the content of the names it knows. */
+static int scan_dir_for_links(struct nono_fs *fs, struct obj *o, struct fsino *d, size_t *found)
+{
+        int dfd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return 0;
+        DIR *dir = fdopendir(dfd);
+        if (!dir) {
+                close(dfd);
+                return 0;
+        }
+        int r = 0;
+        struct dirent *e;
+        while (r >= 0 && (e = readdir(dir))) {
+                struct stat st;
+                if (e->d_ino != o->ino || !strncmp(e->d_name, NONO_STASH_PREFIX, strlen(NONO_STASH_PREFIX)) ||
+                    fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != o->dev ||
+                    st.st_ino != o->ino)
+                        continue;
+                (*found)++;
+                char *start = child_start(fs, d, e->d_name);
+                r = record_path(fs, start, o->node);
+                free(start);
+        }
+        closedir(dir);
+        return r;
+}
+
+static int record_links(struct nono_fs *fs, struct obj *o, nlink_t nlink)
+{
+        struct nono_cow *c = fs->cow;
+        size_t found = 0;
+        struct fsino *par = fsino_parent_of(fs, o->dev, o->ino);
+        int r = par ? scan_dir_for_links(fs, o, par, &found) : 0;
+
+        for (size_t b = 0; b < c->tab_size && r >= 0 && found < nlink; b++)
+                for (struct obj *d = c->tab[b]; d && r >= 0 && found < nlink; d = d->next) {
+                        if (d->type != NONO_FT_DIR || !d->node)
+                                continue;
+                        struct fsino *x = fsino_find(fs, d->dev, d->ino);
+                        if (x && x != par)
+                                r = scan_dir_for_links(fs, o, x, &found);
+                }
+        return r;
+}
+
 /* The object of fd (O_PATH) with stat st: its node, created and queued on first sight. NULL with *err set,
  * or an obj with node 0 when it was created in the session. */
 static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, const char *start, int *err)
@@ -472,6 +524,8 @@ static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, co
         }
         if (!*err)
                 *err = record_path(fs, start, o->node);
+        if (!*err && o->type == NONO_FT_FILE && st->st_nlink > 1)
+                *err = record_links(fs, o, st->st_nlink);
         if (*err) {
                 o->node = 0; /* not durable: try again next time */
                 return NULL;
