@@ -65,7 +65,8 @@
  * Hard links: one node per inode. When a file's node is made and it has nlink > 1, every other name of it
  * found in the directory it was reached through or in a directory with a node gets a path record (pre: the
  * same node) before the change, so restore brings them back as one inode with the start content (names in
- * other directories are not found: node.nlink > 1 still says they may exist).
+ * other directories, or beyond the first 65536 entries read in recorded directories, are not found:
+ * node.nlink > 1 still says they may exist).
  *
  * What is not recorded: atime-only changes caused by reads; objects created and removed within the session
  * (nothing to restore); changes made to the real tree by anyone but the agent through fs/.
@@ -83,9 +84,11 @@
 #include "fs/cow-internal.h"
 #include "fs/ops.h"
 
-#define SMALL_FILE   (256u * 1024u)
-#define BIG_TRUNCATE (8ull << 20)
-#define CH           ((uint64_t)NONO_CHUNK_SIZE)
+#define SMALL_FILE       (256u * 1024u)
+#define BIG_TRUNCATE     (8ull << 20)
+#define LINK_SCAN_BUDGET 65536 /* directory entries read per multiply-linked file, beyond its own directory  \
+                                */
+#define CH ((uint64_t)NONO_CHUNK_SIZE)
 
 /* ---- the object table and the set of recorded paths -------------------------------------------------- */
 
@@ -448,7 +451,8 @@ static int put_node(struct nono_fs *fs, struct obj *o, int fd, const struct stat
  * looks in the directory of the name it reached the file by and in every directory the session recorded
  * (a node), and records each other name found there (pre: this node), before the change. Names in other
  * directories stay unrecorded: restore puts back the content of the names it knows. */
-static int scan_dir_for_links(struct nono_fs *fs, struct obj *o, struct fsino *d, size_t *found)
+static int scan_dir_for_links(struct nono_fs *fs, struct obj *o, struct fsino *d, size_t *found,
+                              size_t *budget)
 {
         int dfd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
@@ -460,8 +464,9 @@ static int scan_dir_for_links(struct nono_fs *fs, struct obj *o, struct fsino *d
         }
         int r = 0;
         struct dirent *e;
-        while (r >= 0 && (e = readdir(dir))) {
+        while (r >= 0 && *budget && (e = readdir(dir))) {
                 struct stat st;
+                (*budget)--;
                 if (e->d_ino != o->ino || !strncmp(e->d_name, NONO_STASH_PREFIX, strlen(NONO_STASH_PREFIX)) ||
                     fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != o->dev ||
                     st.st_ino != o->ino)
@@ -478,17 +483,20 @@ static int scan_dir_for_links(struct nono_fs *fs, struct obj *o, struct fsino *d
 static int record_links(struct nono_fs *fs, struct obj *o, nlink_t nlink)
 {
         struct nono_cow *c = fs->cow;
-        size_t found = 0;
+        size_t found = 0, budget = SIZE_MAX;
         struct fsino *par = fsino_parent_of(fs, o->dev, o->ino);
-        int r = par ? scan_dir_for_links(fs, o, par, &found) : 0;
+        int r = par ? scan_dir_for_links(fs, o, par, &found, &budget) : 0;
 
-        for (size_t b = 0; b < c->tab_size && r >= 0 && found < nlink; b++)
+        /* bounded, so that many changed files whose other names are outside the tree (package stores of
+         * hard links) do not make each change cost a scan of every recorded directory */
+        budget = LINK_SCAN_BUDGET;
+        for (size_t b = 0; b < c->tab_size && r >= 0 && found < nlink && budget; b++)
                 for (struct obj *d = c->tab[b]; d && r >= 0 && found < nlink; d = d->next) {
                         if (d->type != NONO_FT_DIR || !d->node)
                                 continue;
                         struct fsino *x = fsino_find(fs, d->dev, d->ino);
                         if (x && x != par)
-                                r = scan_dir_for_links(fs, o, x, &found);
+                                r = scan_dir_for_links(fs, o, x, &found, &budget);
                 }
         return r;
 }
