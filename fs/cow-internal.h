@@ -55,3 +55,4 @@ int ingest_start(struct nono_fs *fs);
 void ingest_stop(struct nono_fs *fs);
 void ingest_queue(struct nono_fs *fs, uint64_t node);
 int write_post_images(struct nono_fs *fs);
+bool cow_path_known(struct nono_cow *c, const char *path); /* has a path record */

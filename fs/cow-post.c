@@ -207,6 +207,57 @@ static int post_one(struct nono_fs *fs, const char *path)
         return e;
 }
 
+/* True if a proper prefix of path is a recorded path that was absent at session start: then nothing was
+ * at path either, and a record "absent at start" for it is the truth. */
+static bool under_absent(struct nono_fs *fs, const char *path)
+{
+        char buf[4097];
+        bool yes = false;
+
+        snprintf(buf, sizeof(buf), "%s", path);
+        for (char *s = buf; !yes && (s = strchr(s, '/')); s++) {
+                struct nono_path_rec pr = {0};
+                *s = 0;
+                if (cow_path_known(fs->cow, buf) &&
+                    nono_path_get(fs->cfg.store, fs->session, fs->cfg.root_id, buf, &pr) == 0)
+                        yes = !pr.pre_node;
+                nono_path_rec_clear(&pr);
+                *s = '/';
+        }
+        return yes;
+}
+
+/* A node alive at the end whose current path is no recorded path (an ancestor directory was renamed after
+ * it moved in, so its record's path string no longer leads to it) gets a locator: a path record at its
+ * current path, absent at start, whose post-image names it, so restore finds the live inode (and its
+ * untouched entries). Written only where "absent at start" is proven (below a recorded absent path); the
+ * rest keep the old behaviour (restore rebuilds the node from the store). */
+static int locate_one(struct nono_fs *fs, struct obj *o)
+{
+        struct nono_cow *c = fs->cow;
+        struct stat st;
+        int r = 0;
+        char *path = fsino_path_of(fs, o->dev, o->ino);
+
+        if (!path || !*path || cow_path_known(c, path) || (o->start && !strcmp(o->start, path)))
+                goto out;
+        struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+        int fd = (int)syscall(SYS_openat2, fs->root.fd, path, &how, sizeof(how));
+        if (fd < 0)
+                goto out;
+        bool same = fstat(fd, &st) == 0 && st.st_dev == o->dev && st.st_ino == o->ino;
+        close(fd);
+        if (!same || !under_absent(fs, path))
+                goto out;
+        r = nono_path_put_pre(fs->cfg.store, fs->session, fs->cfg.root_id, path, 0, NONO_ASYNC);
+        if (r >= 0)
+                r = post_one(fs, path);
+out:
+        free(path);
+        return r;
+}
+
 int write_post_images(struct nono_fs *fs) /* caller holds c->lock */
 {
         struct nono_cow *c = fs->cow;
@@ -217,6 +268,15 @@ int write_post_images(struct nono_fs *fs) /* caller holds c->lock */
                 if (e < 0 && !r)
                         r = e;
         }
-        int s = nono_store_sync(fs->cfg.store);
+        int s = nono_store_sync(fs->cfg.store); /* the pre records are readable for under_absent() */
+        for (size_t b = 0; b < c->tab_size && s >= 0; b++)
+                for (struct obj *o = c->tab[b]; o; o = o->next)
+                        if (o->node && !o->created) {
+                                int e = locate_one(fs, o);
+                                if (e < 0 && !r)
+                                        r = e;
+                        }
+        if (s >= 0)
+                s = nono_store_sync(fs->cfg.store);
         return r < 0 ? r : s;
 }

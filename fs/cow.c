@@ -34,6 +34,12 @@
  *            final post-images) this is how restore finds where a renamed directory went: a node whose start
  *            path is empty now is at the path whose (interim) post_node names it and that holds such an
  *            object now. Final post-images at stop overwrite the interim ones.
+ *   locator  at stop, for a node whose object is alive at a path that is no path record (an ancestor was
+ *            renamed after the object moved in, so no record's path string leads to it any more): a path
+ *            record at its current path, absent at start, with its post-image (post_node = the node), so
+ *            restore finds the live inode and its untouched entries. Only written when a proper prefix of
+ *            that path is recorded "absent at start" (so "absent" is the truth); fs/ finds the current
+ *            path through its inode table (cow-post.c).
  *
  * ORDER: content (object or chunks), then node, then path, then added chunks are queued, and
  * nono_store_sync() returns before the change is made (kill points in the tests sit just before and just
@@ -56,8 +62,11 @@
  * into complete nodes and then removes the entry; an entry still present after a crash is simply used by
  * rule 1.
  *
- * Hard links: one node per inode (node.nlink > 1 tells restore that other names may exist that have no path
- * record; restoring the content in place keeps them linked).
+ * Hard links: one node per inode. When a file's node is made and it has nlink > 1, every other name of it
+ * found in the directory it was reached through or in a directory with a node gets a path record (pre: the
+ * same node) before the change, so restore brings them back as one inode with the start content (names in
+ * other directories, or beyond the first 65536 entries read in recorded directories, are not found:
+ * node.nlink > 1 still says they may exist).
  *
  * What is not recorded: atime-only changes caused by reads; objects created and removed within the session
  * (nothing to restore); changes made to the real tree by anyone but the agent through fs/.
@@ -75,9 +84,11 @@
 #include "fs/cow-internal.h"
 #include "fs/ops.h"
 
-#define SMALL_FILE   (256u * 1024u)
-#define BIG_TRUNCATE (8ull << 20)
-#define CH           ((uint64_t)NONO_CHUNK_SIZE)
+#define SMALL_FILE       (256u * 1024u)
+#define BIG_TRUNCATE     (8ull << 20)
+#define LINK_SCAN_BUDGET 65536 /* directory entries read per multiply-linked file, beyond its own directory  \
+                                */
+#define CH ((uint64_t)NONO_CHUNK_SIZE)
 
 /* ---- the object table and the set of recorded paths -------------------------------------------------- */
 
@@ -157,6 +168,18 @@ static bool pset_add(struct pset *s, const char *p) /* true if newly added */
                 return false;
         s->count++;
         return true;
+}
+
+bool cow_path_known(struct nono_cow *c, const char *p)
+{
+        struct pset *s = c->path_set;
+        if (!s->size)
+                return false;
+        size_t h = XXH3_64bits(p, strlen(p)) & (s->size - 1);
+        for (; s->slot[h]; h = (h + 1) & (s->size - 1))
+                if (!strcmp(s->slot[h], p))
+                        return true;
+        return false;
 }
 
 /* ---- start paths ------------------------------------------------------------------------------------- */
@@ -423,6 +446,61 @@ static int put_node(struct nono_fs *fs, struct obj *o, int fd, const struct stat
         return r;
 }
 
+/* A file with several names: restore can only put the start content back under every name (and keep them
+ * one inode) if each name has a path record naming the node. fs/ cannot know every name of an inode; it
+ * looks in the directory of the name it reached the file by and in every directory the session recorded
+ * (a node), and records each other name found there (pre: this node), before the change. Names in other
+ * directories stay unrecorded: restore puts back the content of the names it knows. */
+static int scan_dir_for_links(struct nono_fs *fs, struct obj *o, struct fsino *d, size_t *found,
+                              size_t *budget)
+{
+        int dfd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return 0;
+        DIR *dir = fdopendir(dfd);
+        if (!dir) {
+                close(dfd);
+                return 0;
+        }
+        int r = 0;
+        struct dirent *e;
+        while (r >= 0 && *budget && (e = readdir(dir))) {
+                struct stat st;
+                (*budget)--;
+                if (e->d_ino != o->ino || !strncmp(e->d_name, NONO_STASH_PREFIX, strlen(NONO_STASH_PREFIX)) ||
+                    fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != o->dev ||
+                    st.st_ino != o->ino)
+                        continue;
+                (*found)++;
+                char *start = child_start(fs, d, e->d_name);
+                r = record_path(fs, start, o->node);
+                free(start);
+        }
+        closedir(dir);
+        return r;
+}
+
+static int record_links(struct nono_fs *fs, struct obj *o, nlink_t nlink)
+{
+        struct nono_cow *c = fs->cow;
+        size_t found = 0, budget = SIZE_MAX;
+        struct fsino *par = fsino_parent_of(fs, o->dev, o->ino);
+        int r = par ? scan_dir_for_links(fs, o, par, &found, &budget) : 0;
+
+        /* bounded, so that many changed files whose other names are outside the tree (package stores of
+         * hard links) do not make each change cost a scan of every recorded directory */
+        budget = LINK_SCAN_BUDGET;
+        for (size_t b = 0; b < c->tab_size && r >= 0 && found < nlink && budget; b++)
+                for (struct obj *d = c->tab[b]; d && r >= 0 && found < nlink; d = d->next) {
+                        if (d->type != NONO_FT_DIR || !d->node)
+                                continue;
+                        struct fsino *x = fsino_find(fs, d->dev, d->ino);
+                        if (x && x != par)
+                                r = scan_dir_for_links(fs, o, x, &found, &budget);
+                }
+        return r;
+}
+
 /* The object of fd (O_PATH) with stat st: its node, created and queued on first sight. NULL with *err set,
  * or an obj with node 0 when it was created in the session. */
 static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, const char *start, int *err)
@@ -454,6 +532,8 @@ static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, co
         }
         if (!*err)
                 *err = record_path(fs, start, o->node);
+        if (!*err && o->type == NONO_FT_FILE && st->st_nlink > 1)
+                *err = record_links(fs, o, st->st_nlink);
         if (*err) {
                 o->node = 0; /* not durable: try again next time */
                 return NULL;

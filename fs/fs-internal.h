@@ -105,6 +105,12 @@ void fsino_rebind(struct nono_fs *fs, struct fsino *i, struct fsino *parent, con
 void fsino_mark_gone(struct nono_fs *fs, dev_t dev, ino_t ino, struct fsino *parent, const char *name);
 /* The path of i relative to the root ("" for the root); malloc()ed, NULL on ENOMEM. */
 char *fsino_path(struct nono_fs *fs, struct fsino *i);
+/* The current path (root-relative) of the inode (dev, ino) by its binding, or NULL (not in the table,
+ * unlinked). */
+char *fsino_path_of(struct nono_fs *fs, dev_t dev, ino_t ino);
+/* The directory of the binding of inode (dev, ino), or NULL; no reference taken (it stays while the inode,
+ * which the caller is operating on, is bound). */
+struct fsino *fsino_parent_of(struct nono_fs *fs, dev_t dev, ino_t ino);
 char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name);
 
 /* ---- handles (ops-file.c) ------------------------------------------------------------------------ */

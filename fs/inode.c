@@ -254,6 +254,24 @@ char *fsino_path(struct nono_fs *fs, struct fsino *i)
         return p;
 }
 
+char *fsino_path_of(struct nono_fs *fs, dev_t dev, ino_t ino)
+{
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *i = find_locked(fs, dev, ino);
+        char *p = i && !i->gone ? build_path_locked(fs, i, NULL) : NULL;
+        pthread_mutex_unlock(&fs->lock);
+        return p;
+}
+
+struct fsino *fsino_parent_of(struct nono_fs *fs, dev_t dev, ino_t ino)
+{
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *i = find_locked(fs, dev, ino);
+        struct fsino *p = i && !i->gone ? i->parent : NULL;
+        pthread_mutex_unlock(&fs->lock);
+        return p;
+}
+
 char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name)
 {
         pthread_mutex_lock(&fs->lock);

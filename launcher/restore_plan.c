@@ -712,10 +712,12 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 struct rb_item *it = &p->items[i];
                 bool is_src = m.src_of[i] >= 0;
                 /* unchanged since the session (its mtime is the one the session left): all its content is
-                 * the session's, moved in with the directory; anything else is someone's later work */
+                 * the session's, moved in with the directory; anything else is someone's later work. A
+                 * crashed session left no end state to compare with (fs/ records no names inside a
+                 * directory it created): its content is taken as the session's, as in add_new_names() */
                 int64_t mt = it->cur.st_mtim.tv_sec * 1000000000LL + it->cur.st_mtim.tv_nsec;
-                bool report =
-                    !(it->has_post && it->rec.post_type == NONO_FT_DIR && it->rec.post_mtime_ns == mt);
+                bool report = !p->crashed && !(it->has_post && it->rec.post_type == NONO_FT_DIR &&
+                                               it->rec.post_mtime_ns == mt);
                 if (it->cur_exists && S_ISDIR(it->cur.st_mode) && !is_src && *it->path)
                         r = add_extras(p, i, &cap, out, report);
         }
