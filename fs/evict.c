@@ -25,9 +25,14 @@
  * EMFILE; open file handles are fds too and are not counted here (hence the headroom below the limit). The
  * invalidation is asynchronous: a burst of lookups may overshoot the high mark until the FORGETs arrive (on
  * a loaded machine several milliseconds later), so a lookup that finds the table above EVICT_CEILING_PCT
- * waits for FORGETs for at most EVICT_THROTTLE_NS, then goes on regardless. The wait is bounded because it
- * may hold the directory lock the thread's notification for that same directory needs (no deadlock, only a
- * slower pass). Security does not depend on any of this: an invalidation is only a cache drop.
+ * waits for FORGETs for at most EVICT_THROTTLE_NS, then goes on regardless. It holds the kernel's lock on
+ * its directory while it waits, which a notification for that directory needs: so it stops waiting as soon
+ * as the thread is about to notify in its directory (ev_cur), unless the table is above EVICT_HARD_PCT; then
+ * it waits for the FORGETs of the notifications already sent (or the bound), which makes the lookups and the
+ * notifications in one directory take turns instead of the lookups running ahead. Should
+ * the kernel pin more than the ceiling (open files, cwds), every further lookup waits the full bound: slower,
+ * where without the budget it would fail with EMFILE soon after. Security
+ * does not depend on any of this: an invalidation is only a cache drop.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,9 +41,10 @@
 
 #include "fs/fs-internal.h"
 
-#define EVICT_HIGH_PCT    50
-#define EVICT_LOW_PCT     35
-#define EVICT_CEILING_PCT 70
+#define EVICT_HIGH_PCT    40
+#define EVICT_LOW_PCT     25
+#define EVICT_CEILING_PCT 60
+#define EVICT_HARD_PCT    70
 #define EVICT_THROTTLE_NS 20000000L /* 20 ms: at most this per lookup above the ceiling */
 
 struct victim {
@@ -109,10 +115,20 @@ static void pass(struct nono_fs *fs, size_t want)
         size_t n = pick_locked(fs, v, want);
         pthread_mutex_unlock(&fs->lock);
         for (size_t k = 0; k < n; k++) {
+                /* a lookup waiting in evict_throttle() in this directory may hold the lock the kernel
+                 * needs for this notification: let it go first */
+                pthread_mutex_lock(&fs->lock);
+                fs->ev_cur = v[k].parent;
+                if (fs->ev_waiters)
+                        pthread_cond_broadcast(&fs->ev_room);
+                pthread_mutex_unlock(&fs->lock);
                 /* -ENOENT: the kernel no longer has it cached; -ENODEV: the connection is gone */
                 (void)fuse_lowlevel_notify_inval_entry(fs->se, v[k].parent, v[k].name, strlen(v[k].name));
                 free(v[k].name);
         }
+        pthread_mutex_lock(&fs->lock);
+        fs->ev_cur = 0;
+        pthread_mutex_unlock(&fs->lock);
         free(v);
 }
 
@@ -140,18 +156,24 @@ static void *evict_main(void *arg)
         return NULL;
 }
 
-void evict_throttle(struct nono_fs *fs)
+void evict_throttle(struct nono_fs *fs, struct fsino *dir)
 {
+        fuse_ino_t id = dir == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)dir;
         struct timespec end;
 
         pthread_mutex_lock(&fs->lock);
         if (fs->ev_running && fs->table_count >= fs->ev_ceiling) {
+                if (!fs->ev_pending) { /* the last pass ended before the FORGETs were due: another */
+                        fs->ev_pending = true;
+                        pthread_cond_signal(&fs->ev_cond);
+                }
                 clock_gettime(CLOCK_MONOTONIC, &end);
                 end.tv_nsec += EVICT_THROTTLE_NS;
                 end.tv_sec += end.tv_nsec / 1000000000L;
                 end.tv_nsec %= 1000000000L;
                 fs->ev_waiters++;
-                while (fs->ev_running && fs->table_count >= fs->ev_ceiling)
+                while (fs->ev_running && fs->table_count >= fs->ev_ceiling &&
+                       (fs->ev_cur != id || fs->table_count >= fs->ev_hard))
                         if (pthread_cond_timedwait(&fs->ev_room, &fs->lock, &end) == ETIMEDOUT)
                                 break;
                 if (--fs->ev_waiters == 0 && !fs->ev_running)
@@ -172,6 +194,7 @@ static void evict_set_limit(struct nono_fs *fs, size_t soft)
         fs->ev_high = soft * EVICT_HIGH_PCT / 100;
         fs->ev_low = soft * EVICT_LOW_PCT / 100;
         fs->ev_ceiling = soft * EVICT_CEILING_PCT / 100;
+        fs->ev_hard = soft * EVICT_HARD_PCT / 100;
         fs->ev_next = 0;
         pthread_mutex_unlock(&fs->lock);
 }

@@ -89,9 +89,10 @@ struct nono_fs {
         pthread_cond_t ev_cond; /* wakes the thread */
         pthread_cond_t ev_room; /* wakes lookups throttled above the ceiling */
         bool ev_running, ev_stop, ev_pending;
-        size_t ev_high, ev_low, ev_ceiling; /* in inodes */
-        size_t ev_next;                     /* the table_count that may start the next pass */
+        size_t ev_high, ev_low, ev_ceiling, ev_hard; /* in inodes */
+        size_t ev_next;                              /* the table_count that may start the next pass */
         unsigned ev_waiters;
+        fuse_ino_t ev_cur; /* the directory being notified now (0: none) */
         _Atomic uint64_t ev_clock;
 
         struct nono_rec *rec;
@@ -127,8 +128,8 @@ void evict_stop(struct nono_fs *fs);
 void evict_note_locked(struct nono_fs *fs);
 /* Called with fs->lock held after an inode was freed: wakes throttled lookups. */
 void evict_note_release_locked(struct nono_fs *fs);
-/* Before a lookup adds an inode: waits (bounded) while the table is above the ceiling. */
-void evict_throttle(struct nono_fs *fs);
+/* Before a lookup in dir adds an inode: waits (bounded) while the table is above the ceiling. */
+void evict_throttle(struct nono_fs *fs, struct fsino *dir);
 /* Stamps i as just used. */
 void evict_touch(struct nono_fs *fs, struct fsino *i);
 
