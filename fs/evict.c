@@ -29,10 +29,15 @@
  * its directory while it waits, which a notification for that directory needs: so it stops waiting as soon
  * as the thread is about to notify in its directory (ev_cur), unless the table is above EVICT_HARD_PCT; then
  * it waits for the FORGETs of the notifications already sent (or the bound), which makes the lookups and the
- * notifications in one directory take turns instead of the lookups running ahead. Should
- * the kernel pin more than the ceiling (open files, cwds), every further lookup waits the full bound: slower,
- * where without the budget it would fail with EMFILE soon after. Security
- * does not depend on any of this: an invalidation is only a cache drop.
+ * notifications in one directory take turns instead of the lookups running ahead. Should the kernel pin
+ * more than the ceiling (open files, cwds), every further lookup waits the full bound: slower, where without
+ * the budget it would fail with EMFILE soon after.
+ *
+ * Security does not depend on any of this: an invalidation is only a cache drop, even when it names a
+ * (parent, name) that changed or a parent freed since it was picked (the kernel then finds nothing, or drops
+ * another entry, which is looked up again). Deny bits that stuck to an inode from a denied name are lost when
+ * it is forgotten; they never protected against a hard link made before the session anyway (docs/fs.md),
+ * and a link made through fs/ is refused by the rules at the time of link.
  */
 #include <stdio.h>
 #include <string.h>
