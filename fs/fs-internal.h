@@ -38,6 +38,7 @@ struct fsino {
         char *name;    /* binding; NULL for the root */
         bool gone;     /* its binding name was unlinked */
         unsigned deny; /* NONO_DENY_* seen on any name this inode was reached by (sticky) */
+        uint64_t used; /* fs->ev_clock when last named by a request (relaxed atomics; evict.c) */
         struct fsino *hnext;
 };
 
@@ -83,6 +84,17 @@ struct nono_fs {
 
         struct fshandle *handles; /* every open handle, so none is lost (or leaked) at stop */
 
+        /* the fd budget (evict.c); all but ev_clock under lock */
+        pthread_t ev_thread;
+        pthread_cond_t ev_cond; /* wakes the thread */
+        pthread_cond_t ev_room; /* wakes lookups throttled above the ceiling */
+        bool ev_running, ev_stop, ev_pending;
+        size_t ev_high, ev_low, ev_ceiling, ev_hard; /* in inodes */
+        size_t ev_next;                              /* the table_count that may start the next pass */
+        unsigned ev_waiters;
+        fuse_ino_t ev_cur; /* the directory being notified now (0: none) */
+        _Atomic uint64_t ev_clock;
+
         struct nono_rec *rec;
         struct nono_cow *cow;
 
@@ -112,6 +124,20 @@ char *fsino_path_of(struct nono_fs *fs, dev_t dev, ino_t ino);
  * which the caller is operating on, is bound). */
 struct fsino *fsino_parent_of(struct nono_fs *fs, dev_t dev, ino_t ino);
 char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name);
+
+/* ---- fd budget (evict.c) ------------------------------------------------------------------------ */
+
+/* Starts the thread that keeps the inode table under a share of RLIMIT_NOFILE (after the session exists). */
+int evict_start(struct nono_fs *fs);
+void evict_stop(struct nono_fs *fs);
+/* Called with fs->lock held after an inode was added: wakes the thread above the high-water mark. */
+void evict_note_locked(struct nono_fs *fs);
+/* Called with fs->lock held after an inode was freed: wakes throttled lookups. */
+void evict_note_release_locked(struct nono_fs *fs);
+/* Before a lookup in dir adds an inode: waits (bounded) while the table is above the ceiling. */
+void evict_throttle(struct nono_fs *fs, struct fsino *dir);
+/* Stamps i as just used. */
+void evict_touch(struct nono_fs *fs, struct fsino *i);
 
 /* ---- handles (ops-file.c) ------------------------------------------------------------------------ */
 

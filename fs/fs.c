@@ -213,7 +213,7 @@ static void *loop_main(void *arg)
  * Every inode the kernel remembers holds one O_PATH fd here (the passthrough_hp design), so a tree of 100,000
  * stat'd files needs 100,000 fds: raise the soft limit to the hard one, and as root the hard one to the
  * kernel's nr_open. Done when serving starts, after the sandbox's agent was cloned, so the agent keeps the
- * ordinary limit (select() users). When the limit is still reached, lookups fail with EMFILE.
+ * ordinary limit (select() users). Where that is still too few, evict.c keeps the table under a share of it.
  */
 static void raise_fd_limit(void)
 {
@@ -244,9 +244,14 @@ int nono_fs_start(nono_fs *fs)
                 return -ENOTCONN;
         if (fs->started)
                 return -EALREADY;
-        int e = pthread_create(&fs->loop_thread, NULL, loop_main, fs);
-        if (e)
+        int e = evict_start(fs); /* the fd budget: after raise_fd_limit, whose result it reads */
+        if (e < 0)
+                return e;
+        e = pthread_create(&fs->loop_thread, NULL, loop_main, fs);
+        if (e) {
+                evict_stop(fs);
                 return -e;
+        }
         fs->started = true;
         return 0;
 }
@@ -299,6 +304,7 @@ int nono_fs_stop(nono_fs *fs)
                         fs->started = false;
                 }
         }
+        evict_stop(fs); /* its notifications fail fast once the connection is gone */
         if (fs->se && !fs->started) {
                 fuse_session_unmount(fs->se); /* closes the device fd (the mount is gone already) */
                 handles_close_all(fs);

@@ -54,7 +54,9 @@ struct fsino *fsino_get(struct nono_fs *fs, fuse_ino_t n)
 {
         if (n == FUSE_ROOT_ID)
                 return &fs->root;
-        return (struct fsino *)(uintptr_t)n;
+        struct fsino *i = (struct fsino *)(uintptr_t)n;
+        evict_touch(fs, i);
+        return i;
 }
 
 static struct fsino *find_locked(struct nono_fs *fs, dev_t dev, ino_t ino)
@@ -129,6 +131,7 @@ static void release_locked(struct nono_fs *fs, struct fsino *i)
                 free_ino(i);
                 i = p;
         }
+        evict_note_release_locked(fs);
 }
 
 struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *st, struct fsino *parent,
@@ -146,6 +149,7 @@ struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *s
                 close(fd);
                 i->nlookup++;
                 i->deny |= deny;
+                evict_touch(fs, i);
                 if ((!i->name || i->gone) && i != &fs->root && i != parent) {
                         struct fsino *old = i->parent;
                         bind_locked(i, parent, n);
@@ -177,6 +181,8 @@ struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *s
         i->hnext = fs->table[h];
         fs->table[h] = i;
         fs->table_count++;
+        evict_touch(fs, i);
+        evict_note_locked(fs);
         pthread_mutex_unlock(&fs->lock);
         return i;
 }

@@ -57,6 +57,7 @@ int do_lookup(struct nono_fs *fs, struct fsino *dir, const char *name, struct fu
                 return bad_name(name) == EACCES ? ENOENT : EINVAL;
         if (dir->type != S_IFDIR)
                 return ENOTDIR;
+        evict_throttle(fs, dir);
         int fd = open_beneath(dir->fd, name, O_PATH, 0);
         if (fd < 0)
                 return errno == ELOOP ? ENOENT : errno;

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * evict.c - keeps the daemon's O_PATH fds under a budget by asking the kernel to forget old inodes.
+ *
+ * The problem: every inode the kernel remembers holds one O_PATH fd here (passthrough_hp), and the kernel
+ * keeps dentries as long as it likes (our entry timeouts are a day), so `git status` or ripgrep over a
+ * node_modules-sized tree needs more fds than RLIMIT_NOFILE allows (20,000 here, not raisable without
+ * CAP_SYS_RESOURCE) and lookups then fail with EMFILE.
+ *
+ * The mechanism: when the table holds more than EVICT_HIGH_PCT of the soft fd limit, a separate thread picks
+ * the least recently used inodes (a clock stamped on every request that names them) and calls
+ * fuse_lowlevel_notify_inval_entry(parent, name) for each, down to EVICT_LOW_PCT. The kernel unhashes the
+ * dentry; when nothing holds it, the inode is evicted and FORGET closes the fd. The next access is an
+ * ordinary LOOKUP. It runs on its own thread because the kernel takes the parent directory's inode lock for
+ * the notification, which a request handler in that directory may be holding while it waits for us.
+ *
+ * Why this and not dropping fds and reopening by (parent, name) on demand: this adds no new way to reach a
+ * file. A forgotten name comes back only through the normal lookup (openat2 RESOLVE_BENEATH|NO_SYMLINKS
+ * relative to the parent's fd), so the fd-relative, no-follow invariant is untouched and no cached identity
+ * is ever re-resolved; reopening on demand would touch every use of an inode fd (including the
+ * copy-on-write code) and need a per-use reference so that no thread closes an fd another is using.
+ *
+ * What it does not do: the kernel cannot drop what is in use (a cwd, an open file, a mount point below us),
+ * nor inodes only kept alive as parents of bindings, so a process that pins more than the limit still gets
+ * EMFILE; open file handles are fds too and are not counted here (hence the headroom below the limit). The
+ * invalidation is asynchronous: a burst of lookups may overshoot the high mark until the FORGETs arrive (on
+ * a loaded machine several milliseconds later), so a lookup that finds the table above EVICT_CEILING_PCT
+ * waits for FORGETs for at most EVICT_THROTTLE_NS, then goes on regardless. It holds the kernel's lock on
+ * its directory while it waits, which a notification for that directory needs: so it stops waiting as soon
+ * as the thread is about to notify in its directory (ev_cur), unless the table is above EVICT_HARD_PCT; then
+ * it waits for the FORGETs of the notifications already sent (or the bound), which makes the lookups and the
+ * notifications in one directory take turns instead of the lookups running ahead. Should the kernel pin
+ * more than the ceiling (open files, cwds), every further lookup waits the full bound: slower, where without
+ * the budget it would fail with EMFILE soon after.
+ *
+ * Security does not depend on any of this: an invalidation is only a cache drop, even when it names a
+ * (parent, name) that changed or a parent freed since it was picked (the kernel then finds nothing, or drops
+ * another entry, which is looked up again). Deny bits that stuck to an inode from a denied name are lost when
+ * it is forgotten; they never protected against a hard link made before the session anyway (docs/fs.md),
+ * and a link made through fs/ is refused by the rules at the time of link.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "fs/fs-internal.h"
+
+#define EVICT_HIGH_PCT    40
+#define EVICT_LOW_PCT     25
+#define EVICT_CEILING_PCT 60
+#define EVICT_HARD_PCT    70
+#define EVICT_THROTTLE_NS 20000000L /* 20 ms: at most this per lookup above the ceiling */
+
+struct victim {
+        fuse_ino_t parent;
+        char *name;
+};
+
+struct cand {
+        struct fsino *i;
+        uint64_t used;
+};
+
+void evict_touch(struct nono_fs *fs, struct fsino *i)
+{
+        if (i != &fs->root)
+                __atomic_store_n(&i->used, atomic_load_explicit(&fs->ev_clock, memory_order_relaxed),
+                                 __ATOMIC_RELAXED);
+}
+
+void evict_note_locked(struct nono_fs *fs)
+{
+        atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed);
+        if (fs->ev_running && !fs->ev_pending && fs->table_count > fs->ev_high &&
+            fs->table_count >= fs->ev_next) {
+                fs->ev_pending = true;
+                pthread_cond_signal(&fs->ev_cond);
+        }
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+        uint64_t x = ((const struct cand *)a)->used, y = ((const struct cand *)b)->used;
+        return x < y ? -1 : x > y;
+}
+
+/* Chooses up to want of the least recently used inodes the kernel holds by a live binding. */
+static size_t pick_locked(struct nono_fs *fs, struct victim *v, size_t want)
+{
+        struct cand *c = malloc((fs->table_count + 1) * sizeof(*c));
+        size_t n = 0, k = 0;
+
+        if (!c)
+                return 0;
+        for (size_t b = 0; b < fs->table_size; b++)
+                for (struct fsino *i = fs->table[b]; i && n <= fs->table_count; i = i->hnext)
+                        if (i->nlookup && i->parent && i->name && !i->gone)
+                                c[n++] = (struct cand){i, __atomic_load_n(&i->used, __ATOMIC_RELAXED)};
+        qsort(c, n, sizeof(*c), cmp_cand);
+        uint64_t now = atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed) + 1;
+        for (size_t j = 0; j < n && k < want; j++) {
+                struct fsino *i = c[j].i;
+                if (!(v[k].name = strdup(i->name)))
+                        break;
+                v[k++].parent = i->parent == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i->parent;
+                /* not again next pass should the kernel keep it (in use) */
+                __atomic_store_n(&i->used, now, __ATOMIC_RELAXED);
+        }
+        free(c);
+        return k;
+}
+
+static void pass(struct nono_fs *fs, size_t want)
+{
+        struct victim *v = calloc(want, sizeof(*v));
+        if (!v)
+                return;
+        pthread_mutex_lock(&fs->lock);
+        size_t n = pick_locked(fs, v, want);
+        pthread_mutex_unlock(&fs->lock);
+        for (size_t k = 0; k < n; k++) {
+                /* a lookup waiting in evict_throttle() in this directory may hold the lock the kernel
+                 * needs for this notification: let it go first */
+                pthread_mutex_lock(&fs->lock);
+                fs->ev_cur = v[k].parent;
+                if (fs->ev_waiters)
+                        pthread_cond_broadcast(&fs->ev_room);
+                pthread_mutex_unlock(&fs->lock);
+                /* -ENOENT: the kernel no longer has it cached; -ENODEV: the connection is gone */
+                (void)fuse_lowlevel_notify_inval_entry(fs->se, v[k].parent, v[k].name, strlen(v[k].name));
+                free(v[k].name);
+        }
+        pthread_mutex_lock(&fs->lock);
+        fs->ev_cur = 0;
+        pthread_mutex_unlock(&fs->lock);
+        free(v);
+}
+
+static void *evict_main(void *arg)
+{
+        struct nono_fs *fs = arg;
+
+        pthread_mutex_lock(&fs->lock);
+        for (;;) {
+                while (!fs->ev_pending && !fs->ev_stop)
+                        pthread_cond_wait(&fs->ev_cond, &fs->lock);
+                if (fs->ev_stop)
+                        break;
+                size_t want = fs->table_count > fs->ev_low ? fs->table_count - fs->ev_low : 0;
+                pthread_mutex_unlock(&fs->lock);
+                if (want)
+                        pass(fs, want);
+                pthread_mutex_lock(&fs->lock);
+                /* The FORGETs arrive later; should the kernel have kept everything (all in use), do not
+                 * rescan the table on every lookup but after a quarter of the gap between the marks. */
+                fs->ev_next = fs->table_count + (fs->ev_high - fs->ev_low) / 4 + 1;
+                fs->ev_pending = false;
+        }
+        pthread_mutex_unlock(&fs->lock);
+        return NULL;
+}
+
+void evict_throttle(struct nono_fs *fs, struct fsino *dir)
+{
+        fuse_ino_t id = dir == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)dir;
+        struct timespec end;
+
+        pthread_mutex_lock(&fs->lock);
+        if (fs->ev_running && fs->table_count >= fs->ev_ceiling) {
+                if (!fs->ev_pending) { /* the last pass ended before the FORGETs were due: another */
+                        fs->ev_pending = true;
+                        pthread_cond_signal(&fs->ev_cond);
+                }
+                clock_gettime(CLOCK_MONOTONIC, &end);
+                end.tv_nsec += EVICT_THROTTLE_NS;
+                end.tv_sec += end.tv_nsec / 1000000000L;
+                end.tv_nsec %= 1000000000L;
+                fs->ev_waiters++;
+                while (fs->ev_running && fs->table_count >= fs->ev_ceiling &&
+                       (fs->ev_cur != id || fs->table_count >= fs->ev_hard))
+                        if (pthread_cond_timedwait(&fs->ev_room, &fs->lock, &end) == ETIMEDOUT)
+                                break;
+                if (--fs->ev_waiters == 0 && !fs->ev_running)
+                        pthread_cond_broadcast(&fs->ev_room); /* evict_stop waits for us */
+        }
+        pthread_mutex_unlock(&fs->lock);
+}
+
+void evict_note_release_locked(struct nono_fs *fs)
+{
+        if (fs->ev_waiters && fs->table_count < fs->ev_ceiling)
+                pthread_cond_broadcast(&fs->ev_room);
+}
+
+static void evict_set_limit(struct nono_fs *fs, size_t soft)
+{
+        pthread_mutex_lock(&fs->lock);
+        fs->ev_high = soft * EVICT_HIGH_PCT / 100;
+        fs->ev_low = soft * EVICT_LOW_PCT / 100;
+        fs->ev_ceiling = soft * EVICT_CEILING_PCT / 100;
+        fs->ev_hard = soft * EVICT_HARD_PCT / 100;
+        fs->ev_next = 0;
+        pthread_mutex_unlock(&fs->lock);
+}
+
+int evict_start(struct nono_fs *fs)
+{
+        struct rlimit rl;
+
+        if (fs->ev_running)
+                return 0;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        /* RLIM_INFINITY cannot happen for NOFILE (nr_open bounds it), but stay finite */
+        evict_set_limit(fs, rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur);
+        pthread_condattr_t a;
+        int e = pthread_condattr_init(&a);
+        if (e)
+                return -e;
+        (void)pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        e = pthread_cond_init(&fs->ev_room, &a);
+        pthread_condattr_destroy(&a);
+        if (e)
+                return -e;
+        e = pthread_cond_init(&fs->ev_cond, NULL);
+        if (e) {
+                pthread_cond_destroy(&fs->ev_room);
+                return -e;
+        }
+        fs->ev_stop = fs->ev_pending = false;
+        e = pthread_create(&fs->ev_thread, NULL, evict_main, fs);
+        if (e) {
+                pthread_cond_destroy(&fs->ev_cond);
+                pthread_cond_destroy(&fs->ev_room);
+                return -e;
+        }
+        pthread_mutex_lock(&fs->lock);
+        fs->ev_running = true;
+        pthread_mutex_unlock(&fs->lock);
+        return 0;
+}
+
+void evict_stop(struct nono_fs *fs)
+{
+        pthread_mutex_lock(&fs->lock);
+        bool running = fs->ev_running;
+        fs->ev_running = false;
+        fs->ev_stop = true;
+        if (running) {
+                pthread_cond_signal(&fs->ev_cond);
+                pthread_cond_broadcast(&fs->ev_room);
+        }
+        while (running && fs->ev_waiters) /* a lookup still in evict_throttle leaves within its bound */
+                pthread_cond_wait(&fs->ev_room, &fs->lock);
+        pthread_mutex_unlock(&fs->lock);
+        if (!running)
+                return;
+        pthread_join(fs->ev_thread, NULL);
+        pthread_cond_destroy(&fs->ev_cond);
+        pthread_cond_destroy(&fs->ev_room);
+}
