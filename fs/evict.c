@@ -28,8 +28,11 @@
  * waits for FORGETs for at most EVICT_THROTTLE_NS, then goes on regardless. It holds the kernel's lock on
  * its directory while it waits, which a notification for that directory needs: so it stops waiting as soon
  * as the thread is about to notify in its directory (ev_cur), unless the table is above EVICT_HARD_PCT; then
- * it waits for the FORGETs of the notifications already sent (or the bound), which makes the lookups and the
- * notifications in one directory take turns instead of the lookups running ahead. Should the kernel pin
+ * it waits for the FORGETs of the notifications already sent, at most EVICT_TURN_NS, which makes the lookups
+ * and the notifications in one directory take turns instead of the lookups running ahead. Each notification
+ * needs the directory lock exclusively, so with N processes looking up names in one directory at once, up to
+ * N inodes are added per inode dropped: a flat directory much larger than the limit, walked by several
+ * processes at once, can still reach EMFILE (a single walker does not). Should the kernel pin
  * more than the ceiling (open files, cwds), every further lookup waits the full bound: slower, where without
  * the budget it would fail with EMFILE soon after.
  *
@@ -51,6 +54,7 @@
 #define EVICT_CEILING_PCT 60
 #define EVICT_HARD_PCT    70
 #define EVICT_THROTTLE_NS 20000000L /* 20 ms: at most this per lookup above the ceiling */
+#define EVICT_TURN_NS     2000000L  /* 2 ms: ... when it holds the lock the thread is waiting for */
 
 struct victim {
         fuse_ino_t parent;
@@ -173,7 +177,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
                         pthread_cond_signal(&fs->ev_cond);
                 }
                 clock_gettime(CLOCK_MONOTONIC, &end);
-                end.tv_nsec += EVICT_THROTTLE_NS;
+                end.tv_nsec += fs->ev_cur == id ? EVICT_TURN_NS : EVICT_THROTTLE_NS;
                 end.tv_sec += end.tv_nsec / 1000000000L;
                 end.tv_nsec %= 1000000000L;
                 fs->ev_waiters++;
