@@ -30,9 +30,11 @@
  * as the thread is about to notify in its directory (ev_cur), unless the table is above EVICT_HARD_PCT; then
  * it waits for the FORGETs of the notifications already sent, at most EVICT_TURN_NS, which makes the lookups
  * and the notifications in one directory take turns instead of the lookups running ahead. Each notification
- * needs the directory lock exclusively, so with N processes looking up names in one directory at once, up to
- * N inodes are added per inode dropped: a flat directory much larger than the limit, walked by several
- * processes at once, can still reach EMFILE (a single walker does not). Should the kernel pin
+ * needs the directory lock exclusively, and the lookups running in that directory get in between two of
+ * them, so one notifier falls behind several processes walking one big directory (4 walkers of 30,000 files
+ * at a limit of 20,000 reached EMFILE): a pass notifies from EVICT_NOTIFIERS threads, which the lock lets in
+ * together (then 4 walkers of 30,000 and 8 of 3,000 at a limit of 512 all finish). More walkers than
+ * notifiers in one directory far larger than the limit may still outrun it. Should the kernel pin
  * more than the ceiling (open files, cwds), every further lookup waits the full bound: slower, where without
  * the budget it would fail with EMFILE soon after.
  *
@@ -54,6 +56,7 @@
 #define EVICT_CEILING_PCT 60
 #define EVICT_HARD_PCT    70
 #define EVICT_THROTTLE_NS 20000000L /* 20 ms: at most this per lookup above the ceiling */
+#define EVICT_NOTIFIERS   4         /* threads notifying at once during a pass */
 #define EVICT_TURN_NS     2000000L  /* 2 ms: ... when it holds the lock the thread is waiting for */
 
 struct victim {
@@ -115,30 +118,60 @@ static size_t pick_locked(struct nono_fs *fs, struct victim *v, size_t want)
         return k;
 }
 
-static void pass(struct nono_fs *fs, size_t want)
+struct job {
+        struct nono_fs *fs;
+        struct victim *v;
+        size_t n;
+        _Atomic size_t next;
+};
+
+static void *notify_main(void *arg)
 {
-        struct victim *v = calloc(want, sizeof(*v));
-        if (!v)
-                return;
-        pthread_mutex_lock(&fs->lock);
-        size_t n = pick_locked(fs, v, want);
-        pthread_mutex_unlock(&fs->lock);
-        for (size_t k = 0; k < n; k++) {
+        struct job *j = arg;
+        struct nono_fs *fs = j->fs;
+
+        for (size_t k; (k = atomic_fetch_add(&j->next, 1)) < j->n;) {
                 /* a lookup waiting in evict_throttle() in this directory may hold the lock the kernel
                  * needs for this notification: let it go first */
                 pthread_mutex_lock(&fs->lock);
-                fs->ev_cur = v[k].parent;
+                fs->ev_cur = j->v[k].parent;
                 if (fs->ev_waiters)
                         pthread_cond_broadcast(&fs->ev_room);
                 pthread_mutex_unlock(&fs->lock);
                 /* -ENOENT: the kernel no longer has it cached; -ENODEV: the connection is gone */
-                (void)fuse_lowlevel_notify_inval_entry(fs->se, v[k].parent, v[k].name, strlen(v[k].name));
-                free(v[k].name);
+                (void)fuse_lowlevel_notify_inval_entry(fs->se, j->v[k].parent, j->v[k].name,
+                                                       strlen(j->v[k].name));
         }
+        return NULL;
+}
+
+/* Several notifiers at once: each notification takes the directory lock exclusively, and lookups that run
+ * in that directory meanwhile are let in between two notifications; notifiers waiting together are let in
+ * together, so the drops keep pace with several processes looking names up in one directory. */
+static void pass(struct nono_fs *fs, size_t want)
+{
+        struct job j = {.fs = fs, .v = calloc(want, sizeof(struct victim))};
+        pthread_t t[EVICT_NOTIFIERS - 1];
+        size_t nt = 0;
+
+        if (!j.v)
+                return;
+        pthread_mutex_lock(&fs->lock);
+        j.n = pick_locked(fs, j.v, want);
+        pthread_mutex_unlock(&fs->lock);
+        atomic_init(&j.next, 0);
+        while (nt < EVICT_NOTIFIERS - 1 && nt * 16 < j.n &&
+               pthread_create(&t[nt], NULL, notify_main, &j) == 0)
+                nt++;
+        notify_main(&j);
+        while (nt)
+                pthread_join(t[--nt], NULL);
         pthread_mutex_lock(&fs->lock);
         fs->ev_cur = 0;
         pthread_mutex_unlock(&fs->lock);
-        free(v);
+        for (size_t k = 0; k < j.n; k++)
+                free(j.v[k].name);
+        free(j.v);
 }
 
 static void *evict_main(void *arg)
