@@ -59,6 +59,16 @@
 #define EVICT_NOTIFIERS   4         /* threads notifying at once during a pass */
 #define EVICT_TURN_NS     2000000L  /* 2 ms: ... when it holds the lock the thread is waiting for */
 
+/* The fds are the process's, and one process (the sandbox's parent) serves every allowed root: each nono_fs
+ * whose budget runs gets an equal share of the marks. */
+static _Atomic unsigned n_budgets;
+
+static size_t share(size_t mark)
+{
+        unsigned n = atomic_load_explicit(&n_budgets, memory_order_relaxed);
+        return n > 1 ? mark / n : mark;
+}
+
 struct victim {
         fuse_ino_t parent;
         char *name;
@@ -79,7 +89,7 @@ void evict_touch(struct nono_fs *fs, struct fsino *i)
 void evict_note_locked(struct nono_fs *fs)
 {
         atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed);
-        if (fs->ev_running && !fs->ev_pending && fs->table_count > fs->ev_high &&
+        if (fs->ev_running && !fs->ev_pending && fs->table_count > share(fs->ev_high) &&
             fs->table_count >= fs->ev_next) {
                 fs->ev_pending = true;
                 pthread_cond_signal(&fs->ev_cond);
@@ -184,14 +194,14 @@ static void *evict_main(void *arg)
                         pthread_cond_wait(&fs->ev_cond, &fs->lock);
                 if (fs->ev_stop)
                         break;
-                size_t want = fs->table_count > fs->ev_low ? fs->table_count - fs->ev_low : 0;
+                size_t want = fs->table_count > share(fs->ev_low) ? fs->table_count - share(fs->ev_low) : 0;
                 pthread_mutex_unlock(&fs->lock);
                 if (want)
                         pass(fs, want);
                 pthread_mutex_lock(&fs->lock);
                 /* The FORGETs arrive later; should the kernel have kept everything (all in use), do not
                  * rescan the table on every lookup but after a quarter of the gap between the marks. */
-                fs->ev_next = fs->table_count + (fs->ev_high - fs->ev_low) / 4 + 1;
+                fs->ev_next = fs->table_count + (share(fs->ev_high) - share(fs->ev_low)) / 4 + 1;
                 fs->ev_pending = false;
         }
         pthread_mutex_unlock(&fs->lock);
@@ -204,7 +214,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
         struct timespec end;
 
         pthread_mutex_lock(&fs->lock);
-        if (fs->ev_running && fs->table_count >= fs->ev_ceiling) {
+        if (fs->ev_running && fs->table_count >= share(fs->ev_ceiling)) {
                 if (!fs->ev_pending) { /* the last pass ended before the FORGETs were due: another */
                         fs->ev_pending = true;
                         pthread_cond_signal(&fs->ev_cond);
@@ -214,8 +224,8 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
                 end.tv_sec += end.tv_nsec / 1000000000L;
                 end.tv_nsec %= 1000000000L;
                 fs->ev_waiters++;
-                while (fs->ev_running && fs->table_count >= fs->ev_ceiling &&
-                       (fs->ev_cur != id || fs->table_count >= fs->ev_hard))
+                while (fs->ev_running && fs->table_count >= share(fs->ev_ceiling) &&
+                       (fs->ev_cur != id || fs->table_count >= share(fs->ev_hard)))
                         if (pthread_cond_timedwait(&fs->ev_room, &fs->lock, &end) == ETIMEDOUT)
                                 break;
                 if (--fs->ev_waiters == 0 && !fs->ev_running)
@@ -226,7 +236,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
 
 void evict_note_release_locked(struct nono_fs *fs)
 {
-        if (fs->ev_waiters && fs->table_count < fs->ev_ceiling)
+        if (fs->ev_waiters && fs->table_count < share(fs->ev_ceiling))
                 pthread_cond_broadcast(&fs->ev_room);
 }
 
@@ -275,6 +285,7 @@ int evict_start(struct nono_fs *fs)
         pthread_mutex_lock(&fs->lock);
         fs->ev_running = true;
         pthread_mutex_unlock(&fs->lock);
+        atomic_fetch_add(&n_budgets, 1);
         return 0;
 }
 
@@ -293,6 +304,7 @@ void evict_stop(struct nono_fs *fs)
         pthread_mutex_unlock(&fs->lock);
         if (!running)
                 return;
+        atomic_fetch_sub(&n_budgets, 1);
         pthread_join(fs->ev_thread, NULL);
         pthread_cond_destroy(&fs->ev_cond);
         pthread_cond_destroy(&fs->ev_room);
