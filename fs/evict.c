@@ -28,8 +28,13 @@
  * waits for FORGETs for at most EVICT_THROTTLE_NS, then goes on regardless. It holds the kernel's lock on
  * its directory while it waits, which a notification for that directory needs: so it stops waiting as soon
  * as the thread is about to notify in its directory (ev_cur), unless the table is above EVICT_HARD_PCT; then
- * it waits for the FORGETs of the notifications already sent (or the bound), which makes the lookups and the
- * notifications in one directory take turns instead of the lookups running ahead. Should the kernel pin
+ * it waits for the FORGETs of the notifications already sent, at most EVICT_TURN_NS, which makes the lookups
+ * and the notifications in one directory take turns instead of the lookups running ahead. Each notification
+ * needs the directory lock exclusively, and the lookups running in that directory get in between two of
+ * them, so one notifier falls behind several processes walking one big directory (4 walkers of 30,000 files
+ * at a limit of 20,000 reached EMFILE): a pass notifies from EVICT_NOTIFIERS threads, which the lock lets in
+ * together (then 4 walkers of 30,000 and 8 of 3,000 at a limit of 512 all finish). More walkers than
+ * notifiers in one directory far larger than the limit may still outrun it. Should the kernel pin
  * more than the ceiling (open files, cwds), every further lookup waits the full bound: slower, where without
  * the budget it would fail with EMFILE soon after.
  *
@@ -51,6 +56,18 @@
 #define EVICT_CEILING_PCT 60
 #define EVICT_HARD_PCT    70
 #define EVICT_THROTTLE_NS 20000000L /* 20 ms: at most this per lookup above the ceiling */
+#define EVICT_NOTIFIERS   4         /* threads notifying at once during a pass */
+#define EVICT_TURN_NS     2000000L  /* 2 ms: ... when it holds the lock the thread is waiting for */
+
+/* The fds are the process's, and one process (the sandbox's parent) serves every allowed root: each nono_fs
+ * whose budget runs gets an equal share of the marks. */
+static _Atomic unsigned n_budgets;
+
+static size_t share(size_t mark)
+{
+        unsigned n = atomic_load_explicit(&n_budgets, memory_order_relaxed);
+        return n > 1 ? mark / n : mark;
+}
 
 struct victim {
         fuse_ino_t parent;
@@ -72,7 +89,7 @@ void evict_touch(struct nono_fs *fs, struct fsino *i)
 void evict_note_locked(struct nono_fs *fs)
 {
         atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed);
-        if (fs->ev_running && !fs->ev_pending && fs->table_count > fs->ev_high &&
+        if (fs->ev_running && !fs->ev_pending && fs->table_count > share(fs->ev_high) &&
             fs->table_count >= fs->ev_next) {
                 fs->ev_pending = true;
                 pthread_cond_signal(&fs->ev_cond);
@@ -111,30 +128,60 @@ static size_t pick_locked(struct nono_fs *fs, struct victim *v, size_t want)
         return k;
 }
 
-static void pass(struct nono_fs *fs, size_t want)
+struct job {
+        struct nono_fs *fs;
+        struct victim *v;
+        size_t n;
+        _Atomic size_t next;
+};
+
+static void *notify_main(void *arg)
 {
-        struct victim *v = calloc(want, sizeof(*v));
-        if (!v)
-                return;
-        pthread_mutex_lock(&fs->lock);
-        size_t n = pick_locked(fs, v, want);
-        pthread_mutex_unlock(&fs->lock);
-        for (size_t k = 0; k < n; k++) {
+        struct job *j = arg;
+        struct nono_fs *fs = j->fs;
+
+        for (size_t k; (k = atomic_fetch_add(&j->next, 1)) < j->n;) {
                 /* a lookup waiting in evict_throttle() in this directory may hold the lock the kernel
                  * needs for this notification: let it go first */
                 pthread_mutex_lock(&fs->lock);
-                fs->ev_cur = v[k].parent;
+                fs->ev_cur = j->v[k].parent;
                 if (fs->ev_waiters)
                         pthread_cond_broadcast(&fs->ev_room);
                 pthread_mutex_unlock(&fs->lock);
                 /* -ENOENT: the kernel no longer has it cached; -ENODEV: the connection is gone */
-                (void)fuse_lowlevel_notify_inval_entry(fs->se, v[k].parent, v[k].name, strlen(v[k].name));
-                free(v[k].name);
+                (void)fuse_lowlevel_notify_inval_entry(fs->se, j->v[k].parent, j->v[k].name,
+                                                       strlen(j->v[k].name));
         }
+        return NULL;
+}
+
+/* Several notifiers at once: each notification takes the directory lock exclusively, and lookups that run
+ * in that directory meanwhile are let in between two notifications; notifiers waiting together are let in
+ * together, so the drops keep pace with several processes looking names up in one directory. */
+static void pass(struct nono_fs *fs, size_t want)
+{
+        struct job j = {.fs = fs, .v = calloc(want, sizeof(struct victim))};
+        pthread_t t[EVICT_NOTIFIERS - 1];
+        size_t nt = 0;
+
+        if (!j.v)
+                return;
+        pthread_mutex_lock(&fs->lock);
+        j.n = pick_locked(fs, j.v, want);
+        pthread_mutex_unlock(&fs->lock);
+        atomic_init(&j.next, 0);
+        while (nt < EVICT_NOTIFIERS - 1 && nt * 16 < j.n &&
+               pthread_create(&t[nt], NULL, notify_main, &j) == 0)
+                nt++;
+        notify_main(&j);
+        while (nt)
+                pthread_join(t[--nt], NULL);
         pthread_mutex_lock(&fs->lock);
         fs->ev_cur = 0;
         pthread_mutex_unlock(&fs->lock);
-        free(v);
+        for (size_t k = 0; k < j.n; k++)
+                free(j.v[k].name);
+        free(j.v);
 }
 
 static void *evict_main(void *arg)
@@ -147,14 +194,14 @@ static void *evict_main(void *arg)
                         pthread_cond_wait(&fs->ev_cond, &fs->lock);
                 if (fs->ev_stop)
                         break;
-                size_t want = fs->table_count > fs->ev_low ? fs->table_count - fs->ev_low : 0;
+                size_t want = fs->table_count > share(fs->ev_low) ? fs->table_count - share(fs->ev_low) : 0;
                 pthread_mutex_unlock(&fs->lock);
                 if (want)
                         pass(fs, want);
                 pthread_mutex_lock(&fs->lock);
                 /* The FORGETs arrive later; should the kernel have kept everything (all in use), do not
                  * rescan the table on every lookup but after a quarter of the gap between the marks. */
-                fs->ev_next = fs->table_count + (fs->ev_high - fs->ev_low) / 4 + 1;
+                fs->ev_next = fs->table_count + (share(fs->ev_high) - share(fs->ev_low)) / 4 + 1;
                 fs->ev_pending = false;
         }
         pthread_mutex_unlock(&fs->lock);
@@ -167,18 +214,18 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
         struct timespec end;
 
         pthread_mutex_lock(&fs->lock);
-        if (fs->ev_running && fs->table_count >= fs->ev_ceiling) {
+        if (fs->ev_running && fs->table_count >= share(fs->ev_ceiling)) {
                 if (!fs->ev_pending) { /* the last pass ended before the FORGETs were due: another */
                         fs->ev_pending = true;
                         pthread_cond_signal(&fs->ev_cond);
                 }
                 clock_gettime(CLOCK_MONOTONIC, &end);
-                end.tv_nsec += EVICT_THROTTLE_NS;
+                end.tv_nsec += fs->ev_cur == id ? EVICT_TURN_NS : EVICT_THROTTLE_NS;
                 end.tv_sec += end.tv_nsec / 1000000000L;
                 end.tv_nsec %= 1000000000L;
                 fs->ev_waiters++;
-                while (fs->ev_running && fs->table_count >= fs->ev_ceiling &&
-                       (fs->ev_cur != id || fs->table_count >= fs->ev_hard))
+                while (fs->ev_running && fs->table_count >= share(fs->ev_ceiling) &&
+                       (fs->ev_cur != id || fs->table_count >= share(fs->ev_hard)))
                         if (pthread_cond_timedwait(&fs->ev_room, &fs->lock, &end) == ETIMEDOUT)
                                 break;
                 if (--fs->ev_waiters == 0 && !fs->ev_running)
@@ -189,7 +236,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
 
 void evict_note_release_locked(struct nono_fs *fs)
 {
-        if (fs->ev_waiters && fs->table_count < fs->ev_ceiling)
+        if (fs->ev_waiters && fs->table_count < share(fs->ev_ceiling))
                 pthread_cond_broadcast(&fs->ev_room);
 }
 
@@ -238,6 +285,7 @@ int evict_start(struct nono_fs *fs)
         pthread_mutex_lock(&fs->lock);
         fs->ev_running = true;
         pthread_mutex_unlock(&fs->lock);
+        atomic_fetch_add(&n_budgets, 1);
         return 0;
 }
 
@@ -256,6 +304,7 @@ void evict_stop(struct nono_fs *fs)
         pthread_mutex_unlock(&fs->lock);
         if (!running)
                 return;
+        atomic_fetch_sub(&n_budgets, 1);
         pthread_join(fs->ev_thread, NULL);
         pthread_cond_destroy(&fs->ev_cond);
         pthread_cond_destroy(&fs->ev_room);

@@ -121,6 +121,39 @@ static void test_more_files_than_fds(void **state)
         assert_int_equal(count_fds(), before); /* every inode fd closed */
 }
 
+/* The fds are the process's: two mounts served by one process share the budget (the sandbox serves every
+ * allowed root from one process). Each budget alone would allow 70% of the limit. */
+static void test_two_mounts_share(void **state)
+{
+        (void)state;
+        struct mnt m[2];
+        char p[1024];
+        struct stat st;
+        int peak = 0;
+
+        for (int k = 0; k < 2; k++) {
+                assert_int_equal(mnt_up(&m[k], NULL), 0);
+                for (int f = 0; f < 1500; f++) {
+                        snprintf(p, sizeof(p), "%s/f%05d", m[k].back, f);
+                        assert_int_equal(mknod(p, S_IFREG | 0644, 0), 0);
+                }
+        }
+        for (int f = 0; f < 1500; f++)
+                for (int k = 0; k < 2; k++) {
+                        snprintf(p, sizeof(p), "%s/f%05d", m[k].mp, f);
+                        if (stat(p, &st) != 0)
+                                fail_msg("stat %s: %s", p, strerror(errno));
+                        if (f % 100 == 0) {
+                                int c = count_fds();
+                                peak = c > peak ? c : peak;
+                        }
+                }
+        printf("# two mounts: peak %d fds (limit %d)\n", peak, LIMIT);
+        assert_true(peak < LIMIT * 70 / 100 + SLACK);
+        mnt_down(&m[1]);
+        mnt_down(&m[0]);
+}
+
 int main(void)
 {
         struct rlimit rl = {LIMIT, LIMIT};
@@ -131,6 +164,7 @@ int main(void)
         }
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_more_files_than_fds),
+            cmocka_unit_test(test_two_mounts_share),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
