@@ -84,10 +84,11 @@
 #include "fs/cow-internal.h"
 #include "fs/ops.h"
 
-#define SMALL_FILE       (256u * 1024u)
-#define BIG_TRUNCATE     (8ull << 20)
-#define LINK_SCAN_BUDGET 65536 /* directory entries read per multiply-linked file, beyond its own directory  \
-                                */
+#define SMALL_FILE   (256u * 1024u)
+#define BIG_TRUNCATE (8ull << 20)
+#define LINK_SCAN_BUDGET                                                                                     \
+        65536 /* directory entries read per multiply-linked file, beyond its own directory                   \
+               */
 #define CH ((uint64_t)NONO_CHUNK_SIZE)
 
 /* ---- the object table and the set of recorded paths -------------------------------------------------- */
