@@ -369,24 +369,6 @@ static int read_entries(int fd, struct nono_node *n)
         return 0;
 }
 
-static uint32_t ftype(mode_t m)
-{
-        switch (m & S_IFMT) {
-        case S_IFREG:
-                return NONO_FT_FILE;
-        case S_IFDIR:
-                return NONO_FT_DIR;
-        case S_IFLNK:
-                return NONO_FT_SYMLINK;
-        case S_IFIFO:
-                return NONO_FT_FIFO;
-        case S_IFSOCK:
-                return NONO_FT_SOCK;
-        default:
-                return NONO_FT_ABSENT;
-        }
-}
-
 /* Builds and queues the node of the object behind fd (an O_PATH fd) at start path `start`. */
 static int put_node(struct nono_fs *fs, struct obj *o, int fd, const struct stat *st)
 {
@@ -516,7 +498,7 @@ static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, co
                 *err = -ENOMEM;
                 return NULL;
         }
-        o->type = ftype(st->st_mode);
+        o->type = nono_ftype_from_mode(st->st_mode);
         if (o->type == NONO_FT_ABSENT) {
                 *err = -EPERM;
                 return NULL;

@@ -91,24 +91,6 @@ int rfs_chmod(int fd_opath, mode_t mode)
         return chmod(p, mode & 07777) < 0 ? -errno : 0;
 }
 
-static uint32_t ftype_of(mode_t m)
-{
-        switch (m & S_IFMT) {
-        case S_IFREG:
-                return NONO_FT_FILE;
-        case S_IFDIR:
-                return NONO_FT_DIR;
-        case S_IFLNK:
-                return NONO_FT_SYMLINK;
-        case S_IFIFO:
-                return NONO_FT_FIFO;
-        case S_IFSOCK:
-                return NONO_FT_SOCK;
-        default:
-                return NONO_FT_ABSENT;
-        }
-}
-
 static int strcmp_p(const void *a, const void *b)
 {
         return strcmp(*(char *const *)a, *(char *const *)b);
@@ -183,7 +165,7 @@ int rfs_read_meta(int fd_opath, const struct stat *st, struct nono_node *out)
 {
         int r;
 
-        out->type = ftype_of(st->st_mode);
+        out->type = nono_ftype_from_mode(st->st_mode);
         out->mode = st->st_mode & 07777;
         out->uid = st->st_uid;
         out->gid = st->st_gid;

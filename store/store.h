@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define NONO_STORE_SCHEMA_VERSION 1
@@ -166,6 +167,25 @@ enum nono_ftype {
         NONO_FT_FIFO = 4,
         NONO_FT_SOCK = 5,
 };
+
+/* The nono_ftype of a stat(2) mode; NONO_FT_ABSENT for devices (which nono never records). */
+static inline uint32_t nono_ftype_from_mode(mode_t m)
+{
+        switch (m & S_IFMT) {
+        case S_IFREG:
+                return NONO_FT_FILE;
+        case S_IFDIR:
+                return NONO_FT_DIR;
+        case S_IFLNK:
+                return NONO_FT_SYMLINK;
+        case S_IFIFO:
+                return NONO_FT_FIFO;
+        case S_IFSOCK:
+                return NONO_FT_SOCK;
+        default:
+                return NONO_FT_ABSENT;
+        }
+}
 
 struct nono_xattr {
         char *name;
