@@ -16,11 +16,12 @@
  * differ), and directory sizes (ext4 grows a directory by blocks as entries come and go).
  *
  * Seeds: NONO_TEST_SEEDS (default 60) sequences of 160 steps; NONO_TEST_SEED=N runs just seed N. A failure
- * prints the seed, the step and the last steps before it.
+ * prints the seed, the step and the last steps before it; NONO_FUZZ_TRACE=1 prints every step.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/falloc.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -47,7 +49,8 @@
 static const char *const NAMES[] = {"a", "b", "c", "d", "d/a", "d/b", "d/e", "d/e/a", "e", "e/a", "d/e/b"};
 #define NNAMES (sizeof(NAMES) / sizeof(*NAMES))
 static const char *const TARGETS[] = {"a", "../a", "d", "missing", "d/../b", "e/a"};
-static const mode_t MODES[] = {0644, 0600, 0755, 0444, 0000, 0700, 04755, 0666};
+static const mode_t MODES[] = {0644, 0600, 0755, 0444, 0000, 0700, 04755, 0666, 0777, 01777, 02775, 06777};
+static const uid_t IDS[] = {0, 65534, (uid_t)-1};
 static const off_t OFFS[] = {0, 1, 100, 4095, 4096, 65536, 200000, 1 << 20};
 static const size_t LENS[] = {0, 1, 10, 4096, 5000, 65536, 70000};
 static const struct timespec TIMES[] = {{1000000000, 0}, {1200000000, 123456789}, {0, UTIME_OMIT}};
@@ -85,6 +88,8 @@ enum op_kind {
         OP_FSYNC,
         OP_COPY_RANGE,
         OP_OPENAT_DIR,
+        OP_CHOWN,
+        OP_OTHER,
         OP_N
 };
 
@@ -100,6 +105,9 @@ struct op {
         int whence;
         unsigned char fill;
         struct timespec ts[2];
+        uid_t uid;
+        gid_t gid;
+        enum op_kind sub; /* OP_OTHER: the step run as uid/gid 65534 */
 };
 
 struct side {
@@ -143,6 +151,23 @@ static struct op draw(void)
                 for (size_t k = 0; k < sizeof(extra) / sizeof(*extra); k++)
                         if (rnd() % (extra[k] == O_CREAT ? 2 : 7) == 0)
                                 o.flags |= extra[k];
+        }
+        if (o.kind == OP_CHOWN) {
+                o.uid = PICK(IDS);
+                o.gid = PICK(IDS);
+        }
+        if (o.kind == OP_OTHER) {
+                static const enum op_kind subs[] = {
+                    OP_OPEN,  OP_PWRITE,   OP_TRUNCATE, OP_CHMOD,  OP_CHOWN, OP_UTIMENS, OP_UNLINK, OP_RENAME,
+                    OP_MKDIR, OP_SETXATTR, OP_LIST,     OP_ACCESS, OP_LINK,  OP_SYMLINK, OP_RMDIR};
+                o.sub = PICK(subs);
+                o.flags = o.sub == OP_OPEN     ? O_WRONLY | (rnd() % 2 ? O_CREAT : O_TRUNC)
+                          : o.sub == OP_ACCESS ? (int)(rnd() % 8)
+                                               : 0;
+                o.uid = PICK(IDS);
+                o.gid = PICK(IDS);
+                o.ts[0] = PICK(TIMES);
+                o.ts[1] = rnd() % 2 ? PICK(TIMES) : (struct timespec){0, UTIME_NOW};
         }
         if (o.kind == OP_RENAME)
                 o.flags = PICK(rflags);
@@ -225,6 +250,8 @@ static const char *xname(int k)
 {
         return k == 0 ? "user.a" : k == 1 ? "user.b" : "trusted.t";
 }
+
+static void other(struct side *sd, const struct op *o, char **t);
 
 /* Runs one step on one side and appends what a program would observe. */
 static void run(struct side *sd, const struct op *o, char **t)
@@ -430,9 +457,58 @@ static void run(struct side *sd, const struct op *o, char **t)
                 }
                 break;
         }
+        case OP_CHOWN:
+                out(t, "lchown %s %d %d", o->a, (int)o->uid, (int)o->gid);
+                res(t, lchown(pa, o->uid, o->gid));
+                break;
+        case OP_OTHER:
+                other(sd, o, t);
+                break;
         case OP_N:
                 break;
         }
+}
+
+/* As root: the step runs in a child that became uid and gid 65534, so that the kernel's permission checks,
+ * the clearing of setuid/setgid bits on write and chown, and the sticky bit are compared too. */
+static void other(struct side *sd, const struct op *o, char **t)
+{
+        int p[2];
+        if (geteuid() != 0) {
+                out(t, "as-other: not root");
+                return;
+        }
+        if (pipe(p) < 0)
+                abort();
+        pid_t pid = fork();
+        if (pid == 0) {
+                char *r = NULL;
+                struct op sub = *o;
+                sub.kind = o->sub;
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(99);
+                if (sub.kind == OP_PWRITE) { /* through a handle of its own, on a name */
+                        char pa[600];
+                        snprintf(pa, sizeof(pa), "%s/%s", sd->root, o->a);
+                        sd->fd[o->slot] = open(pa, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+                }
+                run(sd, &sub, &r);
+                if (sub.kind == OP_PWRITE || sub.kind == OP_OPEN)
+                        close(sd->fd[o->slot]); /* the close is where a FUSE file is flushed */
+                (void)!write(p[1], r, strlen(r));
+                _exit(0);
+        }
+        close(p[1]);
+        char buf[4096];
+        ssize_t n, len = 0;
+        while ((n = read(p[0], buf + len, sizeof(buf) - 1 - (size_t)len)) > 0)
+                len += n;
+        buf[len] = 0;
+        close(p[0]);
+        int ws = 0;
+        waitpid(pid, &ws, 0);
+        out(t, "as 65534: %s (exit %d)", buf, WEXITSTATUS(ws));
 }
 
 static bool fuzz_seed(struct mnt *m, uint64_t seed, unsigned tag)
@@ -444,7 +520,8 @@ static bool fuzz_seed(struct mnt *m, uint64_t seed, unsigned tag)
 
         snprintf(rn, sizeof(rn), "%s/s%u-%llu", m->native, tag, (unsigned long long)seed);
         snprintf(rm, sizeof(rm), "%s/s%u-%llu", m->mp, tag, (unsigned long long)seed);
-        if (mkdir(rn, 0755) < 0 || mkdir(rm, 0755) < 0) {
+        /* world-writable, so that the steps run as another uid can create and remove names too */
+        if (mkdir(rn, 0777) < 0 || mkdir(rm, 0777) < 0 || chmod(rn, 0777) < 0 || chmod(rm, 0777) < 0) {
                 fprintf(stderr, "mkdir %s: %m\n", rm);
                 return false;
         }
@@ -466,6 +543,8 @@ static bool fuzz_seed(struct mnt *m, uint64_t seed, unsigned tag)
                         fprintf(stderr, "# native: %s\n# fs/:    %s\n", a, b);
                         ok = false;
                 }
+                if (getenv("NONO_FUZZ_TRACE"))
+                        fprintf(stderr, "%s\n", a);
                 hist[step] = a;
                 free(b);
         }
