@@ -15,7 +15,7 @@
  * a read reaches the disk), ctime and mtime unless set explicitly with utimensat (the clocks of two runs
  * differ), and directory sizes (ext4 grows a directory by blocks as entries come and go).
  *
- * Seeds: NONO_TEST_SEEDS (default 60) sequences of 160 steps; NONO_TEST_SEED=N runs just seed N. A failure
+ * Seeds: NONO_TEST_SEEDS (default 40) sequences of 160 steps; NONO_TEST_SEED=N runs just seed N. A failure
  * prints the seed, the step and the last steps before it; NONO_FUZZ_TRACE=1 prints every step.
  */
 #include <dirent.h>
@@ -562,7 +562,7 @@ static bool fuzz_seed(struct mnt *m, uint64_t seed, unsigned tag)
 static void fuzz(struct mnt *m, unsigned tag)
 {
         const char *one = getenv("NONO_TEST_SEED"), *ns = getenv("NONO_TEST_SEEDS");
-        unsigned long first = 1, last = ns && atoi(ns) > 0 ? (unsigned long)atoi(ns) : 60, bad = 0;
+        unsigned long first = 1, last = ns && atoi(ns) > 0 ? (unsigned long)atoi(ns) : 40, bad = 0;
         signal(SIGPIPE, SIG_IGN); /* a write into a FIFO whose reader closed: EPIPE on both sides */
         if (one && *one)
                 first = last = strtoul(one, NULL, 10);
