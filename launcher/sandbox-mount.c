@@ -272,6 +272,7 @@ static int build_tree(const struct nono_sandbox_config *c, int chan, char *err, 
                     .path = c->state_paths[i], .kind = M_MASK, .index = NONO_ACCESS_READ | NONO_ACCESS_WRITE};
         qsort(e, n, sizeof(*e), cmp_entry);
 
+        nono_trace("init: staging done");
         for (size_t i = 0; i < n && r >= 0; i++) {
                 char src[PATH_MAX], dst[PATH_MAX];
                 snprintf(src, sizeof(src), "/oldroot%s", e[i].path);
@@ -301,6 +302,8 @@ static int build_tree(const struct nono_sandbox_config *c, int chan, char *err, 
                         r = mount_mask(dst, e[i].index, err, errlen);
                         break;
                 }
+                if (e[i].kind != M_MASK && e[i].kind != M_RO)
+                        nono_trace(e[i].path);
         }
         return r;
 }
@@ -326,6 +329,7 @@ int nono_sandbox_build_root(const struct nono_sandbox_config *c, int chan, char 
         mirror_root_symlinks();
         if ((r = build_tree(c, chan, err, errlen)) < 0)
                 return r;
+        nono_trace("init: masks done");
         if ((r = nono_mount_attr("/newroot", MNT_ATTR_RDONLY, false)) < 0)
                 return FAIL(r, "cannot make / read-only: %s", strerror(-r));
         if (umount2("/oldroot", MNT_DETACH) < 0)

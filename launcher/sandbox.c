@@ -183,6 +183,7 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
         struct nono_chan_msg m = {0}, reply;
         int abi, nfd, r;
 
+        nono_trace("agent: forked");
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 die(SETUP_FAILED, "PR_SET_PDEATHSIG: %s", strerror(errno));
         if (chdir(c->cwd) < 0)
@@ -191,12 +192,14 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
         abi = apply_landlock(c);
         if (abi < 0)
                 die(SETUP_FAILED, "Landlock failed: %s", strerror(-abi));
+        nono_trace("agent: landlock applied");
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 die(SETUP_FAILED, "cannot set no_new_privs: %s", strerror(errno));
         if ((r = drop_capabilities()) < 0)
                 die(SETUP_FAILED, "cannot drop capabilities: %s", strerror(-r));
         if ((r = nono_seccomp_install(&so, &nfd)) < 0)
                 die(SETUP_FAILED, "cannot load the seccomp filter: %s", strerror(-r));
+        nono_trace("agent: seccomp installed");
         if (nfd >= 0) {
                 m.kind = NONO_CHAN_SECCOMP_NOTIFY;
                 if ((r = nono_chan_call(chan, &m, nfd, &reply)) < 0)
@@ -207,6 +210,7 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
         m = (struct nono_chan_msg){.kind = NONO_CHAN_EXEC, .arg = abi};
         if ((r = nono_chan_call(chan, &m, -1, &reply)) < 0)
                 die(SETUP_FAILED, "nono went away before the agent started: %s", strerror(-r));
+        nono_trace("agent: exec allowed");
         close_from(3, -1);
         environ = (char **)c->envp;
         execvp(c->argv[0], c->argv);
@@ -230,6 +234,7 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
         struct pollfd pfd = {.fd = chan, .events = POLLRDHUP};
         if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP)))
                 _exit(SETUP_FAILED);
+        nono_trace("init: started");
         close_from(3, chan);
         if (c->user_ns)
                 map_ids(getuid(), getgid());
@@ -237,11 +242,13 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
                 loopback_up();
         if (sethostname("nono", 4) < 0)
                 die(SETUP_FAILED, "sethostname: %s", strerror(errno));
+        nono_trace("init: ids, lo, hostname");
         if (nono_sandbox_build_root(c, chan, err, sizeof(err)) < 0)
                 die(SETUP_FAILED, "cannot build the sandbox: %s", err);
         if (c->proxy_port && !c->share_net)
                 proxy_listener(c->proxy_port, chan);
 
+        nono_trace("init: root built");
         agent = fork();
         if (agent < 0)
                 die(SETUP_FAILED, "fork: %s", strerror(errno));
@@ -317,6 +324,7 @@ int nono_sandbox_spawn(const struct nono_sandbox_config *c, struct nono_sandbox 
                 signal(SIGCHLD, SIG_DFL);
                 init_main(c, sp[1]);
         }
+        nono_trace("run: cloned");
         close(sp[1]);
         sb->pid = pid;
         sb->chan = sp[0];
@@ -333,10 +341,15 @@ int nono_sandbox_serve(struct nono_sandbox *sb, nono_chan_handler h, void *userd
                         return r == 0 ? -ECHILD : r; /* init died (its error is on stderr) */
                 reply = (struct nono_chan_msg){.kind = m.kind, .index = m.index};
                 if (m.kind == NONO_CHAN_EXEC) {
-                        sb->landlock_abi = m.arg;
-                        sb->exec_reached = true;
                         if (fd >= 0)
                                 close(fd);
+                        /* the handler holds the exec until the session is durable */
+                        if (h && (r = h(userdata, &m, -1, &reply)) < 0) {
+                                nono_sandbox_kill(sb);
+                                return r;
+                        }
+                        sb->landlock_abi = m.arg;
+                        sb->exec_reached = true;
                 } else if (h) {
                         r = h(userdata, &m, fd, &reply);
                         if (r < 0) {
