@@ -159,7 +159,10 @@ static int check_denies(struct nono_policy *p)
 
         for (size_t i = 0; i < p->n_denies; i++) {
                 struct nono_deny *d = &p->denies[i];
-                if (strpbrk(d->pattern, "*?[") || !realpath(d->pattern, real) || !strcmp(real, d->pattern))
+                struct stat st;
+                /* most deny paths do not exist: one lstat rather than realpath's readlink per component */
+                if (strpbrk(d->pattern, "*?[") || lstat(d->pattern, &st) < 0 || !realpath(d->pattern, real) ||
+                    !strcmp(real, d->pattern))
                         continue;
                 char *c = strdup(real);
                 if (!c)
@@ -407,6 +410,7 @@ static int session_begin(struct run_ctx *c)
                 return r;
         nono_trace("started: roots served");
 #endif
+        nono_run_session_load_key(&c->rs); /* for the seal, while the start event commits */
         if ((r = nono_store_sync(c->rs.st)) < 0) {
                 nono_err("cannot record the session start: %s", nono_store_errmsg());
                 return r;

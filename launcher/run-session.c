@@ -73,7 +73,7 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         if (r < 0)
                 fprintf(stderr, "nono: cannot record the end of session %s: %s\n", rs->s.id,
                         nono_store_errmsg());
-        if (r == 0 && (r = nono_audit_seal_final(rs->st, &rs->s)) < 0)
+        if (r == 0 && (r = nono_audit_seal_final(rs->st, &rs->s, rs->have_key ? &rs->key : NULL)) < 0)
                 fprintf(stderr, "nono: cannot seal session %s: %s\n", rs->s.id, nono_audit_errmsg());
         nono_trace("end: sealed");
         if (r < 0 && nono_session_update(rs->st, &rs->s) < 0)
@@ -87,8 +87,15 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         return r;
 }
 
+void nono_run_session_load_key(struct nono_run_session *rs)
+{
+        rs->have_key = nono_audit_key_load(NULL, true, &rs->key) == 0;
+}
+
 void nono_run_session_close(struct nono_run_session *rs)
 {
+        explicit_bzero(&rs->key, sizeof(rs->key));
+        rs->have_key = false;
         nono_store_close(rs->st);
         rs->st = NULL;
 }

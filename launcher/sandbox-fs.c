@@ -225,16 +225,45 @@ int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, stru
         return 0;
 }
 
+struct stopper {
+        nono_fs *fs;
+        int r;
+        pthread_t t;
+        bool threaded;
+};
+
+static void *stop_main(void *arg)
+{
+        struct stopper *s = arg;
+
+        s->r = nono_fs_stop(s->fs);
+        return NULL;
+}
+
+/* The roots stop side by side: each waits for its loop to end and makes its events durable, so their
+ * store syncs can share one commit. */
 int nono_run_fs_stop(struct nono_run_fs *f, struct nono_run_fs_totals *t)
 {
+        _cleanup_free_ struct stopper *st = f && f->n ? calloc(f->n, sizeof(*st)) : NULL;
         int ret = 0;
 
         *t = (struct nono_run_fs_totals){0};
+        for (size_t i = 0; st && i < f->n; i++) {
+                st[i].fs = f->roots[i].fs;
+                if (i > 0 && st[i].fs)
+                        st[i].threaded = pthread_create(&st[i].t, NULL, stop_main, &st[i]) == 0;
+        }
         for (size_t i = 0; f && i < f->n; i++) {
                 struct nono_fs_stats s;
                 if (!f->roots[i].fs)
                         continue;
-                int r = nono_fs_stop(f->roots[i].fs);
+                int r;
+                if (st && st[i].threaded) {
+                        pthread_join(st[i].t, NULL);
+                        r = st[i].r;
+                } else {
+                        r = nono_fs_stop(f->roots[i].fs);
+                }
                 if (r < 0 && !ret) {
                         fprintf(stderr, "nono: stopping %s: %s\n", f->roots[i].g->path, strerror(-r));
                         ret = r;

@@ -177,9 +177,8 @@ static int apply_landlock(const struct nono_sandbox_config *c)
 }
 
 /* The agent: pid 2. Never returns. */
-static void agent_main(const struct nono_sandbox_config *c, int chan)
+static void agent_main(const struct nono_sandbox_config *c, int chan, const struct nono_seccomp_prog *prog)
 {
-        struct nono_seccomp_opts so = {.notify_exec = c->notify_exec};
         struct nono_chan_msg m = {0}, reply;
         int abi, nfd, r;
 
@@ -197,7 +196,7 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
                 die(SETUP_FAILED, "cannot set no_new_privs: %s", strerror(errno));
         if ((r = drop_capabilities()) < 0)
                 die(SETUP_FAILED, "cannot drop capabilities: %s", strerror(-r));
-        if ((r = nono_seccomp_install(&so, &nfd)) < 0)
+        if ((r = nono_seccomp_load(prog, &nfd)) < 0)
                 die(SETUP_FAILED, "cannot load the seccomp filter: %s", strerror(-r));
         nono_trace("agent: seccomp installed");
         if (nfd >= 0) {
@@ -223,6 +222,8 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
 /* init: pid 1 of the new pid namespace. Never returns. */
 static void init_main(const struct nono_sandbox_config *c, int chan)
 {
+        struct nono_seccomp_opts so = {.notify_exec = c->notify_exec};
+        struct nono_seccomp_prog prog;
         char err[1024] = "";
         sigset_t set;
         pid_t agent;
@@ -238,10 +239,17 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
         close_from(3, chan);
         if (c->user_ns)
                 map_ids(getuid(), getgid());
+        /* The network namespace is made here rather than by clone: it is the slow one (~1 ms), and here it
+         * overlaps with the parent's session record. Nothing runs in the host's network before it. */
+        if (!c->share_net && unshare(CLONE_NEWNET) < 0)
+                die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));
         if (!c->share_net)
                 loopback_up();
         if (sethostname("nono", 4) < 0)
                 die(SETUP_FAILED, "sethostname: %s", strerror(errno));
+        /* built now, while the parent writes the session record; the agent only loads it */
+        if ((r = nono_seccomp_compile(&so, &prog)) < 0)
+                die(SETUP_FAILED, "cannot build the seccomp filter: %s", strerror(-r));
         nono_trace("init: ids, lo, hostname");
         if (nono_sandbox_build_root(c, chan, err, sizeof(err)) < 0)
                 die(SETUP_FAILED, "cannot build the sandbox: %s", err);
@@ -255,7 +263,7 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
         if (agent == 0) {
                 sigemptyset(&set);
                 sigprocmask(SIG_SETMASK, &set, NULL);
-                agent_main(c, chan);
+                agent_main(c, chan, &prog);
         }
         close(chan);
         nono_sandbox_sigset(&set);
@@ -267,8 +275,10 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
                         int st;
                         pid_t p;
                         while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-                                if (p == agent)
+                                if (p == agent) {
+                                        nono_trace("init: agent reaped");
                                         _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+                                }
                         continue;
                 }
                 /* Only what nono forwards (kill(2) from outside: SI_USER); the terminal's signals already
@@ -289,8 +299,6 @@ int nono_sandbox_spawn(const struct nono_sandbox_config *c, struct nono_sandbox 
         *sb = (struct nono_sandbox){.pid = -1, .chan = -1, .pidfd = -1};
         if (c->user_ns)
                 flags |= CLONE_NEWUSER;
-        if (!c->share_net)
-                flags |= CLONE_NEWNET;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
                 snprintf(err, errlen, "socketpair: %s", strerror(errno));
                 return -errno;

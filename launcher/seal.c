@@ -572,12 +572,14 @@ int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_
         return seal_impl(st, session, key, NULL);
 }
 
-int nono_audit_seal_final(nono_store *st, const struct nono_session *fin)
+int nono_audit_seal_final(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key)
 {
         struct nono_audit_key k;
-        int r = nono_audit_key_load(NULL, true, &k);
+        int r = 0;
 
-        if (r < 0)
+        if (key)
+                k = *key;
+        else if ((r = nono_audit_key_load(NULL, true, &k)) < 0)
                 return r;
         r = seal_impl(st, fin->id, &k, fin);
         explicit_bzero(&k, sizeof(k));

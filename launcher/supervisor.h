@@ -56,6 +56,16 @@ int nono_supervisor_install_filter(unsigned what, int handoff_fd);
  */
 int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny);
 
+/* The same in two steps, so that the program is built before it is needed (the sandbox builds it while it
+ * waits for the session record): compile into prog (free prog->filter), then load it into the calling
+ * thread (sets no_new_privs; returns the listener fd or a negative errno, EBUSY as above). */
+struct sock_fprog;
+int nono_supervisor_compile_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny,
+                                        struct sock_fprog *prog);
+int nono_supervisor_load_filter(const struct sock_fprog *prog);
+/* The program a libseccomp context (scmp_filter_ctx) builds, as BPF (free prog->filter). */
+int nono_supervisor_export_bpf(void *scmp_ctx, struct sock_fprog *prog);
+
 typedef struct nono_supervisor nono_supervisor;
 
 /* Receives each recorded event (strings valid during the call). Return value ignored. */
