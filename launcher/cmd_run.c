@@ -33,8 +33,10 @@
 #ifdef NONO_HAVE_STORE
 #include "launcher/audit.h"
 #include "launcher/run-session.h"
+#include "launcher/seal.h"
 #include "launcher/supervisor.h"
 #include "store/store.h"
+#include <openssl/evp.h>
 #endif
 
 extern char **environ;
@@ -317,6 +319,10 @@ struct run_ctx {
         pthread_t thread;
         bool thread_on;
         int session_result;
+        /* the warm-up thread: OpenSSL's tables and the seal key, while the policy is resolved */
+        pthread_t warm;
+        bool warm_on, warm_have_key;
+        struct nono_audit_key warm_key;
 #endif
         nono_proxy *proxy; /* --allow-domain: the filtering proxy, outside the agent's net namespace */
         struct nono_proxy_audit proxy_audit;
@@ -324,6 +330,7 @@ struct run_ctx {
 
 #ifdef NONO_HAVE_STORE
 static int ctx_ready(void *userdata);
+static void warm_join(struct run_ctx *c);
 #endif
 
 /* The proxy is needed when domains are allowed and the network is not simply shared (--allow-net). */
@@ -410,7 +417,7 @@ static int session_begin(struct run_ctx *c)
                 return r;
         nono_trace("started: roots served");
 #endif
-        nono_run_session_load_key(&c->rs); /* for the seal, while the start event commits */
+        nono_supervisor_warm(); /* while the start event commits; joined before the supervisor starts */
         if ((r = nono_store_sync(c->rs.st)) < 0) {
                 nono_err("cannot record the session start: %s", nono_store_errmsg());
                 return r;
@@ -429,6 +436,32 @@ static void *session_main(void *arg)
         if (c->session_result < 0)
                 kill(c->init, SIGKILL); /* not reaped before the join: the pid cannot be reused */
         return NULL;
+}
+
+/* OpenSSL builds its algorithm tables on first use, and decoding the PEM key sets up its decoders: a few
+ * ms that the seal would otherwise spend at the end. Runs beside the session thread and the sandbox while
+ * the agent starts and runs; joined before the seal. A failure to load the key is reported by the seal,
+ * which then tries again. */
+static void *warm_main(void *arg)
+{
+        struct run_ctx *c = arg;
+        EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+
+        EVP_MD_free(md);
+        c->warm_have_key = nono_audit_key_load(NULL, true, &c->warm_key) == 0;
+        return NULL;
+}
+
+static void warm_start(struct run_ctx *c)
+{
+        c->warm_on = pthread_create(&c->warm, NULL, warm_main, c) == 0;
+}
+
+static void warm_join(struct run_ctx *c)
+{
+        if (c->warm_on)
+                pthread_join(c->warm, NULL);
+        c->warm_on = false;
 }
 
 /* Waits for the session thread (main thread only); its result. */
@@ -462,6 +495,7 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
                 return -e;
         }
         c->thread_on = true;
+        warm_start(c);
 #endif
         (void)c, (void)p, (void)argv, (void)init;
         return 0;
@@ -477,6 +511,15 @@ static void ctx_finished(void *userdata, int status, bool ran)
 #ifdef NONO_HAVE_STORE
         ctx_ready(c); /* nothing may write to the session before its record exists */
 #endif
+#ifdef NONO_HAVE_STORE
+        /* The whole sandbox is gone: no process can still be waiting on the listener, nor on the proxy.
+         * Proxy and supervisor events are queued, and the roots' stop below commits them with their own. */
+        nono_proxy_free(c->proxy);
+        c->proxy = NULL;
+        int sup_r = nono_supervisor_stop_queued(c->sup);
+        c->sup = NULL;
+        nono_trace("fin: supervisor stopped");
+#endif
 #ifdef NONO_HAVE_FS
         struct nono_run_fs_totals t;
         nono_run_fs_stop(c->fs, &t);
@@ -489,14 +532,11 @@ static void ctx_finished(void *userdata, int status, bool ran)
         nono_trace("fin: fs freed");
 #endif
 #ifdef NONO_HAVE_STORE
-        /* ends open connections; their events are queued before the session is sealed */
-        nono_proxy_free(c->proxy);
-        c->proxy = NULL;
-        /* the whole sandbox is gone: no process can still be waiting on the listener */
-        if (nono_supervisor_stop(c->sup) < 0)
+        if (sup_r < 0 || (c->rs.st && (sup_r = nono_store_sync(c->rs.st)) < 0))
                 nono_err("some exec/network events could not be stored: %s", nono_store_errmsg());
-        c->sup = NULL;
-        nono_trace("fin: supervisor stopped");
+        warm_join(c);
+        c->rs.key = c->warm_key;
+        c->rs.have_key = c->warm_have_key;
         nono_run_session_end(&c->rs, status, pre);
         nono_trace("fin: session ended");
 #endif
@@ -553,7 +593,9 @@ static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struc
 static void ctx_free(struct run_ctx *c)
 {
 #ifdef NONO_HAVE_STORE
+        warm_join(c);
         ctx_ready(c);
+        explicit_bzero(&c->warm_key, sizeof(c->warm_key));
 #endif
 #ifdef NONO_HAVE_FS
         nono_run_fs_free(c->fs);

@@ -87,11 +87,6 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         return r;
 }
 
-void nono_run_session_load_key(struct nono_run_session *rs)
-{
-        rs->have_key = nono_audit_key_load(NULL, true, &rs->key) == 0;
-}
-
 void nono_run_session_close(struct nono_run_session *rs)
 {
         explicit_bzero(&rs->key, sizeof(rs->key));

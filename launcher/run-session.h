@@ -16,15 +16,13 @@
 struct nono_run_session {
         nono_store *st;
         struct nono_session s;
-        struct nono_audit_key key; /* the seal key, loaded while the agent starts (have_key) */
+        struct nono_audit_key key; /* the seal key when the caller loaded it early (have_key) */
         bool have_key;
 };
 
 /* Opens the store and creates the session (state running). roots: NULL-terminated root paths. */
 int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, char **argv,
                            char **roots, char *err, size_t errlen);
-/* Loads (or creates) the audit key now, off the end path; a failure is reported by the seal at the end. */
-void nono_run_session_load_key(struct nono_run_session *rs);
 /* Marks it finished with the status. The store stays open: fs/ and the audit seal still use it. */
 int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preimage_bytes);
 /* Closes the store, after everything that writes to it (fs/ roots, supervisor, proxy) is freed. */

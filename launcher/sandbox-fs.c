@@ -27,6 +27,7 @@ struct root {
         int fd;
         int fuse_fd; /* parked until the session is set; -1 */
         bool is_file;
+        bool attached; /* its fd was handed over (served or parked) */
         nono_fs *fs;
         struct nono_fs_rule *rules;
         size_t n_rules;
@@ -129,6 +130,7 @@ int nono_run_fs_open(const struct nono_policy *p, char *const *state_paths, stru
 }
 
 static int root_serve(struct nono_run_fs *f, struct root *rt, unsigned index);
+static int root_fs(struct nono_run_fs *f, struct root *rt, unsigned index);
 
 int nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const char *session)
 {
@@ -139,10 +141,14 @@ int nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const ch
         free(f->session);
         f->session = session ? strdup(session) : NULL;
         f->ready = true;
+        /* every root's instance now (the session thread is off the sandbox's path), so that a root whose
+         * fd comes later only attaches and starts; parked ones are served at once */
         for (size_t i = 0; i < f->n; i++) {
-                if (f->roots[i].fuse_fd < 0)
-                        continue;
-                int r = root_serve(f, &f->roots[i], (unsigned)i);
+                struct root *rt = &f->roots[i];
+                bool parked = rt->fuse_fd >= 0;
+                int r = parked ? root_serve(f, rt, (unsigned)i) : root_fs(f, rt, (unsigned)i);
+                if (r < 0 && !parked) /* root_serve says it itself */
+                        fprintf(stderr, "nono: cannot serve %s: %s\n", rt->g->path, strerror(-r));
                 if (r < 0 && !ret)
                         ret = r;
         }
@@ -202,7 +208,7 @@ int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, stru
         struct root *rt = m->index < f->n ? &f->roots[m->index] : NULL;
         int r;
 
-        if (!rt || (m->kind == NONO_CHAN_FUSE_FD && (fd < 0 || rt->fs || rt->fuse_fd >= 0))) {
+        if (!rt || (m->kind == NONO_CHAN_FUSE_FD && (fd < 0 || rt->attached))) {
                 if (fd >= 0)
                         close(fd);
                 reply->status = -EINVAL;
@@ -218,6 +224,7 @@ int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, stru
                 return 0;
         }
         pthread_mutex_lock(&f->lock);
+        rt->attached = true;
         rt->fuse_fd = fd;
         r = f->ready ? root_serve(f, rt, m->index) : 0;
         pthread_mutex_unlock(&f->lock);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -219,6 +220,46 @@ static void agent_main(const struct nono_sandbox_config *c, int chan, const stru
         die(r == EACCES ? 126 : 127, "cannot execute %s: %s", c->argv[0], strerror(r));
 }
 
+struct agent_args {
+        const struct nono_sandbox_config *c;
+        int chan;
+        const struct nono_seccomp_prog *prog;
+};
+
+static int agent_trampoline(void *arg)
+{
+        struct agent_args *a = arg;
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigprocmask(SIG_SETMASK, &set, NULL);
+        agent_main(a->c, a->chan, a->prog);
+        return SETUP_FAILED;
+}
+
+/*
+ * The agent shares init's memory until its execve (CLONE_VM | CLONE_VFORK, as posix_spawn does), on a stack
+ * of its own: no copy of init's page tables (init is a copy of all of nono), and its execve does not tear
+ * one down. init is suspended meanwhile, so the two never run on the same memory at once; the agent leaves
+ * it consistent (it frees what it allocates, and only execve or _exit end it), and init, once resumed, only
+ * waits for signals and children. Signal masks and dispositions are the agent's own (no CLONE_SIGHAND).
+ */
+static pid_t spawn_agent(struct agent_args *a)
+{
+        const size_t size = 1u << 20;
+        void *stack =
+            mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        pid_t pid;
+
+        if (stack == MAP_FAILED)
+                return -errno;
+        pid = clone(agent_trampoline, (char *)stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+        if (pid < 0)
+                return -errno;
+        munmap(stack, size); /* the agent has exec'd or exited: its stack is free */
+        return pid;
+}
+
 /* init: pid 1 of the new pid namespace. Never returns. */
 static void init_main(const struct nono_sandbox_config *c, int chan)
 {
@@ -257,14 +298,9 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
                 proxy_listener(c->proxy_port, chan);
 
         nono_trace("init: root built");
-        agent = fork();
+        agent = spawn_agent(&(struct agent_args){c, chan, &prog});
         if (agent < 0)
-                die(SETUP_FAILED, "fork: %s", strerror(errno));
-        if (agent == 0) {
-                sigemptyset(&set);
-                sigprocmask(SIG_SETMASK, &set, NULL);
-                agent_main(c, chan, &prog);
-        }
+                die(SETUP_FAILED, "cannot start the agent: %s", strerror(-agent));
         close(chan);
         nono_sandbox_sigset(&set);
         for (;;) {

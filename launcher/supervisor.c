@@ -778,6 +778,16 @@ static void *supervisor_main(void *arg)
         return NULL;
 }
 
+void nono_supervisor_warm(void)
+{
+        struct seccomp_notif *req = NULL;
+        struct seccomp_notif_resp *resp = NULL;
+
+        (void)seccomp_api_get();                    /* probes the kernel's seccomp API once per process */
+        if (seccomp_notify_alloc(&req, &resp) == 0) /* asks the kernel for the notification sizes */
+                seccomp_notify_free(req, resp);
+}
+
 static int sup_start(int notify_fd, nono_supervisor_sink sink, void *userdata, nono_store *st,
                      const char *session, nono_supervisor **out)
 {
@@ -831,7 +841,7 @@ int nono_supervisor_start(int notify_fd, nono_store *st, const char *session, no
         return sup_start(notify_fd, store_sink, NULL, st, session, out);
 }
 
-int nono_supervisor_stop(nono_supervisor *sup)
+static int sup_stop(nono_supervisor *sup, bool sync)
 {
         uint64_t one = 1;
         int r;
@@ -845,7 +855,7 @@ int nono_supervisor_stop(nono_supervisor *sup)
                 pthread_join(sup->thread, NULL);
         }
         r = sup->store_err;
-        if (sup->st) {
+        if (sup->st && sync) {
                 int s = nono_store_sync(sup->st);
                 if (!r && s < 0)
                         r = s;
@@ -855,6 +865,16 @@ int nono_supervisor_stop(nono_supervisor *sup)
         free(sup->argbuf);
         free(sup);
         return r;
+}
+
+int nono_supervisor_stop(nono_supervisor *sup)
+{
+        return sup_stop(sup, true);
+}
+
+int nono_supervisor_stop_queued(nono_supervisor *sup)
+{
+        return sup_stop(sup, false);
 }
 
 void nono_supervisor_get_stats(nono_supervisor *sup, struct nono_supervisor_stats *out)

@@ -68,6 +68,11 @@ int nono_supervisor_export_bpf(void *scmp_ctx, struct sock_fprog *prog);
 
 typedef struct nono_supervisor nono_supervisor;
 
+/* libseccomp probes the kernel on first use (a dozen seccomp() calls) and caches the answers; the
+ * supervisor's thread would do that while the agent's first execve waits for it. Call once, earlier, from
+ * a thread that finishes before nono_supervisor_start (libseccomp's cache is not locked). */
+void nono_supervisor_warm(void);
+
 /* Receives each recorded event (strings valid during the call). Return value ignored. */
 typedef void (*nono_supervisor_sink)(const struct nono_event *ev, void *userdata);
 
@@ -87,6 +92,9 @@ int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *u
  * NULL is a no-op.
  */
 int nono_supervisor_stop(nono_supervisor *sup);
+/* The same, but the events are only queued (NONO_ASYNC): the caller's next nono_store_sync() makes them
+ * durable, in the same commit as whatever else it queued (`nono run` stops the roots right after). */
+int nono_supervisor_stop_queued(nono_supervisor *sup);
 
 struct nono_supervisor_stats {
         uint64_t notifications; /* notifications received */
