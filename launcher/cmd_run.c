@@ -36,6 +36,7 @@
 #include "launcher/seal.h"
 #include "launcher/supervisor.h"
 #include "store/store.h"
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #endif
 
@@ -690,6 +691,11 @@ int nono_cmd_run(int argc, char **argv)
                 return 2;
         }
         nono_trace("run: options parsed");
+#ifdef NONO_HAVE_STORE
+        /* OpenSSL frees its tables in an atexit handler: milliseconds spent after everything is durable,
+         * freeing memory the exit frees anyway. First OpenSSL call of the process: the flag takes. */
+        OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+#endif
         struct run_ctx ctx = {.summary = want_summary};
         struct nono_run_hooks hooks = {
             .userdata = &ctx,

@@ -60,6 +60,7 @@ struct mentry {
         enum mkind kind;
         const struct nono_grant *grant;
         unsigned index;
+        bool deferred; /* made after the others (see build_tree) */
 };
 
 __attribute__((format(printf, 4, 5))) static int fail_(char *err, size_t errlen, int r, const char *fmt, ...)
@@ -273,7 +274,20 @@ static int build_tree(const struct nono_sandbox_config *c, int chan, char *err, 
         qsort(e, n, sizeof(*e), cmp_entry);
 
         nono_trace("init: staging done");
-        for (size_t i = 0; i < n && r >= 0; i++) {
+        /* Masks go last, in their order, unless something is mounted beneath one later (then order
+         * matters: a read-only bind taken over a later mount would make that mount read-only too).
+         * Masking is what first looks inside the FUSE roots, which wait for the session record: the other
+         * mounts are made meanwhile. */
+        for (size_t i = 0; i < n; i++) {
+                e[i].deferred = e[i].kind == M_MASK || e[i].kind == M_RO;
+                for (size_t j = i + 1; e[i].deferred && j < n; j++)
+                        if (e[j].kind != M_MASK && e[j].kind != M_RO && nono_path_under(e[j].path, e[i].path))
+                                e[i].deferred = false;
+        }
+        for (size_t k = 0; k < 2 * n && r >= 0; k++) {
+                size_t i = k % n;
+                if (e[i].deferred != (k >= n))
+                        continue;
                 char src[PATH_MAX], dst[PATH_MAX];
                 snprintf(src, sizeof(src), "/oldroot%s", e[i].path);
                 snprintf(dst, sizeof(dst), "/newroot%s", strcmp(e[i].path, "/") ? e[i].path : "");
