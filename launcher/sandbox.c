@@ -183,7 +183,7 @@ static void agent_main(const struct nono_sandbox_config *c, int chan, const stru
         struct nono_chan_msg m = {0}, reply;
         int abi, nfd, r;
 
-        nono_trace("agent: forked");
+        nono_trace("agent: started");
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 die(SETUP_FAILED, "PR_SET_PDEATHSIG: %s", strerror(errno));
         if (chdir(c->cwd) < 0)
