@@ -350,3 +350,11 @@ void nono_fs_get_stats(nono_fs *fs, struct nono_fs_stats *out)
         out->events = atomic_load(&fs->events);
         out->preimage_bytes = atomic_load(&fs->preimage_bytes);
 }
+
+int nono_fs_mount_options_early(int fuse_fd, bool root_is_file, char *buf, size_t len)
+{
+        int n = snprintf(
+            buf, len, "fd=%d,rootmode=%o,user_id=%u,group_id=%u,default_permissions,allow_other,max_read=%u",
+            fuse_fd, root_is_file ? S_IFREG : S_IFDIR, (unsigned)getuid(), (unsigned)getgid(), 1u << 20);
+        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}

@@ -67,6 +67,10 @@ int nono_fs_attach(nono_fs *fs, int fuse_fd);
  * group_id are getuid()/getgid() of the caller; the sandbox child, which mounts inside its user namespace,
  * calls it itself (or substitutes its own ids). The fs type is "fuse.nono" with source "nono". */
 int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf, size_t len);
+/* The same options before the nono_fs exists (the sandbox mounts while the session record is still being
+ * written; the nono_fs that records into it is made afterwards). root_is_file as the root fd's type.
+ * Addition for the launcher's start path. */
+int nono_fs_mount_options_early(int fuse_fd, bool root_is_file, char *buf, size_t len);
 
 /* Starts the worker threads; returns at once. */
 int nono_fs_start(nono_fs *fs);

@@ -65,7 +65,8 @@ static int64_t now_ns(void)
 }
 
 /* Appends one event built here and waits until it is durable. */
-static int append_json(nono_store *st, const char *session, struct nono_event *ev, cJSON *detail)
+static int append_json_flags(nono_store *st, const char *session, struct nono_event *ev, cJSON *detail,
+                             unsigned flags)
 {
         char *json = detail ? cJSON_PrintUnformatted(detail) : NULL;
         int r;
@@ -77,13 +78,24 @@ static int append_json(nono_store *st, const char *session, struct nono_event *e
         ev->ppid = (uint32_t)getppid();
         ev->uid = (uint32_t)getuid();
         ev->detail = json;
-        r = nono_events_append(st, session, ev, 1, 0);
+        r = nono_events_append(st, session, ev, 1, flags);
         free(json);
         return r;
 }
 
+static int append_json(nono_store *st, const char *session, struct nono_event *ev, cJSON *detail)
+{
+        return append_json_flags(st, session, ev, detail, 0);
+}
+
 int nono_audit_session_start(nono_store *st, const char *session, char *const *argv, const char *policy_json,
                              int landlock_abi)
+{
+        return nono_audit_session_start_flags(st, session, argv, policy_json, landlock_abi, 0);
+}
+
+int nono_audit_session_start_flags(nono_store *st, const char *session, char *const *argv,
+                                   const char *policy_json, int landlock_abi, unsigned flags)
 {
         struct utsname u;
         cJSON *d = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(d, "argv"), *pol;
@@ -110,7 +122,7 @@ int nono_audit_session_start(nono_store *st, const char *session, char *const *a
             .op = NONO_OP_START,
             .path = argv && argv[0] ? argv[0] : NULL,
         };
-        r = append_json(st, session, &ev, d);
+        r = append_json_flags(st, session, &ev, d, flags);
         cJSON_Delete(d);
         return r;
 }

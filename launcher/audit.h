@@ -20,6 +20,11 @@
  * value: ask the kernel), the kernel release and nono's version. Durable on return. */
 int nono_audit_session_start(nono_store *st, const char *session, char *const *argv, const char *policy_json,
                              int landlock_abi);
+/* The same with store flags: NONO_ASYNC queues it (nono_store_sync() makes it durable), so that `nono run`
+ * serves the roots while it commits; events appended after it still follow it in the chain. Addition by
+ * the run start path. */
+int nono_audit_session_start_flags(nono_store *st, const char *session, char *const *argv,
+                                   const char *policy_json, int landlock_abi, unsigned flags);
 
 /* The session end event: exit status (as nono's: code or 128+signal), duration and the event counts.
  * An agent killed by SIGSYS (the deny filter's KILL action) adds a violation event, because that death is the

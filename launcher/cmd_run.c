@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,11 @@
 #ifdef NONO_HAVE_STORE
 #include "launcher/audit.h"
 #include "launcher/run-session.h"
+#include "launcher/seal.h"
 #include "launcher/supervisor.h"
 #include "store/store.h"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #endif
 
 extern char **environ;
@@ -158,7 +162,10 @@ static int check_denies(struct nono_policy *p)
 
         for (size_t i = 0; i < p->n_denies; i++) {
                 struct nono_deny *d = &p->denies[i];
-                if (strpbrk(d->pattern, "*?[") || !realpath(d->pattern, real) || !strcmp(real, d->pattern))
+                struct stat st;
+                /* most deny paths do not exist: one lstat rather than realpath's readlink per component */
+                if (strpbrk(d->pattern, "*?[") || lstat(d->pattern, &st) < 0 || !realpath(d->pattern, real) ||
+                    !strcmp(real, d->pattern))
                         continue;
                 char *c = strdup(real);
                 if (!c)
@@ -284,6 +291,9 @@ static int on_chan(void *userdata, const struct nono_chan_msg *m, int fd, struct
                 if (h && h->proxy_listener)
                         return h->proxy_listener(h->userdata, m, fd, reply);
                 break;
+        case NONO_CHAN_EXEC:
+                reply->status = h && h->ready ? h->ready(h->userdata) : 0;
+                return reply->status < 0 ? reply->status : 0;
         }
         if (fd >= 0)
                 close(fd);
@@ -303,10 +313,26 @@ struct run_ctx {
 #ifdef NONO_HAVE_STORE
         struct nono_run_session rs;
         nono_supervisor *sup;
+        /* the session thread: store, session record, start event, then serving the roots */
+        const struct nono_policy *p;
+        char **argv;
+        pid_t init;
+        pthread_t thread;
+        bool thread_on;
+        int session_result;
+        /* the warm-up thread: OpenSSL's tables and the seal key, while the policy is resolved */
+        pthread_t warm;
+        bool warm_on, warm_have_key;
+        struct nono_audit_key warm_key;
 #endif
         nono_proxy *proxy; /* --allow-domain: the filtering proxy, outside the agent's net namespace */
         struct nono_proxy_audit proxy_audit;
 };
+
+#ifdef NONO_HAVE_STORE
+static int ctx_ready(void *userdata);
+static void warm_join(struct run_ctx *c);
+#endif
 
 /* The proxy is needed when domains are allowed and the network is not simply shared (--allow-net). */
 static bool wants_proxy(const struct nono_policy *p)
@@ -347,6 +373,9 @@ static int ctx_proxy(void *userdata, const struct nono_chan_msg *m, int fd, stru
         struct run_ctx *c = userdata;
 
         (void)m;
+#ifdef NONO_HAVE_STORE
+        ctx_ready(c);
+#endif
         if (!c->proxy || !c->proxy_audit.store) {
                 close(fd);
                 reply->status = -ENOTCONN;
@@ -356,17 +385,19 @@ static int ctx_proxy(void *userdata, const struct nono_chan_msg *m, int fd, stru
         return 0;
 }
 
-static int ctx_started(void *userdata, const struct nono_policy *p, char **argv, pid_t init)
+#ifdef NONO_HAVE_STORE
+/* The durable session record and its start event, then the roots served with recording into it. */
+static int session_begin(struct run_ctx *c)
 {
-        struct run_ctx *c = userdata;
-        char **roots = NULL;
+        const struct nono_policy *p = c->p;
+        char **roots = NULL, err[512];
+        int r;
 
 #ifdef NONO_HAVE_FS
         roots = nono_run_fs_roots(c->fs);
 #endif
-#ifdef NONO_HAVE_STORE
-        char err[512];
-        int r = nono_run_session_begin(&c->rs, p, argv, roots, err, sizeof(err));
+        r = nono_run_session_begin(&c->rs, p, c->argv, roots, err, sizeof(err));
+        nono_trace("started: session record durable");
         if (r < 0) {
                 nono_err("%s", err);
                 return r;
@@ -374,18 +405,100 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
         c->session = c->rs.s.id;
         c->proxy_audit.store = c->rs.st;
         snprintf(c->proxy_audit.session, sizeof(c->proxy_audit.session), "%s", c->rs.s.id);
+        /* queued, so that the roots are served while it commits; whatever they record follows it */
         char *pj = nono_policy_to_json(p);
-        r = nono_audit_session_start(c->rs.st, c->rs.s.id, argv, pj, -1);
+        r = nono_audit_session_start_flags(c->rs.st, c->rs.s.id, c->argv, pj, -1, NONO_ASYNC);
         free(pj);
         if (r < 0) {
                 nono_err("cannot record the session start: %s", nono_store_errmsg());
                 return r;
         }
 #ifdef NONO_HAVE_FS
-        nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id);
+        if ((r = nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id)) < 0)
+                return r;
+        nono_trace("started: roots served");
 #endif
+        nono_supervisor_warm(); /* while the start event commits; joined before the supervisor starts */
+        if ((r = nono_store_sync(c->rs.st)) < 0) {
+                nono_err("cannot record the session start: %s", nono_store_errmsg());
+                return r;
+        }
+        nono_trace("started: audit start event");
+        return 0;
+}
+
+/* Runs while init builds the sandbox: the two overlap, and the agent's exec waits for it (ctx_ready).
+ * On failure it kills init, which may be waiting on a root that will never be served. */
+static void *session_main(void *arg)
+{
+        struct run_ctx *c = arg;
+
+        c->session_result = session_begin(c);
+        if (c->session_result < 0)
+                kill(c->init, SIGKILL); /* not reaped before the join: the pid cannot be reused */
+        return NULL;
+}
+
+/* OpenSSL builds its algorithm tables on first use, and decoding the PEM key sets up its decoders: a few
+ * ms that the seal would otherwise spend at the end. Runs beside the session thread and the sandbox while
+ * the agent starts and runs; joined before the seal. A failure to load the key is reported by the seal,
+ * which then tries again. */
+static void *warm_main(void *arg)
+{
+        struct run_ctx *c = arg;
+        EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+
+        EVP_MD_free(md);
+        c->warm_have_key = nono_audit_key_load(NULL, true, &c->warm_key) == 0;
+        return NULL;
+}
+
+static void warm_start(struct run_ctx *c)
+{
+        c->warm_on = pthread_create(&c->warm, NULL, warm_main, c) == 0;
+}
+
+static void warm_join(struct run_ctx *c)
+{
+        if (c->warm_on)
+                pthread_join(c->warm, NULL);
+        c->warm_on = false;
+}
+
+/* Waits for the session thread (main thread only); its result. */
+static int ctx_ready(void *userdata)
+{
+        struct run_ctx *c = userdata;
+
+        if (c->thread_on) {
+                pthread_join(c->thread, NULL);
+                c->thread_on = false;
+                nono_trace("started: session joined");
+        }
+        return c->session_result;
+}
 #endif
-        (void)c, (void)p, (void)argv, (void)init, (void)roots;
+
+/* nono is single-threaded until here (the sandbox is a raw clone): the session work may now take a thread.
+ */
+static int ctx_started(void *userdata, const struct nono_policy *p, char **argv, pid_t init)
+{
+        struct run_ctx *c = userdata;
+
+#ifdef NONO_HAVE_STORE
+        c->p = p;
+        c->argv = argv;
+        c->init = init;
+        c->session_result = -EINPROGRESS;
+        int e = pthread_create(&c->thread, NULL, session_main, c);
+        if (e) {
+                nono_err("cannot start the session thread: %s", strerror(e));
+                return -e;
+        }
+        c->thread_on = true;
+        warm_start(c);
+#endif
+        (void)c, (void)p, (void)argv, (void)init;
         return 0;
 }
 
@@ -396,24 +509,37 @@ static void ctx_finished(void *userdata, int status, bool ran)
         uint64_t read = 0, changed = 0, violations = 0, pre = 0;
         bool counted = false;
 
+#ifdef NONO_HAVE_STORE
+        ctx_ready(c); /* nothing may write to the session before its record exists */
+#endif
+#ifdef NONO_HAVE_STORE
+        /* The whole sandbox is gone: no process can still be waiting on the listener, nor on the proxy.
+         * Proxy and supervisor events are queued, and the roots' stop below commits them with their own. */
+        nono_proxy_free(c->proxy);
+        c->proxy = NULL;
+        int sup_r = nono_supervisor_stop_queued(c->sup);
+        c->sup = NULL;
+        nono_trace("fin: supervisor stopped");
+#endif
 #ifdef NONO_HAVE_FS
         struct nono_run_fs_totals t;
         nono_run_fs_stop(c->fs, &t);
+        nono_trace("fin: fs stopped");
         read = t.files_read, changed = t.files_changed, violations = t.violations, pre = t.preimage_bytes;
         counted = true;
         /* fs/ flushes into the store until it is freed: free it before the store closes */
         nono_run_fs_free(c->fs);
         c->fs = NULL;
+        nono_trace("fin: fs freed");
 #endif
 #ifdef NONO_HAVE_STORE
-        /* ends open connections; their events are queued before the session is sealed */
-        nono_proxy_free(c->proxy);
-        c->proxy = NULL;
-        /* the whole sandbox is gone: no process can still be waiting on the listener */
-        if (nono_supervisor_stop(c->sup) < 0)
+        if (sup_r < 0 || (c->rs.st && (sup_r = nono_store_sync(c->rs.st)) < 0))
                 nono_err("some exec/network events could not be stored: %s", nono_store_errmsg());
-        c->sup = NULL;
+        warm_join(c);
+        c->rs.key = c->warm_key;
+        c->rs.have_key = c->warm_have_key;
         nono_run_session_end(&c->rs, status, pre);
+        nono_trace("fin: session ended");
 #endif
         if (!c->summary || !ran)
                 return;
@@ -440,9 +566,13 @@ static void ctx_finished(void *userdata, int status, bool ran)
 static int ctx_seccomp(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
 {
         struct run_ctx *c = userdata;
-        int r = c->rs.st ? nono_supervisor_start(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
+        int r = ctx_ready(c) < 0 ? -ENOTCONN : 0;
+
+        if (r == 0)
+                r = c->rs.st ? nono_supervisor_start(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
 
         (void)m;
+        nono_trace("started: supervisor");
         if (r < 0) {
                 close(fd);
                 nono_err("cannot start the exec/network audit: %s (run with --no-audit to go without)",
@@ -463,6 +593,11 @@ static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struc
 
 static void ctx_free(struct run_ctx *c)
 {
+#ifdef NONO_HAVE_STORE
+        warm_join(c);
+        ctx_ready(c);
+        explicit_bzero(&c->warm_key, sizeof(c->warm_key));
+#endif
 #ifdef NONO_HAVE_FS
         nono_run_fs_free(c->fs);
         c->fs = NULL;
@@ -555,6 +690,12 @@ int nono_cmd_run(int argc, char **argv)
                 nono_err("no command given: nono run [OPTIONS] -- CMD [ARGS...]");
                 return 2;
         }
+        nono_trace("run: options parsed");
+#ifdef NONO_HAVE_STORE
+        /* OpenSSL frees its tables in an atexit handler: milliseconds spent after everything is durable,
+         * freeing memory the exit frees anyway. First OpenSSL call of the process: the flag takes. */
+        OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+#endif
         struct run_ctx ctx = {.summary = want_summary};
         struct nono_run_hooks hooks = {
             .userdata = &ctx,
@@ -568,12 +709,16 @@ int nono_cmd_run(int argc, char **argv)
             .proxy_listener = ctx_proxy,
             .prepare = ctx_prepare,
             .started = ctx_started,
+#ifdef NONO_HAVE_STORE
+            .ready = ctx_ready,
+#endif
             .finished = ctx_finished,
         };
         clock_gettime(CLOCK_MONOTONIC, &ctx.t0);
         int status =
             nono_run(&f, cmd, &(struct nono_run_options){.dry_run = dry, .json = json, .hooks = &hooks});
         ctx_free(&ctx);
+        nono_trace("run: store closed");
         return status;
 }
 
@@ -597,8 +742,10 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
                 free(perr);
                 return 1;
         }
+        nono_trace("run: policy resolved");
         if (nono_run_state_paths(&state) < 0 || check_state(&p, state) < 0 || check_denies(&p) < 0)
                 goto out;
+        nono_trace("run: policy checked");
         if (o->dry_run) {
                 if (o->json)
                         print_json(&p, state, cmd);
@@ -622,6 +769,7 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
                         nono_landlock_describe(abi));
         if (o->hooks && o->hooks->prepare && o->hooks->prepare(o->hooks->userdata, &p, state) < 0)
                 goto out;
+        nono_trace("run: prepared (root fds)");
         envp = nono_env_build(environ, &p);
         uint16_t proxy_port =
             o->hooks && o->hooks->proxy_listener && p.allow_domains && p.allow_domains[0] && !p.allow_net
@@ -651,6 +799,7 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
             .share_net = p.allow_net,
         };
         /* Must happen while nono is single-threaded: the child is a raw clone (see sandbox.h). */
+        nono_trace("run: spawn");
         if ((r = nono_sandbox_spawn(&sc, &sb, err, sizeof(err))) < 0) {
                 nono_err("%s", err);
                 goto out_sig;
@@ -660,12 +809,20 @@ int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_ru
                 nono_sandbox_kill(&sb);
                 goto out_sig;
         }
+        nono_trace("run: started hook done");
         r = nono_sandbox_serve(&sb, on_chan, (void *)o->hooks);
+        nono_trace("run: agent exec reached");
+        if (o->hooks && o->hooks->ready && o->hooks->ready(o->hooks->userdata) < 0) {
+                nono_sandbox_kill(&sb); /* the session could not be recorded: nothing ran */
+                goto out_sig;
+        }
         status = nono_sandbox_wait(&sb, sigfd);
+        nono_trace("run: init reaped");
         if (r < 0 && !sb.exec_reached && status == 0)
                 status = 1;
         if (o->hooks && o->hooks->finished)
                 o->hooks->finished(o->hooks->userdata, status, sb.exec_reached);
+        nono_trace("run: finished hook done");
 out_sig:
         nono_sandbox_kill(&sb);
         if (sigfd >= 0)

@@ -10,6 +10,7 @@
 #include "launcher/audit.h"
 #include "launcher/retention.h"
 #include "launcher/run-session.h"
+#include "launcher/sandbox-util.h"
 #include "launcher/seal.h"
 
 static int64_t now_ns(void)
@@ -31,6 +32,7 @@ int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy
                 snprintf(err, errlen, "cannot open the store: %s", nono_store_errmsg());
                 return r;
         }
+        nono_trace("session: store open");
         rs->s.kind = NONO_SESSION_RUN;
         rs->s.state = NONO_SESSION_RUNNING;
         rs->s.argv = argv;
@@ -64,16 +66,18 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         rs->s.end_ns = now_ns();
         rs->s.exit_status = status;
         rs->s.preimage_bytes = preimage_bytes;
-        r = nono_session_update(rs->st, &rs->s);
+        /* the end event, then the final record with the seal, last, in one update: nothing may be written
+         * to the session after it. A session whose end event or seal failed is still finished (unsealed). */
+        r = nono_audit_session_end(rs->st, rs->s.id, status, rs->s.end_ns - rs->s.start_ns);
+        nono_trace("end: end event");
         if (r < 0)
-                fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
-        /* the end event, then the seal, last: nothing may be written to the session after it */
-        if (r == 0 &&
-            (r = nono_audit_session_end(rs->st, rs->s.id, status, rs->s.end_ns - rs->s.start_ns)) < 0)
                 fprintf(stderr, "nono: cannot record the end of session %s: %s\n", rs->s.id,
                         nono_store_errmsg());
-        if (r == 0 && (r = nono_audit_seal(rs->st, rs->s.id)) < 0)
+        if (r == 0 && (r = nono_audit_seal_final(rs->st, &rs->s, rs->have_key ? &rs->key : NULL)) < 0)
                 fprintf(stderr, "nono: cannot seal session %s: %s\n", rs->s.id, nono_audit_errmsg());
+        nono_trace("end: sealed");
+        if (r < 0 && nono_session_update(rs->st, &rs->s) < 0)
+                fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
         /* automatic retention (config.json): old rollback sessions go, never this one nor a running one */
         if (rs->s.rollback && nono_retention_apply(rs->st) < 0)
                 fprintf(stderr,
@@ -85,6 +89,8 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
 
 void nono_run_session_close(struct nono_run_session *rs)
 {
+        explicit_bzero(&rs->key, sizeof(rs->key));
+        rs->have_key = false;
         nono_store_close(rs->st);
         rs->st = NULL;
 }

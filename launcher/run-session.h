@@ -10,11 +10,14 @@
 #include <stdint.h>
 
 #include "launcher/policy.h"
+#include "launcher/seal.h"
 #include "store/store.h"
 
 struct nono_run_session {
         nono_store *st;
         struct nono_session s;
+        struct nono_audit_key key; /* the seal key when the caller loaded it early (have_key) */
+        bool have_key;
 };
 
 /* Opens the store and creates the session (state running). roots: NULL-terminated root paths. */

@@ -28,10 +28,16 @@ struct nono_run_hooks {
         nono_chan_handler proxy_listener;
         /* Called after the policy is checked and before the sandbox exists: open the roots' fds here. */
         int (*prepare)(void *userdata, const struct nono_policy *p, char **state_paths);
-        /* Called right after the sandbox's init exists and before any channel request is served (the
-         * agent cannot start before this returns): open the store and create the session record here.
-         * Return < 0 to abort (the sandbox is killed). */
+        /* Called right after the sandbox's init exists and before any channel request is served: open the
+         * store and create the session record here (the agent cannot start before this returns, and before
+         * ready() returns if set). Return < 0 to abort (the sandbox is killed). */
         int (*started)(void *userdata, const struct nono_policy *p, char **argv, pid_t init);
+        /* Optional: started() may only begin that work (in a thread, so that it overlaps with the building
+         * of the sandbox); ready() waits for it and returns its result. Called before the agent may exec
+         * (the session must be durable before its first instruction) and once serving ends; < 0 aborts
+         * (the sandbox is killed, nono exits 1). The work itself must kill init when it fails, since the
+         * sandbox may be waiting on it (a FUSE mount not yet served) rather than on the channel. */
+        int (*ready)(void *userdata);
         /* Called with nono's exit status once init is gone (finalise the session); ran: the agent was
          * exec'd (false: the sandbox could not be built, or the command could not start). */
         void (*finished)(void *userdata, int status, bool ran);

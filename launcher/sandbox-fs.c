@@ -3,12 +3,19 @@
  * sandbox-fs.c - see sandbox-fs.h. The root fds are opened before the sandbox is built, so what fs/ serves
  * is the directory the policy named at resolve time, whatever happens to the path afterwards; fs/ then
  * resolves everything beneath that fd without following symlinks out of it.
+ *
+ * Start path: the sandbox mounts the roots while the session record is still being written (run-session in
+ * a thread), so a root's /dev/fuse fd is only parked when it arrives; serving starts once the store and the
+ * session are set (nono_run_fs_set_store), whichever comes last. Until then the kernel queues the requests
+ * (INIT first): a process touching the mount waits, nothing is served unrecorded.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/fs.h"
@@ -18,6 +25,9 @@
 struct root {
         const struct nono_grant *g;
         int fd;
+        int fuse_fd; /* parked until the session is set; -1 */
+        bool is_file;
+        bool attached; /* its fd was handed over (served or parked) */
         nono_fs *fs;
         struct nono_fs_rule *rules;
         size_t n_rules;
@@ -30,6 +40,8 @@ struct nono_run_fs {
         char **paths;
         nono_store *st;
         char *session;
+        pthread_mutex_t lock; /* roots' fuse_fd/fs, st, session, ready: the session thread sets the store */
+        bool ready;           /* set_store was called: parked roots start, new ones start at once */
 };
 
 /* Rules of a root: deny patterns below it (relative), relative globs, and nono's state below it. */
@@ -82,6 +94,8 @@ int nono_run_fs_open(const struct nono_policy *p, char *const *state_paths, stru
         struct nono_run_fs *f = calloc(1, sizeof(*f));
         int r;
 
+        if (f)
+                pthread_mutex_init(&f->lock, NULL);
         if (!f || !(f->roots = calloc(p->n_grants + 1, sizeof(*f->roots))) ||
             !(f->paths = calloc(p->n_grants + 1, sizeof(char *)))) {
                 nono_run_fs_free(f);
@@ -93,14 +107,17 @@ int nono_run_fs_open(const struct nono_policy *p, char *const *state_paths, stru
                 if (g->system)
                         continue;
                 struct root *rt = &f->roots[f->n];
+                struct stat st;
                 rt->g = g;
+                rt->fuse_fd = -1;
                 rt->fd = open(g->path, O_PATH | O_CLOEXEC | (g->is_file ? 0 : O_DIRECTORY));
-                if (rt->fd < 0) {
+                if (rt->fd < 0 || fstat(rt->fd, &st) < 0) {
                         r = -errno;
                         snprintf(err, errlen, "cannot open %s: %s", g->path, strerror(errno));
                         nono_run_fs_free(f);
                         return r;
                 }
+                rt->is_file = S_ISREG(st.st_mode);
                 f->paths[f->n++] = g->path;
                 if ((r = root_rules(rt, p, state_paths)) < 0) {
                         snprintf(err, errlen, "out of memory");
@@ -112,11 +129,31 @@ int nono_run_fs_open(const struct nono_policy *p, char *const *state_paths, stru
         return 0;
 }
 
-void nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const char *session)
+static int root_serve(struct nono_run_fs *f, struct root *rt, unsigned index);
+static int root_fs(struct nono_run_fs *f, struct root *rt, unsigned index);
+
+int nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const char *session)
 {
+        int ret = 0;
+
+        pthread_mutex_lock(&f->lock);
         f->st = st;
         free(f->session);
         f->session = session ? strdup(session) : NULL;
+        f->ready = true;
+        /* every root's instance now (the session thread is off the sandbox's path), so that a root whose
+         * fd comes later only attaches and starts; parked ones are served at once */
+        for (size_t i = 0; i < f->n; i++) {
+                struct root *rt = &f->roots[i];
+                bool parked = rt->fuse_fd >= 0;
+                int r = parked ? root_serve(f, rt, (unsigned)i) : root_fs(f, rt, (unsigned)i);
+                if (r < 0 && !parked) /* root_serve says it itself */
+                        fprintf(stderr, "nono: cannot serve %s: %s\n", rt->g->path, strerror(-r));
+                if (r < 0 && !ret)
+                        ret = r;
+        }
+        pthread_mutex_unlock(&f->lock);
+        return ret;
 }
 
 char **nono_run_fs_roots(struct nono_run_fs *f)
@@ -145,51 +182,95 @@ static int root_fs(struct nono_run_fs *f, struct root *rt, unsigned index)
         return nono_fs_new(&cfg, &rt->fs);
 }
 
-int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+/* Makes the root's fs/ instance and serves the parked fd; under f->lock, once ready. */
+static int root_serve(struct nono_run_fs *f, struct root *rt, unsigned index)
 {
-        struct nono_run_fs *f = userdata;
-        struct root *rt = m->index < f->n ? &f->roots[m->index] : NULL;
-        int r;
+        int fd = rt->fuse_fd, r;
 
-        if (!rt) {
-                if (fd >= 0)
-                        close(fd);
-                reply->status = -EINVAL;
-                return 0;
-        }
-        if ((r = root_fs(f, rt, m->index)) < 0) {
-                fprintf(stderr, "nono: cannot serve %s: %s\n", rt->g->path, strerror(-r));
-                if (fd >= 0)
-                        close(fd);
-                reply->status = r;
-                return 0;
-        }
-        if (m->kind == NONO_CHAN_FUSE_OPTIONS) {
-                r = nono_fs_mount_options(rt->fs, m->arg, m->arg2, reply->data, sizeof(reply->data));
-                reply->len = r < 0 ? 0 : strlen(reply->data) + 1;
+        rt->fuse_fd = -1;
+        if ((r = root_fs(f, rt, index)) < 0) {
+                close(fd);
         } else {
                 r = nono_fs_attach(rt->fs, fd); /* the FUSE session owns fd from here on */
                 if (r < 0)
                         close(fd);
                 if (r >= 0)
                         r = nono_fs_start(rt->fs);
-                if (r < 0)
-                        fprintf(stderr, "nono: cannot serve %s: %s\n", rt->g->path, strerror(-r));
         }
+        if (r < 0)
+                fprintf(stderr, "nono: cannot serve %s: %s\n", rt->g->path, strerror(-r));
+        return r;
+}
+
+int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
+{
+        struct nono_run_fs *f = userdata;
+        struct root *rt = m->index < f->n ? &f->roots[m->index] : NULL;
+        int r;
+
+        if (!rt || (m->kind == NONO_CHAN_FUSE_FD && (fd < 0 || rt->attached))) {
+                if (fd >= 0)
+                        close(fd);
+                reply->status = -EINVAL;
+                return 0;
+        }
+        if (m->kind == NONO_CHAN_FUSE_OPTIONS) {
+                if (fd >= 0)
+                        close(fd);
+                r = nono_fs_mount_options_early(m->arg, m->arg2 || rt->is_file, reply->data,
+                                                sizeof(reply->data));
+                reply->len = r < 0 ? 0 : strlen(reply->data) + 1;
+                reply->status = r;
+                return 0;
+        }
+        pthread_mutex_lock(&f->lock);
+        rt->attached = true;
+        rt->fuse_fd = fd;
+        r = f->ready ? root_serve(f, rt, m->index) : 0;
+        pthread_mutex_unlock(&f->lock);
         reply->status = r;
         return 0;
 }
 
+struct stopper {
+        nono_fs *fs;
+        int r;
+        pthread_t t;
+        bool threaded;
+};
+
+static void *stop_main(void *arg)
+{
+        struct stopper *s = arg;
+
+        s->r = nono_fs_stop(s->fs);
+        return NULL;
+}
+
+/* The roots stop side by side: each waits for its loop to end and makes its events durable, so their
+ * store syncs can share one commit. */
 int nono_run_fs_stop(struct nono_run_fs *f, struct nono_run_fs_totals *t)
 {
+        _cleanup_free_ struct stopper *st = f && f->n ? calloc(f->n, sizeof(*st)) : NULL;
         int ret = 0;
 
         *t = (struct nono_run_fs_totals){0};
+        for (size_t i = 0; st && i < f->n; i++) {
+                st[i].fs = f->roots[i].fs;
+                if (i > 0 && st[i].fs)
+                        st[i].threaded = pthread_create(&st[i].t, NULL, stop_main, &st[i]) == 0;
+        }
         for (size_t i = 0; f && i < f->n; i++) {
                 struct nono_fs_stats s;
                 if (!f->roots[i].fs)
                         continue;
-                int r = nono_fs_stop(f->roots[i].fs);
+                int r;
+                if (st && st[i].threaded) {
+                        pthread_join(st[i].t, NULL);
+                        r = st[i].r;
+                } else {
+                        r = nono_fs_stop(f->roots[i].fs);
+                }
                 if (r < 0 && !ret) {
                         fprintf(stderr, "nono: stopping %s: %s\n", f->roots[i].g->path, strerror(-r));
                         ret = r;
@@ -210,6 +291,8 @@ void nono_run_fs_free(struct nono_run_fs *f)
                 return;
         for (size_t i = 0; f->roots && i < f->n; i++) {
                 nono_fs_free(f->roots[i].fs);
+                if (f->roots[i].fuse_fd >= 0)
+                        close(f->roots[i].fuse_fd);
                 if (f->roots[i].fd >= 0)
                         close(f->roots[i].fd);
                 for (size_t k = 0; k < f->roots[i].n_rules; k++)
@@ -219,5 +302,6 @@ void nono_run_fs_free(struct nono_run_fs *f)
         free(f->roots);
         free(f->paths);
         free(f->session);
+        pthread_mutex_destroy(&f->lock);
         free(f);
 }

@@ -23,8 +23,10 @@ struct nono_run_fs_totals {
  * sandbox-mount.c uses). state_paths under a root become deny rules of that root. */
 int nono_run_fs_open(const struct nono_policy *p, char *const *state_paths, struct nono_run_fs **out,
                      char *err, size_t errlen);
-/* The store and session the roots record into (NULL: recording and pre-images off). Before any request. */
-void nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const char *session);
+/* The store and session the roots record into (NULL: recording and pre-images off). May come after the
+ * roots' FUSE fds (from another thread): roots are served from the later of the two. Returns the first
+ * root's failure to start (the sandbox must then be killed: its accesses to that mount would wait). */
+int nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const char *session);
 /* The roots' paths, NULL-terminated (owned by f): the session record's roots. */
 char **nono_run_fs_roots(struct nono_run_fs *f);
 /* Channel handler for NONO_CHAN_FUSE_OPTIONS and NONO_CHAN_FUSE_FD. */

@@ -39,10 +39,12 @@ static int fuse_child_mount(const struct nono_grant *g, unsigned index, const ch
                 snprintf(err, errlen, "no FUSE mount options for %s: %s", g->path, strerror(-r));
                 return r;
         }
+        nono_trace("fuse: options");
         if (mount("nono", target, "fuse.nono", MS_NOSUID | MS_NODEV, reply.data) < 0) {
                 snprintf(err, errlen, "cannot mount FUSE on %s: %s", g->path, strerror(errno));
                 return -errno;
         }
+        nono_trace("fuse: mounted");
         m = (struct nono_chan_msg){.kind = NONO_CHAN_FUSE_FD, .index = index};
         if ((r = nono_chan_call(chan, &m, fd, &reply)) < 0) {
                 snprintf(err, errlen, "nono could not serve %s: %s", g->path, strerror(-r));

@@ -60,6 +60,7 @@ struct mentry {
         enum mkind kind;
         const struct nono_grant *grant;
         unsigned index;
+        bool deferred; /* made after the others (see build_tree) */
 };
 
 __attribute__((format(printf, 4, 5))) static int fail_(char *err, size_t errlen, int r, const char *fmt, ...)
@@ -272,7 +273,21 @@ static int build_tree(const struct nono_sandbox_config *c, int chan, char *err, 
                     .path = c->state_paths[i], .kind = M_MASK, .index = NONO_ACCESS_READ | NONO_ACCESS_WRITE};
         qsort(e, n, sizeof(*e), cmp_entry);
 
-        for (size_t i = 0; i < n && r >= 0; i++) {
+        nono_trace("init: staging done");
+        /* Masks go last, in their order, unless something is mounted beneath one later (then order
+         * matters: a read-only bind taken over a later mount would make that mount read-only too).
+         * Masking is what first looks inside the FUSE roots, which wait for the session record: the other
+         * mounts are made meanwhile. */
+        for (size_t i = 0; i < n; i++) {
+                e[i].deferred = e[i].kind == M_MASK || e[i].kind == M_RO;
+                for (size_t j = i + 1; e[i].deferred && j < n; j++)
+                        if (e[j].kind != M_MASK && e[j].kind != M_RO && nono_path_under(e[j].path, e[i].path))
+                                e[i].deferred = false;
+        }
+        for (size_t k = 0; k < 2 * n && r >= 0; k++) {
+                size_t i = k % n;
+                if (e[i].deferred != (k >= n))
+                        continue;
                 char src[PATH_MAX], dst[PATH_MAX];
                 snprintf(src, sizeof(src), "/oldroot%s", e[i].path);
                 snprintf(dst, sizeof(dst), "/newroot%s", strcmp(e[i].path, "/") ? e[i].path : "");
@@ -301,6 +316,8 @@ static int build_tree(const struct nono_sandbox_config *c, int chan, char *err, 
                         r = mount_mask(dst, e[i].index, err, errlen);
                         break;
                 }
+                if (e[i].kind != M_MASK && e[i].kind != M_RO)
+                        nono_trace(e[i].path);
         }
         return r;
 }
@@ -326,6 +343,7 @@ int nono_sandbox_build_root(const struct nono_sandbox_config *c, int chan, char 
         mirror_root_symlinks();
         if ((r = build_tree(c, chan, err, errlen)) < 0)
                 return r;
+        nono_trace("init: masks done");
         if ((r = nono_mount_attr("/newroot", MNT_ATTR_RDONLY, false)) < 0)
                 return FAIL(r, "cannot make / read-only: %s", strerror(-r));
         if (umount2("/oldroot", MNT_DETACH) < 0)

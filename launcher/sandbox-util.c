@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* sandbox-util.c - see sandbox-util.h. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "launcher/sandbox-util.h"
 
@@ -73,4 +75,21 @@ bool nono_path_under(const char *path, const char *dir)
         if (n == 1 && dir[0] == '/')
                 return path[0] == '/';
         return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+void nono_trace(const char *what)
+{
+        static int on = -1;
+        char buf[256];
+        struct timespec t;
+
+        if (on < 0)
+                on = getenv("NONO_TRACE_START") != NULL;
+        if (!on)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int n = snprintf(buf, sizeof(buf), "nono-trace %d %lld %s\n", (int)getpid(),
+                         (long long)t.tv_sec * 1000000000LL + t.tv_nsec, what);
+        if (n > 0)
+                (void)!write(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }

@@ -44,3 +44,7 @@ int nono_mkdir_p(const char *path, unsigned mode);
 int nono_touch_p(const char *path, unsigned mode);
 /* True when `path` equals `dir` or lies below it (both absolute, canonical). */
 bool nono_path_under(const char *path, const char *dir);
+
+/* Start-cost tracing: with NONO_TRACE_START set, writes "nono-trace PID MONOTONIC_NS WHAT" to stderr at each
+ * call (tools/bench-run --trace turns these into the breakdown). A no-op otherwise; async-signal-safe. */
+void nono_trace(const char *what);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -177,12 +178,12 @@ static int apply_landlock(const struct nono_sandbox_config *c)
 }
 
 /* The agent: pid 2. Never returns. */
-static void agent_main(const struct nono_sandbox_config *c, int chan)
+static void agent_main(const struct nono_sandbox_config *c, int chan, const struct nono_seccomp_prog *prog)
 {
-        struct nono_seccomp_opts so = {.notify_exec = c->notify_exec};
         struct nono_chan_msg m = {0}, reply;
         int abi, nfd, r;
 
+        nono_trace("agent: started");
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 die(SETUP_FAILED, "PR_SET_PDEATHSIG: %s", strerror(errno));
         if (chdir(c->cwd) < 0)
@@ -191,12 +192,14 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
         abi = apply_landlock(c);
         if (abi < 0)
                 die(SETUP_FAILED, "Landlock failed: %s", strerror(-abi));
+        nono_trace("agent: landlock applied");
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 die(SETUP_FAILED, "cannot set no_new_privs: %s", strerror(errno));
         if ((r = drop_capabilities()) < 0)
                 die(SETUP_FAILED, "cannot drop capabilities: %s", strerror(-r));
-        if ((r = nono_seccomp_install(&so, &nfd)) < 0)
+        if ((r = nono_seccomp_load(prog, &nfd)) < 0)
                 die(SETUP_FAILED, "cannot load the seccomp filter: %s", strerror(-r));
+        nono_trace("agent: seccomp installed");
         if (nfd >= 0) {
                 m.kind = NONO_CHAN_SECCOMP_NOTIFY;
                 if ((r = nono_chan_call(chan, &m, nfd, &reply)) < 0)
@@ -207,6 +210,7 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
         m = (struct nono_chan_msg){.kind = NONO_CHAN_EXEC, .arg = abi};
         if ((r = nono_chan_call(chan, &m, -1, &reply)) < 0)
                 die(SETUP_FAILED, "nono went away before the agent started: %s", strerror(-r));
+        nono_trace("agent: exec allowed");
         close_from(3, -1);
         environ = (char **)c->envp;
         execvp(c->argv[0], c->argv);
@@ -216,9 +220,51 @@ static void agent_main(const struct nono_sandbox_config *c, int chan)
         die(r == EACCES ? 126 : 127, "cannot execute %s: %s", c->argv[0], strerror(r));
 }
 
+struct agent_args {
+        const struct nono_sandbox_config *c;
+        int chan;
+        const struct nono_seccomp_prog *prog;
+};
+
+static int agent_trampoline(void *arg)
+{
+        struct agent_args *a = arg;
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigprocmask(SIG_SETMASK, &set, NULL);
+        agent_main(a->c, a->chan, a->prog);
+        return SETUP_FAILED;
+}
+
+/*
+ * The agent shares init's memory until its execve (CLONE_VM | CLONE_VFORK, as posix_spawn does), on a stack
+ * of its own: no copy of init's page tables (init is a copy of all of nono), and its execve does not tear
+ * one down. init is suspended meanwhile, so the two never run on the same memory at once; the agent leaves
+ * it consistent (it frees what it allocates, and only execve or _exit end it), and init, once resumed, only
+ * waits for signals and children. Signal masks and dispositions are the agent's own (no CLONE_SIGHAND).
+ */
+static pid_t spawn_agent(struct agent_args *a)
+{
+        const size_t size = 1u << 20;
+        void *stack =
+            mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        pid_t pid;
+
+        if (stack == MAP_FAILED)
+                return -errno;
+        pid = clone(agent_trampoline, (char *)stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+        if (pid < 0)
+                return -errno;
+        munmap(stack, size); /* the agent has exec'd or exited: its stack is free */
+        return pid;
+}
+
 /* init: pid 1 of the new pid namespace. Never returns. */
 static void init_main(const struct nono_sandbox_config *c, int chan)
 {
+        struct nono_seccomp_opts so = {.notify_exec = c->notify_exec};
+        struct nono_seccomp_prog prog;
         char err[1024] = "";
         sigset_t set;
         pid_t agent;
@@ -230,26 +276,31 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
         struct pollfd pfd = {.fd = chan, .events = POLLRDHUP};
         if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP)))
                 _exit(SETUP_FAILED);
+        nono_trace("init: started");
         close_from(3, chan);
         if (c->user_ns)
                 map_ids(getuid(), getgid());
+        /* The network namespace is made here rather than by clone: it is the slow one (~1 ms), and here it
+         * overlaps with the parent's session record. Nothing runs in the host's network before it. */
+        if (!c->share_net && unshare(CLONE_NEWNET) < 0)
+                die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));
         if (!c->share_net)
                 loopback_up();
         if (sethostname("nono", 4) < 0)
                 die(SETUP_FAILED, "sethostname: %s", strerror(errno));
+        /* built now, while the parent writes the session record; the agent only loads it */
+        if ((r = nono_seccomp_compile(&so, &prog)) < 0)
+                die(SETUP_FAILED, "cannot build the seccomp filter: %s", strerror(-r));
+        nono_trace("init: ids, lo, hostname");
         if (nono_sandbox_build_root(c, chan, err, sizeof(err)) < 0)
                 die(SETUP_FAILED, "cannot build the sandbox: %s", err);
         if (c->proxy_port && !c->share_net)
                 proxy_listener(c->proxy_port, chan);
 
-        agent = fork();
+        nono_trace("init: root built");
+        agent = spawn_agent(&(struct agent_args){c, chan, &prog});
         if (agent < 0)
-                die(SETUP_FAILED, "fork: %s", strerror(errno));
-        if (agent == 0) {
-                sigemptyset(&set);
-                sigprocmask(SIG_SETMASK, &set, NULL);
-                agent_main(c, chan);
-        }
+                die(SETUP_FAILED, "cannot start the agent: %s", strerror(-agent));
         close(chan);
         nono_sandbox_sigset(&set);
         for (;;) {
@@ -260,8 +311,10 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
                         int st;
                         pid_t p;
                         while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-                                if (p == agent)
+                                if (p == agent) {
+                                        nono_trace("init: agent reaped");
                                         _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+                                }
                         continue;
                 }
                 /* Only what nono forwards (kill(2) from outside: SI_USER); the terminal's signals already
@@ -282,8 +335,6 @@ int nono_sandbox_spawn(const struct nono_sandbox_config *c, struct nono_sandbox 
         *sb = (struct nono_sandbox){.pid = -1, .chan = -1, .pidfd = -1};
         if (c->user_ns)
                 flags |= CLONE_NEWUSER;
-        if (!c->share_net)
-                flags |= CLONE_NEWNET;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
                 snprintf(err, errlen, "socketpair: %s", strerror(errno));
                 return -errno;
@@ -317,6 +368,7 @@ int nono_sandbox_spawn(const struct nono_sandbox_config *c, struct nono_sandbox 
                 signal(SIGCHLD, SIG_DFL);
                 init_main(c, sp[1]);
         }
+        nono_trace("run: cloned");
         close(sp[1]);
         sb->pid = pid;
         sb->chan = sp[0];
@@ -333,10 +385,15 @@ int nono_sandbox_serve(struct nono_sandbox *sb, nono_chan_handler h, void *userd
                         return r == 0 ? -ECHILD : r; /* init died (its error is on stderr) */
                 reply = (struct nono_chan_msg){.kind = m.kind, .index = m.index};
                 if (m.kind == NONO_CHAN_EXEC) {
-                        sb->landlock_abi = m.arg;
-                        sb->exec_reached = true;
                         if (fd >= 0)
                                 close(fd);
+                        /* the handler holds the exec until the session is durable */
+                        if (h && (r = h(userdata, &m, -1, &reply)) < 0) {
+                                nono_sandbox_kill(sb);
+                                return r;
+                        }
+                        sb->landlock_abi = m.arg;
+                        sb->exec_reached = true;
                 } else if (h) {
                         r = h(userdata, &m, fd, &reply);
                         if (r < 0) {

@@ -6,7 +6,7 @@
  *
  *   nono (parent, outside)            serves the channel (FUSE, notify fd, proxy), forwards signals, waits
  *     `- init (pid 1 of the new pid namespace; new user, mount, net, ipc, uts namespaces)
- *          builds the mount tree, then forks:
+ *          builds the mount tree, then starts (CLONE_VM|CLONE_VFORK, see spawn_agent in sandbox.c):
  *          `- agent (pid 2): Landlock, capabilities dropped, seccomp, fds closed, execve(CMD)
  *
  * init reaps orphans and exits with the agent's status; when init exits the kernel kills every process left

@@ -512,7 +512,9 @@ static bool is_zero(const uint8_t *p, size_t n)
         return true;
 }
 
-int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_audit_key *key)
+/* fin: the final record's mutable fields, stored with the seal in the same update (NULL: as stored). */
+static int seal_impl(nono_store *st, const char *session, const struct nono_audit_key *key,
+                     const struct nono_session *fin)
 {
         struct nono_session s = {0};
         struct finding f;
@@ -527,6 +529,12 @@ int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_
         r = nono_session_get(st, session, &s);
         if (r < 0)
                 return fail(r, "cannot read session %s: %s", session, nono_store_errmsg());
+        if (fin) {
+                s.state = fin->state;
+                s.end_ns = fin->end_ns;
+                s.exit_status = fin->exit_status;
+                s.preimage_bytes = fin->preimage_bytes;
+        }
         r = walk_events(st, s.id, UINT64_MAX, &w);
         if (r == 0)
                 r = judge_chain(st, s.id, &w, false, 0, &f);
@@ -556,6 +564,25 @@ int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_
                 r = fail(r, "cannot store the seal of session %s: %s", s.id, nono_store_errmsg());
 out:
         nono_session_clear(&s);
+        return r;
+}
+
+int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_audit_key *key)
+{
+        return seal_impl(st, session, key, NULL);
+}
+
+int nono_audit_seal_final(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key)
+{
+        struct nono_audit_key k;
+        int r = 0;
+
+        if (key)
+                k = *key;
+        else if ((r = nono_audit_key_load(NULL, true, &k)) < 0)
+                return r;
+        r = seal_impl(st, fin->id, &k, fin);
+        explicit_bzero(&k, sizeof(k));
         return r;
 }
 

@@ -60,6 +60,11 @@ uint8_t *nono_session_canonical(const struct nono_session *s, size_t *len);
  */
 int nono_audit_seal(nono_store *st, const char *session);
 int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_audit_key *key);
+/* nono_audit_seal() for `nono run`'s end: the record's final state, end_ns, exit_status and preimage_bytes
+ * (from fin, whose id names the session) are signed and stored together with the seal, in one durable
+ * update instead of two. key: loaded earlier (NULL: nono_audit_key_load(NULL, true)). On failure nothing
+ * is written: the caller stores the final fields unsealed. */
+int nono_audit_seal_final(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key);
 
 enum nono_verdict {
         NONO_VERIFY_OK = 0,       /* chain intact, sealed, signature good by a trusted key */

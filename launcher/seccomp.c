@@ -23,11 +23,16 @@
  * that); network access through allowed families (the network namespace does that).
  */
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "launcher/seccomp.h"
 #include "launcher/supervisor.h"
@@ -176,25 +181,54 @@ static int load_plain_denies(void)
  * fail-closed: ENOSYS if the supervisor is gone), so that each attempt is recorded as a violation; every
  * other rule (argument checks, clone flags, socket families) stays in the deny filter, whose ERRNO outranks
  * NOTIFY. If the audit filter cannot be loaded, the outright denials are loaded as a plain filter after all.
+ *
+ * Both programs are compiled before they are loaded (nono_seccomp_compile in the sandbox's init while it
+ * waits for the session record; building them with libseccomp is most of the cost), then loaded by the
+ * agent (nono_seccomp_load): the same programs libseccomp would load, with the same (no) filter flags.
  */
-int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd)
+int nono_seccomp_compile(const struct nono_seccomp_opts *o, struct nono_seccomp_prog *p)
 {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-        bool audit = o && o->notify_exec;
         int r;
 
-        *notify_fd = -1;
+        *p = (struct nono_seccomp_prog){.audit = o && o->notify_exec};
         if (!ctx)
                 return -ENOMEM;
-        r = build(ctx, audit);
+        r = build(ctx, p->audit);
         if (r >= 0)
-                r = seccomp_load(ctx);
+                r = nono_supervisor_export_bpf(ctx, &p->deny);
         seccomp_release(ctx);
-        if (r < 0 || !audit)
+        if (r < 0 || !p->audit)
                 return r < 0 ? r : 0;
         int nrs[64];
         size_t n = denied_numbers(nrs, 64);
-        int fd = nono_supervisor_install_filter_deny(NONO_SUP_DEFAULT, -1, nrs, n);
+        r = nono_supervisor_compile_filter_deny(NONO_SUP_DEFAULT, -1, nrs, n, &p->notify);
+        if (r < 0)
+                nono_seccomp_prog_free(p);
+        return r;
+}
+
+void nono_seccomp_prog_free(struct nono_seccomp_prog *p)
+{
+        free(p->deny.filter);
+        free(p->notify.filter);
+        p->deny.filter = p->notify.filter = NULL;
+        p->deny.len = p->notify.len = 0;
+}
+
+int nono_seccomp_load(const struct nono_seccomp_prog *p, int *notify_fd)
+{
+        int r;
+
+        *notify_fd = -1;
+        if (!p->deny.filter)
+                return -EINVAL;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p->deny) < 0)
+                return -errno;
+        if (!p->audit)
+                return 0;
+        int fd = nono_supervisor_load_filter(&p->notify);
         if (fd >= 0) {
                 *notify_fd = fd;
                 return 0;
@@ -205,4 +239,17 @@ int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd)
                         "nono?): commands and connections are not recorded\n");
         r = load_plain_denies();
         return r < 0 ? r : fd == -EBUSY ? 0 : fd;
+}
+
+int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd)
+{
+        struct nono_seccomp_prog p;
+        int r = nono_seccomp_compile(o, &p);
+
+        *notify_fd = -1;
+        if (r < 0)
+                return r;
+        r = nono_seccomp_load(&p, notify_fd);
+        nono_seccomp_prog_free(&p);
+        return r;
 }

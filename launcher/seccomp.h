@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <linux/filter.h>
 #include <stdbool.h>
 
 struct nono_seccomp_opts {
@@ -15,6 +16,17 @@ struct nono_seccomp_opts {
 /* Loads the filter into the calling thread (no_new_privs must be set). With notify_exec, *notify_fd gets
  * the listener fd, else -1. Returns 0 or a negative errno. */
 int nono_seccomp_install(const struct nono_seccomp_opts *o, int *notify_fd);
+
+/* The same in two steps: compile builds both programs (no seccomp state changes: done early, in the
+ * sandbox's init while it waits), load installs them in the calling thread (sets no_new_privs). */
+struct nono_seccomp_prog {
+        struct sock_fprog deny;   /* the deny filter */
+        struct sock_fprog notify; /* the audit filter (notify_exec only) */
+        bool audit;
+};
+int nono_seccomp_compile(const struct nono_seccomp_opts *o, struct nono_seccomp_prog *p);
+int nono_seccomp_load(const struct nono_seccomp_prog *p, int *notify_fd);
+void nono_seccomp_prog_free(struct nono_seccomp_prog *p);
 
 /* The names of the syscalls the filter denies outright (NULL-terminated), for --dry-run and docs. */
 extern const char *const nono_seccomp_denied[];

@@ -120,13 +120,11 @@ static void stat_add(uint64_t *c)
  * file. Loading with SECCOMP_FILTER_FLAG_NEW_LISTENER directly gives a fresh listener or the kernel's own
  * errno (EBUSY when the tree already has one).
  */
-static int load_with_listener(scmp_filter_ctx ctx)
+int nono_supervisor_export_bpf(void *ctx, struct sock_fprog *prog)
 {
-        struct sock_fprog prog;
         struct stat st;
         void *buf = NULL;
         int mfd, r;
-        long fd;
 
         mfd = memfd_create("nono-audit-filter", MFD_CLOEXEC);
         if (mfd < 0)
@@ -141,18 +139,34 @@ static int load_with_listener(scmp_filter_ctx ctx)
         if (r == 0 && pread(mfd, buf, (size_t)st.st_size, 0) != st.st_size)
                 r = -EIO;
         close(mfd);
-        if (r < 0)
-                goto out;
-        prog.len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
-        prog.filter = buf;
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-                r = -errno;
-                goto out;
+        if (r < 0) {
+                free(buf);
+                return r;
         }
-        fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-        r = fd < 0 ? -errno : (int)fd; /* the kernel makes the listener O_CLOEXEC */
-out:
-        free(buf);
+        prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+        prog->filter = buf;
+        return 0;
+}
+
+int nono_supervisor_load_filter(const struct sock_fprog *prog)
+{
+        long fd;
+
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return -errno;
+        fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, prog);
+        return fd < 0 ? -errno : (int)fd; /* the kernel makes the listener O_CLOEXEC */
+}
+
+static int load_with_listener(scmp_filter_ctx ctx)
+{
+        struct sock_fprog prog;
+        int r = nono_supervisor_export_bpf(ctx, &prog);
+
+        if (r < 0)
+                return r;
+        r = nono_supervisor_load_filter(&prog);
+        free(prog.filter);
         return r;
 }
 
@@ -161,7 +175,7 @@ int nono_supervisor_install_filter(unsigned what, int handoff_fd)
         return nono_supervisor_install_filter_deny(what, handoff_fd, NULL, 0);
 }
 
-int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny)
+static int build_filter(unsigned what, int handoff_fd, const int *deny, size_t n_deny, scmp_filter_ctx *out)
 {
         scmp_filter_ctx ctx;
         int r;
@@ -206,8 +220,34 @@ int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int
                 if (r < 0)
                         goto out;
         }
-        r = load_with_listener(ctx);
+        *out = ctx;
+        return 0;
 out:
+        seccomp_release(ctx);
+        return r;
+}
+
+int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny)
+{
+        scmp_filter_ctx ctx;
+        int r = build_filter(what, handoff_fd, deny, n_deny, &ctx);
+
+        if (r < 0)
+                return r;
+        r = load_with_listener(ctx);
+        seccomp_release(ctx);
+        return r;
+}
+
+int nono_supervisor_compile_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny,
+                                        struct sock_fprog *prog)
+{
+        scmp_filter_ctx ctx;
+        int r = build_filter(what, handoff_fd, deny, n_deny, &ctx);
+
+        if (r < 0)
+                return r;
+        r = nono_supervisor_export_bpf(ctx, prog);
         seccomp_release(ctx);
         return r;
 }
@@ -738,6 +778,16 @@ static void *supervisor_main(void *arg)
         return NULL;
 }
 
+void nono_supervisor_warm(void)
+{
+        struct seccomp_notif *req = NULL;
+        struct seccomp_notif_resp *resp = NULL;
+
+        (void)seccomp_api_get();                    /* probes the kernel's seccomp API once per process */
+        if (seccomp_notify_alloc(&req, &resp) == 0) /* asks the kernel for the notification sizes */
+                seccomp_notify_free(req, resp);
+}
+
 static int sup_start(int notify_fd, nono_supervisor_sink sink, void *userdata, nono_store *st,
                      const char *session, nono_supervisor **out)
 {
@@ -791,7 +841,7 @@ int nono_supervisor_start(int notify_fd, nono_store *st, const char *session, no
         return sup_start(notify_fd, store_sink, NULL, st, session, out);
 }
 
-int nono_supervisor_stop(nono_supervisor *sup)
+static int sup_stop(nono_supervisor *sup, bool sync)
 {
         uint64_t one = 1;
         int r;
@@ -805,7 +855,7 @@ int nono_supervisor_stop(nono_supervisor *sup)
                 pthread_join(sup->thread, NULL);
         }
         r = sup->store_err;
-        if (sup->st) {
+        if (sup->st && sync) {
                 int s = nono_store_sync(sup->st);
                 if (!r && s < 0)
                         r = s;
@@ -815,6 +865,16 @@ int nono_supervisor_stop(nono_supervisor *sup)
         free(sup->argbuf);
         free(sup);
         return r;
+}
+
+int nono_supervisor_stop(nono_supervisor *sup)
+{
+        return sup_stop(sup, true);
+}
+
+int nono_supervisor_stop_queued(nono_supervisor *sup)
+{
+        return sup_stop(sup, false);
 }
 
 void nono_supervisor_get_stats(nono_supervisor *sup, struct nono_supervisor_stats *out)

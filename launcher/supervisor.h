@@ -56,7 +56,22 @@ int nono_supervisor_install_filter(unsigned what, int handoff_fd);
  */
 int nono_supervisor_install_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny);
 
+/* The same in two steps, so that the program is built before it is needed (the sandbox builds it while it
+ * waits for the session record): compile into prog (free prog->filter), then load it into the calling
+ * thread (sets no_new_privs; returns the listener fd or a negative errno, EBUSY as above). */
+struct sock_fprog;
+int nono_supervisor_compile_filter_deny(unsigned what, int handoff_fd, const int *deny, size_t n_deny,
+                                        struct sock_fprog *prog);
+int nono_supervisor_load_filter(const struct sock_fprog *prog);
+/* The program a libseccomp context (scmp_filter_ctx) builds, as BPF (free prog->filter). */
+int nono_supervisor_export_bpf(void *scmp_ctx, struct sock_fprog *prog);
+
 typedef struct nono_supervisor nono_supervisor;
+
+/* libseccomp probes the kernel on first use (a dozen seccomp() calls) and caches the answers; the
+ * supervisor's thread would do that while the agent's first execve waits for it. Call once, earlier, from
+ * a thread that finishes before nono_supervisor_start (libseccomp's cache is not locked). */
+void nono_supervisor_warm(void);
 
 /* Receives each recorded event (strings valid during the call). Return value ignored. */
 typedef void (*nono_supervisor_sink)(const struct nono_event *ev, void *userdata);
@@ -77,6 +92,9 @@ int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *u
  * NULL is a no-op.
  */
 int nono_supervisor_stop(nono_supervisor *sup);
+/* The same, but the events are only queued (NONO_ASYNC): the caller's next nono_store_sync() makes them
+ * durable, in the same commit as whatever else it queued (`nono run` stops the roots right after). */
+int nono_supervisor_stop_queued(nono_supervisor *sup);
 
 struct nono_supervisor_stats {
         uint64_t notifications; /* notifications received */
