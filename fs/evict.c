@@ -7,8 +7,11 @@
  * node_modules-sized tree needs more fds than RLIMIT_NOFILE allows (20,000 here, not raisable without
  * CAP_SYS_RESOURCE) and lookups then fail with EMFILE.
  *
- * The mechanism: when the table holds more than EVICT_HIGH_PCT of the soft fd limit, a separate thread picks
- * the least recently used inodes (a clock stamped on every request that names them) and calls
+ * Only inodes holding an fd count (directories, and files used beyond lookup/getattr: inode.c); a file the
+ * kernel only stat'ed costs no fd, so a plain walk of a big tree no longer reaches the budget.
+ *
+ * The mechanism: when the inodes hold more than EVICT_HIGH_PCT of the soft fd limit, a separate thread picks
+ * the least recently used inodes with an fd (a clock stamped on every request that names them) and calls
  * fuse_lowlevel_notify_inval_entry(parent, name) for each, down to EVICT_LOW_PCT. The kernel unhashes the
  * dentry; when nothing holds it, the inode is evicted and FORGET closes the fd. The next access is an
  * ordinary LOOKUP. It runs on its own thread because the kernel takes the parent directory's inode lock for
@@ -89,8 +92,8 @@ void evict_touch(struct nono_fs *fs, struct fsino *i)
 void evict_note_locked(struct nono_fs *fs)
 {
         atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed);
-        if (fs->ev_running && !fs->ev_pending && fs->table_count > share(fs->ev_high) &&
-            fs->table_count >= fs->ev_next) {
+        if (fs->ev_running && !fs->ev_pending && fs->fd_count > share(fs->ev_high) &&
+            fs->fd_count >= fs->ev_next) {
                 fs->ev_pending = true;
                 pthread_cond_signal(&fs->ev_cond);
         }
@@ -112,7 +115,7 @@ static size_t pick_locked(struct nono_fs *fs, struct victim *v, size_t want)
                 return 0;
         for (size_t b = 0; b < fs->table_size; b++)
                 for (struct fsino *i = fs->table[b]; i && n <= fs->table_count; i = i->hnext)
-                        if (i->nlookup && i->parent && i->name && !i->gone)
+                        if (i->fd >= 0 && i->nlookup && i->parent && i->name && !i->gone)
                                 c[n++] = (struct cand){i, __atomic_load_n(&i->used, __ATOMIC_RELAXED)};
         qsort(c, n, sizeof(*c), cmp_cand);
         uint64_t now = atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed) + 1;
@@ -194,14 +197,14 @@ static void *evict_main(void *arg)
                         pthread_cond_wait(&fs->ev_cond, &fs->lock);
                 if (fs->ev_stop)
                         break;
-                size_t want = fs->table_count > share(fs->ev_low) ? fs->table_count - share(fs->ev_low) : 0;
+                size_t want = fs->fd_count > share(fs->ev_low) ? fs->fd_count - share(fs->ev_low) : 0;
                 pthread_mutex_unlock(&fs->lock);
                 if (want)
                         pass(fs, want);
                 pthread_mutex_lock(&fs->lock);
                 /* The FORGETs arrive later; should the kernel have kept everything (all in use), do not
                  * rescan the table on every lookup but after a quarter of the gap between the marks. */
-                fs->ev_next = fs->table_count + (share(fs->ev_high) - share(fs->ev_low)) / 4 + 1;
+                fs->ev_next = fs->fd_count + (share(fs->ev_high) - share(fs->ev_low)) / 4 + 1;
                 fs->ev_pending = false;
         }
         pthread_mutex_unlock(&fs->lock);
@@ -214,7 +217,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
         struct timespec end;
 
         pthread_mutex_lock(&fs->lock);
-        if (fs->ev_running && fs->table_count >= share(fs->ev_ceiling)) {
+        if (fs->ev_running && fs->fd_count >= share(fs->ev_ceiling)) {
                 if (!fs->ev_pending) { /* the last pass ended before the FORGETs were due: another */
                         fs->ev_pending = true;
                         pthread_cond_signal(&fs->ev_cond);
@@ -224,8 +227,8 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
                 end.tv_sec += end.tv_nsec / 1000000000L;
                 end.tv_nsec %= 1000000000L;
                 fs->ev_waiters++;
-                while (fs->ev_running && fs->table_count >= share(fs->ev_ceiling) &&
-                       (fs->ev_cur != id || fs->table_count >= share(fs->ev_hard)))
+                while (fs->ev_running && fs->fd_count >= share(fs->ev_ceiling) &&
+                       (fs->ev_cur != id || fs->fd_count >= share(fs->ev_hard)))
                         if (pthread_cond_timedwait(&fs->ev_room, &fs->lock, &end) == ETIMEDOUT)
                                 break;
                 if (--fs->ev_waiters == 0 && !fs->ev_running)
@@ -236,7 +239,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
 
 void evict_note_release_locked(struct nono_fs *fs)
 {
-        if (fs->ev_waiters && fs->table_count < share(fs->ev_ceiling))
+        if (fs->ev_waiters && fs->fd_count < share(fs->ev_ceiling))
                 pthread_cond_broadcast(&fs->ev_room);
 }
 
