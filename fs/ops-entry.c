@@ -464,7 +464,9 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
                 goto out;
         }
         r = -cow_before_remove(fs, dir, name);
-        if (!r) /* its binding is about to go (inode.c); failing (changed outside nono) only loses that */
+        /* its binding is about to go (inode.c): an object that other names or open files keep needs its fd
+         * (open files gave it one already); failing (changed outside nono) only loses that */
+        if (!r && (S_ISDIR(st.st_mode) || st.st_nlink > 1))
                 (void)fsino_materialize_at(fs, st.st_dev, st.st_ino);
         if (!r && unlinkat(dir->fd, name, dir_ ? AT_REMOVEDIR : 0) < 0)
                 r = errno;
