@@ -161,6 +161,9 @@ void handles_close_all(struct nono_fs *fs);
 
 bool name_ok(const char *name);
 int reopen(struct fsino *i, int flags);
+/* True when close() on fd's filesystem never reports an error (local disk filesystems, tmpfs): then FUSE's
+ * FLUSH, which only exists to report such errors, is not served. */
+bool close_is_silent(int fd);
 /* Per worker thread: a private fs struct with umask 0 (modes arrive already masked by the kernel). */
 void thread_prepare(void);
 
