@@ -226,6 +226,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
         int r = policy_write(fs, req, op, i, NULL);
 
         thread_prepare();
+        if (!r && i->fd < 0)
+                r = ESTALE; /* another object at its name now (changed outside nono; inode.c) */
         if (r)
                 return (void)fuse_reply_err(req, r);
         if (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
@@ -278,6 +280,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
         char buf[PATH_MAX + 1];
 
         int r = policy_read(fs, req, NONO_OP_READLINK, i, 0);
+        if (!r && i->fd < 0)
+                r = ESTALE;
         if (r)
                 return (void)fuse_reply_err(req, r);
         ssize_t n = readlinkat(i->fd, "", buf, sizeof(buf));
@@ -398,6 +402,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
         thread_prepare();
         if (!name_ok(name))
                 return (void)fuse_reply_err(req, EINVAL);
+        if (i->fd < 0)
+                return (void)fuse_reply_err(req, ESTALE);
         char *path = fsino_child_path(fs, dir, name), *src = fsino_path(fs, i);
         r = policy_write(fs, req, NONO_OP_LINK, NULL, path);
         if (!r && (i->deny & (NONO_DENY_READ | NONO_DENY_WRITE))) {
