@@ -2,13 +2,11 @@
 /*
  * evict.c - keeps the daemon's O_PATH fds under a budget by asking the kernel to forget old inodes.
  *
- * The problem: every inode the kernel remembers holds one O_PATH fd here (passthrough_hp), and the kernel
- * keeps dentries as long as it likes (our entry timeouts are a day), so `git status` or ripgrep over a
- * node_modules-sized tree needs more fds than RLIMIT_NOFILE allows (20,000 here, not raisable without
- * CAP_SYS_RESOURCE) and lookups then fail with EMFILE.
- *
- * Only inodes holding an fd count (directories, and files used beyond lookup/getattr: inode.c); a file the
- * kernel only stat'ed costs no fd, so a plain walk of a big tree no longer reaches the budget.
+ * The problem: every directory the kernel remembers, and every file it did more with than look up and stat
+ * (open, chmod, xattrs...), holds one O_PATH fd here (passthrough_hp; a stat-only file holds none, inode.c),
+ * and the kernel keeps dentries as long as it likes (our entry timeouts are a day), so ripgrep or a build
+ * over a node_modules-sized tree needs more fds than RLIMIT_NOFILE allows (20,000 here, not raisable without
+ * CAP_SYS_RESOURCE) and lookups then fail with EMFILE. Only inodes holding an fd count against the budget.
  *
  * The mechanism: when the inodes hold more than EVICT_HIGH_PCT of the soft fd limit, a separate thread picks
  * the least recently used inodes with an fd (a clock stamped on every request that names them) and calls
@@ -17,11 +15,11 @@
  * ordinary LOOKUP. It runs on its own thread because the kernel takes the parent directory's inode lock for
  * the notification, which a request handler in that directory may be holding while it waits for us.
  *
- * Why this and not dropping fds and reopening by (parent, name) on demand: this adds no new way to reach a
- * file. A forgotten name comes back only through the normal lookup (openat2 RESOLVE_BENEATH|NO_SYMLINKS
- * relative to the parent's fd), so the fd-relative, no-follow invariant is untouched and no cached identity
- * is ever re-resolved; reopening on demand would touch every use of an inode fd (including the
- * copy-on-write code) and need a per-use reference so that no thread closes an fd another is using.
+ * Why this and not closing the fds of idle inodes and reopening them by (parent, name) on demand: an fd,
+ * once given to an inode, is used by every handler without a per-use reference, so closing it while the
+ * inode lives could let another thread use a recycled fd number. (Inodes that never had an fd are opened
+ * by their binding with an identity check, inode.c; that is the same no-follow, fd-relative step a lookup
+ * takes.)
  *
  * What it does not do: the kernel cannot drop what is in use (a cwd, an open file, a mount point below us),
  * nor inodes only kept alive as parents of bindings, so a process that pins more than the limit still gets
