@@ -161,6 +161,7 @@ void handles_close_all(struct nono_fs *fs);
 
 bool name_ok(const char *name);
 int reopen(struct fsino *i, int flags);
+int reopen_fd(int opath_fd, int flags); /* an O_PATH fd reopened (also a directory without x) */
 /* True when close() on fd's filesystem never reports an error (local disk filesystems, tmpfs): then FUSE's
  * FLUSH, which only exists to report such errors, is not served. */
 bool close_is_silent(int fd);
