@@ -2,23 +2,24 @@
 /*
  * evict.c - keeps the daemon's O_PATH fds under a budget by asking the kernel to forget old inodes.
  *
- * The problem: every inode the kernel remembers holds one O_PATH fd here (passthrough_hp), and the kernel
- * keeps dentries as long as it likes (our entry timeouts are a day), so `git status` or ripgrep over a
- * node_modules-sized tree needs more fds than RLIMIT_NOFILE allows (20,000 here, not raisable without
- * CAP_SYS_RESOURCE) and lookups then fail with EMFILE.
+ * The problem: every directory the kernel remembers, and every file it did more with than look up and stat
+ * (open, chmod, xattrs...), holds one O_PATH fd here (passthrough_hp; a stat-only file holds none, inode.c),
+ * and the kernel keeps dentries as long as it likes (our entry timeouts are a day), so ripgrep or a build
+ * over a node_modules-sized tree needs more fds than RLIMIT_NOFILE allows (20,000 here, not raisable without
+ * CAP_SYS_RESOURCE) and lookups then fail with EMFILE. Only inodes holding an fd count against the budget.
  *
- * The mechanism: when the table holds more than EVICT_HIGH_PCT of the soft fd limit, a separate thread picks
- * the least recently used inodes (a clock stamped on every request that names them) and calls
+ * The mechanism: when the inodes hold more than EVICT_HIGH_PCT of the soft fd limit, a separate thread picks
+ * the least recently used inodes with an fd (a clock stamped on every request that names them) and calls
  * fuse_lowlevel_notify_inval_entry(parent, name) for each, down to EVICT_LOW_PCT. The kernel unhashes the
  * dentry; when nothing holds it, the inode is evicted and FORGET closes the fd. The next access is an
  * ordinary LOOKUP. It runs on its own thread because the kernel takes the parent directory's inode lock for
  * the notification, which a request handler in that directory may be holding while it waits for us.
  *
- * Why this and not dropping fds and reopening by (parent, name) on demand: this adds no new way to reach a
- * file. A forgotten name comes back only through the normal lookup (openat2 RESOLVE_BENEATH|NO_SYMLINKS
- * relative to the parent's fd), so the fd-relative, no-follow invariant is untouched and no cached identity
- * is ever re-resolved; reopening on demand would touch every use of an inode fd (including the
- * copy-on-write code) and need a per-use reference so that no thread closes an fd another is using.
+ * Why this and not closing the fds of idle inodes and reopening them by (parent, name) on demand: an fd,
+ * once given to an inode, is used by every handler without a per-use reference, so closing it while the
+ * inode lives could let another thread use a recycled fd number. (Inodes that never had an fd are opened
+ * by their binding with an identity check, inode.c; that is the same no-follow, fd-relative step a lookup
+ * takes.)
  *
  * What it does not do: the kernel cannot drop what is in use (a cwd, an open file, a mount point below us),
  * nor inodes only kept alive as parents of bindings, so a process that pins more than the limit still gets
@@ -89,8 +90,8 @@ void evict_touch(struct nono_fs *fs, struct fsino *i)
 void evict_note_locked(struct nono_fs *fs)
 {
         atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed);
-        if (fs->ev_running && !fs->ev_pending && fs->table_count > share(fs->ev_high) &&
-            fs->table_count >= fs->ev_next) {
+        if (fs->ev_running && !fs->ev_pending && fs->fd_count > share(fs->ev_high) &&
+            fs->fd_count >= fs->ev_next) {
                 fs->ev_pending = true;
                 pthread_cond_signal(&fs->ev_cond);
         }
@@ -112,7 +113,7 @@ static size_t pick_locked(struct nono_fs *fs, struct victim *v, size_t want)
                 return 0;
         for (size_t b = 0; b < fs->table_size; b++)
                 for (struct fsino *i = fs->table[b]; i && n <= fs->table_count; i = i->hnext)
-                        if (i->nlookup && i->parent && i->name && !i->gone)
+                        if (i->fd >= 0 && i->nlookup && i->parent && i->name && !i->gone)
                                 c[n++] = (struct cand){i, __atomic_load_n(&i->used, __ATOMIC_RELAXED)};
         qsort(c, n, sizeof(*c), cmp_cand);
         uint64_t now = atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed) + 1;
@@ -194,14 +195,14 @@ static void *evict_main(void *arg)
                         pthread_cond_wait(&fs->ev_cond, &fs->lock);
                 if (fs->ev_stop)
                         break;
-                size_t want = fs->table_count > share(fs->ev_low) ? fs->table_count - share(fs->ev_low) : 0;
+                size_t want = fs->fd_count > share(fs->ev_low) ? fs->fd_count - share(fs->ev_low) : 0;
                 pthread_mutex_unlock(&fs->lock);
                 if (want)
                         pass(fs, want);
                 pthread_mutex_lock(&fs->lock);
                 /* The FORGETs arrive later; should the kernel have kept everything (all in use), do not
                  * rescan the table on every lookup but after a quarter of the gap between the marks. */
-                fs->ev_next = fs->table_count + (share(fs->ev_high) - share(fs->ev_low)) / 4 + 1;
+                fs->ev_next = fs->fd_count + (share(fs->ev_high) - share(fs->ev_low)) / 4 + 1;
                 fs->ev_pending = false;
         }
         pthread_mutex_unlock(&fs->lock);
@@ -214,7 +215,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
         struct timespec end;
 
         pthread_mutex_lock(&fs->lock);
-        if (fs->ev_running && fs->table_count >= share(fs->ev_ceiling)) {
+        if (fs->ev_running && fs->fd_count >= share(fs->ev_ceiling)) {
                 if (!fs->ev_pending) { /* the last pass ended before the FORGETs were due: another */
                         fs->ev_pending = true;
                         pthread_cond_signal(&fs->ev_cond);
@@ -224,8 +225,8 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
                 end.tv_sec += end.tv_nsec / 1000000000L;
                 end.tv_nsec %= 1000000000L;
                 fs->ev_waiters++;
-                while (fs->ev_running && fs->table_count >= share(fs->ev_ceiling) &&
-                       (fs->ev_cur != id || fs->table_count >= share(fs->ev_hard)))
+                while (fs->ev_running && fs->fd_count >= share(fs->ev_ceiling) &&
+                       (fs->ev_cur != id || fs->fd_count >= share(fs->ev_hard)))
                         if (pthread_cond_timedwait(&fs->ev_room, &fs->lock, &end) == ETIMEDOUT)
                                 break;
                 if (--fs->ev_waiters == 0 && !fs->ev_running)
@@ -236,7 +237,7 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
 
 void evict_note_release_locked(struct nono_fs *fs)
 {
-        if (fs->ev_waiters && fs->table_count < share(fs->ev_ceiling))
+        if (fs->ev_waiters && fs->fd_count < share(fs->ev_ceiling))
                 pthread_cond_broadcast(&fs->ev_room);
 }
 

@@ -28,7 +28,7 @@
 #define NONO_STASH_PREFIX "..nono-stash."
 
 struct fsino {
-        int fd; /* O_PATH|O_NOFOLLOW */
+        int fd; /* O_PATH|O_NOFOLLOW; -1 for a non-directory not yet used beyond lookup/getattr (inode.c) */
         dev_t dev;
         ino_t ino;
         mode_t type;      /* S_IFMT bits */
@@ -71,6 +71,7 @@ struct nono_fs {
         pthread_mutex_t lock; /* the inode table and every binding */
         struct fsino **table;
         size_t table_size, table_count;
+        size_t fd_count; /* inodes holding an fd (the fd budget counts these, evict.c) */
 
         struct fuse_session *se;
         pthread_t loop_thread;
@@ -103,11 +104,23 @@ struct nono_fs {
 
 /* ---- inode table (inode.c) ----------------------------------------------------------------------- */
 
+/* The inode of node id n, with its fd (opened by its binding when it had none; on failure i->fd stays -1
+ * and calls on it fail with EBADF). */
 struct fsino *fsino_get(struct nono_fs *fs, fuse_ino_t n);
+/* The inode of node id n as it is (its fd may be -1): for getattr, forget, and directories. */
+struct fsino *fsino_peek(struct nono_fs *fs, fuse_ino_t n);
+/* Gives i an fd when it has none (see inode.c). Returns 0 or a negative errno. */
+int fsino_materialize(struct nono_fs *fs, struct fsino *i);
+/* Before fs/ removes or renames a name: gives the inode (dev, ino) an fd if it is in the table without one.
+ */
+int fsino_materialize_at(struct nono_fs *fs, dev_t dev, ino_t ino);
+/* lstat of i, through its binding when it has no fd. Returns 0 or a negative errno. */
+int fsino_stat(struct nono_fs *fs, struct fsino *i, struct stat *st);
 void fsino_table_init(struct nono_fs *fs);
 void fsino_table_free(struct nono_fs *fs);
-/* Looks up or inserts (dev, ino) for fd (consumed), binding it to parent/name when it has no live binding;
- * takes one kernel reference. Returns NULL with errno set. */
+/* Looks up or inserts (dev, ino) for fd (consumed; -1 for a non-directory inserted without one), binding it
+ * to parent/name when it has no live binding; takes one kernel reference. Returns NULL with errno set
+ * (EAGAIN: fd was -1 for a directory not in the table, which needs an fd: open one and call again). */
 struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *st, struct fsino *parent,
                                 const char *name, unsigned deny);
 struct fsino *fsino_find(struct nono_fs *fs, dev_t dev, ino_t ino); /* no reference taken */
@@ -149,6 +162,9 @@ void handles_close_all(struct nono_fs *fs);
 bool name_ok(const char *name);
 int reopen(struct fsino *i, int flags);
 int reopen_fd(int opath_fd, int flags); /* an O_PATH fd reopened (also a directory without x) */
+/* True when close() on fd's filesystem never reports an error (local disk filesystems, tmpfs): then FUSE's
+ * FLUSH, which only exists to report such errors, is not served. */
+bool close_is_silent(int fd);
 /* Per worker thread: a private fs struct with umask 0 (modes arrive already masked by the kernel). */
 void thread_prepare(void);
 

@@ -8,12 +8,25 @@
  * to the inode (so a hard link cannot launder a denied file).
  *
  * Lifetime: an inode lives while the kernel holds lookups on it or a child's binding points at it. Every
- * field of every inode is protected by fs->lock, except fd, dev, ino and type, which never change.
+ * field of every inode is protected by fs->lock, except dev, ino and type, which never change, and fd, which
+ * changes once, from -1 to an fd that then stays until the inode is freed.
+ *
+ * Inodes without an fd: a directory always has its O_PATH fd (children are reached through it), but a
+ * non-directory that the kernel only looked up (stat, readdirplus, `git status`) gets none: holding one
+ * O_PATH fd per file the kernel remembers is what made a 100,000-file stat exceed RLIMIT_NOFILE and made the
+ * fd budget (evict.c) make the kernel forget dentries, so that a warm stat was as slow as a cold one. Such an
+ * inode is stat'ed through its binding (fstatat(parent fd, name, AT_SYMLINK_NOFOLLOW), one component, never
+ * followed) and gets its fd the first time a request needs more (fsino_get: open, setattr, xattrs, link,
+ * readlink, changes): openat2(parent fd, name, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) and a check that it is
+ * the same (dev, ino); another object at the name (changed outside nono) is ESTALE, never used. Before fs/
+ * itself removes or renames a name (ops-entry.c), the inode there gets its fd first, so a binding that
+ * fs/ invalidates never leaves an inode unreachable. Access stays fd-relative and no-follow.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "fs/fs-internal.h"
+#include "fs/ops.h"
 
 static size_t hash_key(dev_t dev, ino_t ino, size_t size)
 {
@@ -28,10 +41,12 @@ void fsino_table_init(struct nono_fs *fs)
         fs->table_count = 0;
 }
 
-static void free_ino(struct fsino *i)
+static void free_ino(struct nono_fs *fs, struct fsino *i)
 {
-        if (i->fd >= 0)
+        if (i->fd >= 0) {
                 close(i->fd);
+                fs->fd_count--;
+        }
         free(i->name);
         free(i);
 }
@@ -42,7 +57,7 @@ void fsino_table_free(struct nono_fs *fs)
                 struct fsino *i = fs->table[b];
                 while (i) {
                         struct fsino *n = i->hnext;
-                        free_ino(i);
+                        free_ino(fs, i);
                         i = n;
                 }
         }
@@ -50,12 +65,20 @@ void fsino_table_free(struct nono_fs *fs)
         fs->table = NULL;
 }
 
-struct fsino *fsino_get(struct nono_fs *fs, fuse_ino_t n)
+struct fsino *fsino_peek(struct nono_fs *fs, fuse_ino_t n)
 {
         if (n == FUSE_ROOT_ID)
                 return &fs->root;
         struct fsino *i = (struct fsino *)(uintptr_t)n;
         evict_touch(fs, i);
+        return i;
+}
+
+struct fsino *fsino_get(struct nono_fs *fs, fuse_ino_t n)
+{
+        struct fsino *i = fsino_peek(fs, n);
+        if (__atomic_load_n(&i->fd, __ATOMIC_ACQUIRE) < 0)
+                (void)fsino_materialize(fs, i);
         return i;
 }
 
@@ -128,7 +151,7 @@ static void release_locked(struct nono_fs *fs, struct fsino *i)
                 unlink_from_table(fs, i);
                 if (p)
                         p->refs--;
-                free_ino(i);
+                free_ino(fs, i);
                 i = p;
         }
         evict_note_release_locked(fs);
@@ -139,14 +162,21 @@ struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *s
 {
         char *n = strdup(name);
         if (!n) {
-                close(fd);
+                if (fd >= 0)
+                        close(fd);
                 errno = ENOMEM;
                 return NULL;
         }
         pthread_mutex_lock(&fs->lock);
         struct fsino *i = find_locked(fs, st->st_dev, st->st_ino);
         if (i) {
-                close(fd);
+                if (fd >= 0 && i->fd < 0) { /* a fresh fd of the same object: keep it */
+                        __atomic_store_n(&i->fd, fd, __ATOMIC_RELEASE);
+                        fs->fd_count++;
+                        evict_note_locked(fs);
+                } else if (fd >= 0) {
+                        close(fd);
+                }
                 i->nlookup++;
                 i->deny |= deny;
                 evict_touch(fs, i);
@@ -160,10 +190,17 @@ struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *s
                 free(n);
                 return i;
         }
+        if (fd < 0 && S_ISDIR(st->st_mode)) { /* a directory always has its fd: the caller opens one */
+                pthread_mutex_unlock(&fs->lock);
+                free(n);
+                errno = EAGAIN;
+                return NULL;
+        }
         i = calloc(1, sizeof(*i));
         if (!i) {
                 pthread_mutex_unlock(&fs->lock);
-                close(fd);
+                if (fd >= 0)
+                        close(fd);
                 free(n);
                 errno = ENOMEM;
                 return NULL;
@@ -181,6 +218,8 @@ struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *s
         i->hnext = fs->table[h];
         fs->table[h] = i;
         fs->table_count++;
+        if (fd >= 0)
+                fs->fd_count++;
         evict_touch(fs, i);
         evict_note_locked(fs);
         pthread_mutex_unlock(&fs->lock);
@@ -284,4 +323,102 @@ char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name)
         char *p = build_path_locked(fs, dir, name);
         pthread_mutex_unlock(&fs->lock);
         return p;
+}
+
+/* Copies i's binding and pins its parent (a reference, so a concurrent rename cannot free the parent and
+ * close its fd while we use it). NULL when i has no live binding. */
+static struct fsino *pin_binding(struct nono_fs *fs, struct fsino *i, char **name)
+{
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *p = i->gone || !i->name ? NULL : i->parent;
+        *name = p ? strdup(i->name) : NULL;
+        if (p && *name)
+                p->refs++;
+        else
+                p = NULL;
+        pthread_mutex_unlock(&fs->lock);
+        return p;
+}
+
+static void unpin(struct nono_fs *fs, struct fsino *p, char *name)
+{
+        free(name);
+        if (!p)
+                return;
+        pthread_mutex_lock(&fs->lock);
+        p->refs--;
+        release_locked(fs, p);
+        pthread_mutex_unlock(&fs->lock);
+}
+
+static bool same(const struct fsino *i, const struct stat *st)
+{
+        return st->st_dev == i->dev && st->st_ino == i->ino && (st->st_mode & S_IFMT) == i->type;
+}
+
+int fsino_materialize(struct nono_fs *fs, struct fsino *i)
+{
+        struct stat st;
+        char *name;
+
+        if (__atomic_load_n(&i->fd, __ATOMIC_ACQUIRE) >= 0)
+                return 0;
+        struct fsino *p = pin_binding(fs, i, &name);
+        if (!p) {
+                unpin(fs, NULL, name);
+                return -ESTALE;
+        }
+        int fd = open_beneath(p->fd, name, O_PATH, 0), r = 0;
+        if (fd < 0)
+                r = errno == ENOENT || errno == ELOOP ? -ESTALE : -errno;
+        else if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+                r = -errno;
+        else if (!same(i, &st))
+                r = -ESTALE; /* another object at the name: changed outside nono */
+        unpin(fs, p, name);
+        if (r) {
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        pthread_mutex_lock(&fs->lock);
+        if (i->fd < 0) {
+                __atomic_store_n(&i->fd, fd, __ATOMIC_RELEASE);
+                fs->fd_count++;
+                evict_note_locked(fs);
+                fd = -1;
+        }
+        pthread_mutex_unlock(&fs->lock);
+        if (fd >= 0)
+                close(fd); /* another thread was first */
+        return 0;
+}
+
+int fsino_stat(struct nono_fs *fs, struct fsino *i, struct stat *st)
+{
+        int fd = __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE);
+        if (fd >= 0)
+                return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+        char *name;
+        struct fsino *p = pin_binding(fs, i, &name);
+        int r = !p ? -ESTALE : fstatat(p->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+        unpin(fs, p, name);
+        if (r == -ENOENT || (!r && !same(i, st)))
+                r = fsino_materialize(fs, i) < 0 ? -ESTALE : fsino_stat(fs, i, st);
+        return r;
+}
+
+int fsino_materialize_at(struct nono_fs *fs, dev_t dev, ino_t ino)
+{
+        pthread_mutex_lock(&fs->lock);
+        struct fsino *i = find_locked(fs, dev, ino);
+        bool need = i && i != &fs->root && i->fd < 0;
+        if (need)
+                i->nlookup++; /* held while we open it */
+        pthread_mutex_unlock(&fs->lock);
+        if (!need)
+                return 0;
+        int r = fsino_materialize(fs, i);
+        fsino_forget(fs, i, 1);
+        return r;
 }

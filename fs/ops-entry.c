@@ -47,7 +47,8 @@ void fill_entry(struct nono_fs *fs, struct fuse_entry_param *e, struct fsino *i,
         e->entry_timeout = fs->timeout;
 }
 
-/* Looks name up in dir, adding it to the table (one kernel reference). Returns 0 or a positive errno. */
+/* Looks name up in dir, adding it to the table (one kernel reference). Returns 0 or a positive errno.
+ * A non-directory costs one fstatat and gets no fd (inode.c); a directory new to the table is opened. */
 int do_lookup(struct nono_fs *fs, struct fsino *dir, const char *name, struct fuse_entry_param *e,
               struct fsino **out)
 {
@@ -58,21 +59,26 @@ int do_lookup(struct nono_fs *fs, struct fsino *dir, const char *name, struct fu
         if (dir->type != S_IFDIR)
                 return ENOTDIR;
         evict_throttle(fs, dir);
-        int fd = open_beneath(dir->fd, name, O_PATH, 0);
-        if (fd < 0)
-                return errno == ELOOP ? ENOENT : errno;
-        if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-                int r = errno;
-                close(fd);
-                return r;
-        }
+        if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno;
         unsigned deny = 0;
         if (fs->cfg.n_rules) {
                 char *p = fsino_child_path(fs, dir, name);
                 deny = p ? rules_match(fs->rules, fs->cfg.n_rules, p) : 0;
                 free(p);
         }
-        struct fsino *i = fsino_find_or_add(fs, fd, &st, dir, name, deny);
+        struct fsino *i = fsino_find_or_add(fs, -1, &st, dir, name, deny);
+        if (!i && errno == EAGAIN) {
+                int fd = open_beneath(dir->fd, name, O_PATH, 0);
+                if (fd < 0)
+                        return errno == ELOOP ? ENOENT : errno;
+                if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+                        int r = errno;
+                        close(fd);
+                        return r;
+                }
+                i = fsino_find_or_add(fs, fd, &st, dir, name, deny);
+        }
         if (!i)
                 return errno;
         fill_entry(fs, e, i, &st);
@@ -134,7 +140,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         struct nono_fs *fs = fuse_req_userdata(req);
         struct fuse_entry_param e;
 
-        int r = do_lookup(fs, fsino_get(fs, parent), name, &e, NULL);
+        int r = do_lookup(fs, fsino_peek(fs, parent), name, &e, NULL);
         if (r == ENOENT) {
                 /* a negative entry, cached as long as positive ones */
                 memset(&e, 0, sizeof(e));
@@ -152,7 +158,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
 {
         struct nono_fs *fs = fuse_req_userdata(req);
 
-        fsino_forget(fs, fsino_get(fs, ino), n);
+        fsino_forget(fs, fsino_peek(fs, ino), n);
         fuse_reply_none(req);
 }
 
@@ -161,18 +167,18 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
         struct nono_fs *fs = fuse_req_userdata(req);
 
         for (size_t k = 0; k < count; k++)
-                fsino_forget(fs, fsino_get(fs, f[k].ino), f[k].nlookup);
+                fsino_forget(fs, fsino_peek(fs, f[k].ino), f[k].nlookup);
         fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         struct nono_fs *fs = fuse_req_userdata(req);
-        struct fsino *i = fsino_get(fs, ino);
         struct stat st;
 
-        if (fstatat(i->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-                return (void)fuse_reply_err(req, errno);
+        int r = fsino_stat(fs, fsino_peek(fs, ino), &st);
+        if (r < 0)
+                return (void)fuse_reply_err(req, -r);
         fuse_reply_attr(req, &st, fs->timeout);
 }
 
@@ -220,6 +226,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
         int r = policy_write(fs, req, op, i, NULL);
 
         thread_prepare();
+        if (!r && i->fd < 0)
+                r = ESTALE; /* another object at its name now (changed outside nono; inode.c) */
         if (r)
                 return (void)fuse_reply_err(req, r);
         if (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
@@ -272,6 +280,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
         char buf[PATH_MAX + 1];
 
         int r = policy_read(fs, req, NONO_OP_READLINK, i, 0);
+        if (!r && i->fd < 0)
+                r = ESTALE;
         if (r)
                 return (void)fuse_reply_err(req, r);
         ssize_t n = readlinkat(i->fd, "", buf, sizeof(buf));
@@ -293,8 +303,8 @@ int chown_to_caller(struct nono_fs *fs, fuse_req_t req, struct fsino *dir, int f
         uid_t u = c->uid;
         gid_t g = c->gid;
 
-        if (!fs->is_root_daemon)
-                return 0;
+        if (!fs->is_root_daemon || (st->st_uid == u && st->st_gid == g))
+                return 0; /* already the caller's (the common case: no need to look at the directory) */
         if (fstatat(dir->fd, "", &ds, AT_EMPTY_PATH) == 0 && (ds.st_mode & S_ISGID))
                 g = ds.st_gid;
         if (st->st_uid == u && st->st_gid == g)
@@ -392,6 +402,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
         thread_prepare();
         if (!name_ok(name))
                 return (void)fuse_reply_err(req, EINVAL);
+        if (i->fd < 0)
+                return (void)fuse_reply_err(req, ESTALE);
         char *path = fsino_child_path(fs, dir, name), *src = fsino_path(fs, i);
         r = policy_write(fs, req, NONO_OP_LINK, NULL, path);
         if (!r && (i->deny & (NONO_DENY_READ | NONO_DENY_WRITE))) {
@@ -458,6 +470,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
                 goto out;
         }
         r = -cow_before_remove(fs, dir, name);
+        /* its binding is about to go (inode.c): an object that other names or open files keep needs its fd
+         * (open files gave it one already); failing (changed outside nono) only loses that */
+        if (!r && (S_ISDIR(st.st_mode) || st.st_nlink > 1))
+                (void)fsino_materialize_at(fs, st.st_dev, st.st_ino);
         if (!r && unlinkat(dir->fd, name, dir_ ? AT_REMOVEDIR : 0) < 0)
                 r = errno;
         if (!r)
@@ -532,6 +548,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         r = -cow_before_rename(fs, sd, name, dd, newname, flags);
         if (r)
                 goto out;
+        (void)fsino_materialize_at(fs, ss.st_dev, ss.st_ino); /* bindings about to change (inode.c) */
+        if (have_dst)
+                (void)fsino_materialize_at(fs, ds.st_dev, ds.st_ino);
         if (syscall(SYS_renameat2, sd->fd, name, dd->fd, newname, flags) < 0) {
                 r = errno;
                 goto out;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "fs/fs-internal.h"
 
@@ -54,4 +55,33 @@ void thread_prepare(void)
          * the worker must create with umask 0; a private fs struct keeps that from touching the process. */
         if (unshare(CLONE_FS) == 0)
                 umask(0);
+}
+
+/*
+ * FLUSH is sent at every close() of a file opened for writing, only so that the daemon can report errors
+ * that the backing filesystem defers to close() (NFS, some FUSE filesystems). On local disk filesystems and
+ * tmpfs close() cannot fail that way (their write errors surface at write or fsync), so the round trip (one
+ * in seven of a small-file create) buys nothing there; without a flush handler libfuse answers the first
+ * FLUSH with ENOSYS and the kernel sends no more. Decided once for the root's filesystem: a network
+ * filesystem mounted below the root would lose close()-time errors (fsync still reports them).
+ */
+bool close_is_silent(int fd)
+{
+        static const unsigned long local[] = {
+            0xEF53,     /* ext2/3/4 */
+            0x58465342, /* xfs */
+            0x9123683E, /* btrfs */
+            0x01021994, /* tmpfs */
+            0xF2F52010, /* f2fs */
+            0x2FC12FC1, /* zfs */
+            0xCA451A4E, /* bcachefs */
+        };
+        struct statfs sf;
+
+        if (fstatfs(fd, &sf) < 0)
+                return false;
+        for (size_t k = 0; k < sizeof(local) / sizeof(local[0]); k++)
+                if ((unsigned long)sf.f_type == local[k])
+                        return true;
+        return false;
 }

@@ -121,7 +121,10 @@ int rec_flush(struct nono_fs *fs)
 }
 
 /* Ends recording: the flusher stops, everything is made durable, and from here on fs/ does not use the store
- * for events (the caller may close it). */
+ * for events (the caller may close it). The batch is closed in the same critical section that takes its last
+ * events: an event pushed while the last batch was being written used to land in a batch nobody wrote (a
+ * request still running when the stop began, e.g. after nono_fs_stop gave up waiting for the loop). Now an
+ * event is either in the last batch or refused (and not counted in fs->events). */
 int rec_close(struct nono_fs *fs)
 {
         struct nono_rec *r = fs->rec;
@@ -133,11 +136,21 @@ int rec_close(struct nono_fs *fs)
         pthread_cond_signal(&r->wake);
         pthread_mutex_unlock(&r->lock);
         pthread_join(r->thread, NULL);
-        int e = rec_flush(fs);
+        pthread_mutex_lock(&r->store_lock);
         pthread_mutex_lock(&r->lock);
         r->closed = true;
+        struct nono_event *ev = r->ev;
+        size_t n = r->n;
+        r->ev = NULL;
+        r->n = r->cap = 0;
         pthread_mutex_unlock(&r->lock);
-        return e;
+        int e = n ? nono_events_append(fs->cfg.store, fs->session, ev, n, 0) : 0;
+        pthread_mutex_unlock(&r->store_lock);
+        if (e < 0)
+                fprintf(stderr, "nono: cannot record %zu file events: %s\n", n, nono_store_errmsg());
+        free_batch(ev, n);
+        int s = nono_store_sync(fs->cfg.store);
+        return e < 0 ? e : s;
 }
 
 void rec_free(struct nono_fs *fs)
