@@ -155,6 +155,23 @@ static int64_t now_ns(void)
         return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void rb_timing(const char *what)
+{
+        static int on = -1;
+        static struct timespec last;
+        struct timespec t;
+
+        if (on < 0)
+                on = getenv("NONO_RESTORE_TIMING") != NULL;
+        if (!on)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (what && last.tv_sec)
+                fprintf(stderr, "nono: timing: %-14s %8.1f ms\n", what,
+                        (t.tv_sec - last.tv_sec) * 1e3 + (t.tv_nsec - last.tv_nsec) / 1e6);
+        last = t;
+}
+
 /* The restore session's pre-images: whole content of whatever is at each touched path now. */
 static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
 {
@@ -192,6 +209,7 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                         rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[it->root],
                                    it->path, *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
         }
+        rb_timing("record pre loop");
         if (r >= 0)
                 r = nono_store_sync(st);
         return r;
@@ -403,6 +421,7 @@ int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts 
 
         errbuf[0] = 0;
         memset(rep, 0, sizeof *rep);
+        rb_timing(NULL);
         r = nono_session_get(st, id, &s);
         if (r == -ENOENT || r == -EEXIST) {
                 rb_set_err(r == -ENOENT ? "no session '%s': see `nono rollback list`"
@@ -429,6 +448,7 @@ int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts 
         r = rb_open_roots(&p);
         if (r >= 0)
                 r = rb_plan_build(st, &s, o, &p, out);
+        rb_timing("plan");
         if (r < 0)
                 goto out;
         count(&p, rep);
@@ -452,14 +472,19 @@ int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts 
                 goto out;
         }
         r = create_restore_session(st, &s, o, &p);
+        rb_timing("session");
         if (r >= 0)
                 r = record_pre(st, &p, &bytes);
+        rb_timing("record pre");
         if (r >= 0)
                 r = rb_journal_save(st, &p);
+        rb_timing("journal");
         if (r >= 0)
                 r = rb_apply(st, &p, o->progress);
+        rb_timing("apply+syncfs");
         if (r >= 0)
                 r = finish(st, &p, &s, bytes);
+        rb_timing("record post");
         if (r >= 0)
                 memcpy(rep->restore_id, p.restore_id, sizeof rep->restore_id);
 out:

@@ -18,17 +18,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "launcher/restore_fs.h"
 #include "launcher/restore_int.h"
+#include "launcher/restore_reap.h"
 
 #define JOURNAL_EVERY 2048
 
 struct ctx {
         nono_store *st;
         struct rb_plan *p;
-        int *stash; /* per root, -1 until made */
+        struct rb_reaper *reaper; /* frees replaced inodes after we return (restore_reap.h) */
+        int *stash;               /* per root, -1 until made */
         char stash_name[64];
         size_t step; /* index of the running step */
 };
@@ -47,6 +50,45 @@ static int evict(struct ctx *c, uint32_t root, int parent, const char *name)
         snprintf(nm, sizeof nm, "y%zu", c->step);
         if (renameat2(parent, name, sfd, nm, RENAME_NOREPLACE) < 0 && errno != ENOENT)
                 return -errno;
+        return 0;
+}
+
+/* Unlinks name, a file the restore replaced: its inode goes to the reaper first, so that the cost of
+ * freeing it is paid after the restore returns. */
+static void drop(struct ctx *c, int parent, const char *name)
+{
+        _cleanup_close_ int fd = c->reaper ? openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+        struct stat st;
+
+        if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode) && st.st_nlink == 1)
+                rb_reaper_hold(c->reaper, fd);
+        unlinkat(parent, name, 0);
+}
+
+/* Puts the finished temporary tmp in place of name in one rename: RENAME_EXCHANGE when name exists, so
+ * the replaced inode is left at tmp and can be dropped (freed later) rather than freed by the rename. A
+ * directory in the way goes to the stash. */
+static int replace_with(struct ctx *c, uint32_t root, int parent, const char *tmp, const char *name)
+{
+        struct stat st;
+        int r;
+
+        if (renameat2(parent, tmp, parent, name, RENAME_NOREPLACE) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return -errno;
+        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) &&
+            renameat2(parent, tmp, parent, name, RENAME_EXCHANGE) == 0) {
+                drop(c, parent, tmp);
+                return 0;
+        }
+        if (renameat(parent, tmp, parent, name) == 0)
+                return 0;
+        if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
+                return -errno;
+        r = evict(c, root, parent, name);
+        if (r < 0 || renameat(parent, tmp, parent, name) < 0)
+                return r < 0 ? r : -errno;
         return 0;
 }
 
@@ -268,15 +310,11 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 r = build_tmp(c, n, parent, tmp, fsst >= 0 ? fsst : src);
                 if (r < 0)
                         return r;
-                if (renameat(parent, tmp, parent, name) < 0) {
-                        if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
-                                return -errno;
-                        r = evict(c, s->root, parent, name);
-                        if (r < 0 || renameat(parent, tmp, parent, name) < 0)
-                                return r < 0 ? r : -errno;
-                }
+                r = replace_with(c, s->root, parent, tmp, name);
+                if (r < 0)
+                        return r;
                 if (from_stash)
-                        unlinkat(sfd, s->path2, 0);
+                        drop(c, sfd, s->path2);
                 return 0;
         }
         /* symlink, fifo or socket coming back from the stash */
@@ -449,6 +487,19 @@ static int run_step(struct ctx *c, const struct rb_step *s)
         }
 }
 
+/* syncfs() needs an fd that is open for real: on the O_PATH fds the plan holds it fails with EBADF. */
+static int sync_root(const struct rb_plan *p, size_t root)
+{
+        _cleanup_close_ int d = openat(p->rootfds[root], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (d < 0 || syncfs(d) < 0) {
+                rb_set_err("cannot flush the restored files of %s to disk: %s; run the same restore again",
+                           p->roots[root], strerror(errno));
+                return -errno;
+        }
+        return 0;
+}
+
 static const char *op_name(uint8_t op)
 {
         static const char *n[] = {"",      "open up",           "move aside",   "restore",
@@ -467,14 +518,25 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         const char *kill_env = getenv("NONO_TEST_RESTORE_KILL_AFTER");
         long kill_after = kill_env ? strtol(kill_env, NULL, 10) : -1, executed = 0;
         int r = 0;
+        double optime[10] = {0}, jt = 0;
+        size_t opn[10] = {0}, jn = 0;
 
         for (size_t i = 0; i <= p->n_roots; i++)
                 stash[i] = -1;
+        for (size_t i = p->done; i < p->n_steps && !c.reaper; i++)
+                if (p->steps[i].op == RB_PLACE)
+                        c.reaper = rb_reaper_start();
         snprintf(c.stash_name, sizeof c.stash_name, RB_STASH_PREFIX "%s", p->session);
         for (size_t i = p->done; i < p->n_steps; i++) {
                 const struct rb_step *s = &p->steps[i];
                 c.step = i;
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
                 r = run_step(&c, s);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                optime[s->op < 10 ? s->op : 0] +=
+                    (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+                opn[s->op < 10 ? s->op : 0]++;
                 if (kill_after >= 0 && ++executed > kill_after)
                         raise(SIGKILL);
                 if (r < 0) {
@@ -486,7 +548,13 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
                 }
                 if (s->op == RB_PHASE || (i + 1) % JOURNAL_EVERY == 0) {
                         p->done = i + 1;
-                        r = rb_journal_save(st, p);
+                        clock_gettime(CLOCK_MONOTONIC, &t0);
+                        r = nono_journal_progress_put(st, p->session, p->done);
+                        if (r < 0)
+                                rb_set_err("cannot record the restore's progress: %s", nono_store_errmsg());
+                        clock_gettime(CLOCK_MONOTONIC, &t1);
+                        jt += (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+                        jn++;
                         if (r < 0)
                                 break;
                 }
@@ -499,12 +567,21 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         }
         if (progress && p->n_steps >= 200)
                 fputc('\n', stderr);
+        rb_timing("apply steps");
+        if (getenv("NONO_RESTORE_TIMING")) {
+                for (int k = 0; k < 10; k++)
+                        if (opn[k])
+                                fprintf(stderr, "  op %-18s %6zu steps %8.1f ms\n", op_name(k), opn[k],
+                                        optime[k]);
+                fprintf(stderr, "  journal saves %zu: %.1f ms\n", jn, jt);
+        }
         for (size_t i = 0; i < p->n_roots; i++) {
                 if (stash[i] >= 0)
                         close(stash[i]);
                 if (r >= 0 && p->rootfds[i] >= 0)
-                        syncfs(p->rootfds[i]);
+                        r = sync_root(p, i);
         }
+        rb_reaper_stop(c.reaper);
         if (r >= 0)
                 p->done = p->n_steps;
         return r;

@@ -109,6 +109,8 @@ int rb_journal_load(nono_store *st, const char *session, struct rb_plan *p);
 int rb_apply(nono_store *st, struct rb_plan *p, bool progress);
 
 /* restore.c */
+/* NONO_RESTORE_TIMING set: prints the time since the previous call on stderr (NULL: just starts). */
+void rb_timing(const char *what);
 void rb_set_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int rb_step_add(struct rb_plan *p, uint8_t op, uint8_t how, uint32_t root, uint64_t node, const char *path,
                 const char *path2);
