@@ -688,7 +688,9 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 }
                 it->cur_exists = rfs_lstat(fd, it->path, &it->cur) == 0;
         }
-        r = load_nodes(st, p, &m);
+        r = rb_locate_moved(p);
+        if (r >= 0)
+                r = load_nodes(st, p, &m);
         if (r < 0)
                 goto out;
         n = p->n_items;

@@ -170,6 +170,28 @@ unmount_fs() {
         diff <(echo "$before") <(dump "$W")
 }
 
+# Regression (crash seed 8 with NONO_TEST_SEEDS=32): a crashed session's interim post-image names a moved
+# directory at its target's *start* path (e6/e15/g5: the parent e6/e15 had itself been moved to g3).
+# Restore must find it through the live location of that parent, or e6's untouched entries are lost.
+@test "crash: a directory moved into a directory that had been moved keeps its untouched entries" {
+        W="$T/w"
+        mkdir -p "$W/e6/e15"
+        echo untouched >"$W/e6/e10"
+        echo other >"$W/e6/e15/x"
+        before=$(dump "$W")
+        mount_fs "$W"
+        mv "$MNT/e6" "$MNT/g1"
+        mv "$MNT/g1/e15" "$MNT/g3"
+        mv "$MNT/g1" "$MNT/g3/g5"
+        [ "$(cat "$MNT/g3/g5/e10")" = untouched ]
+        kill -9 "$FSPID"
+        wait "$FSPID" || true
+        fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
 @test "crash: a restore killed at every step of a real session completes when run again" {
         seed=3
         W="$T/w"

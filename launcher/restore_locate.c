@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * restore_locate.c - finds where a crashed session left the nodes its interim post-images name.
+ *
+ * fs/ writes an interim post-image when a rename moves a node, at the target's *start* path: the start
+ * path of the target's parent directory plus the new name. When that parent had itself been moved, the
+ * record path leads nowhere in the live tree (crash seed 8: e6 moved to g8_1, e6/e15 moved to g8_3, then
+ * g8_1 moved into g8_3 as g8_5: the record says e6/e15/g8_5, the directory is at g8_3/g8_5). A finished
+ * session has final post-images at live paths; a crashed one has only these, and a directory that is not
+ * found is rebuilt from the store without its untouched entries.
+ *
+ * So, for a crashed session, every post-image path that does not exist is translated through the live
+ * location of its parent: the node that was at the parent's start path, found where a post-image that
+ * exists says it is (or, recursively, by translating the parent's own parent). A translated path that
+ * exists becomes an item of its own (absent at the start, the node as its post-image), so the planner
+ * finds the node there like any other live inode. Nothing here changes the tree.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "launcher/restore_fs.h"
+#include "launcher/restore_int.h"
+
+static int cmp_item(const void *a, const void *b)
+{
+        const struct rb_item *x = a, *y = b;
+        if (x->root != y->root)
+                return x->root < y->root ? -1 : 1;
+        return strcmp(x->path, y->path);
+}
+
+static struct rb_item *find(const struct rb_plan *p, uint32_t root, const char *path)
+{
+        struct rb_item key = {.root = root, .path = (char *)path};
+        return bsearch(&key, p->items, p->n_items, sizeof key, cmp_item);
+}
+
+/* The live path of the node that was at start path dir (NULL-terminated in out), or false. */
+static bool live_dir(const struct rb_plan *p, uint32_t root, const char *dir, char *out, size_t len,
+                     int depth)
+{
+        const struct rb_item *d = find(p, root, dir);
+
+        if (!*dir) {
+                *out = 0;
+                return true;
+        }
+        if (depth > 64)
+                return false;
+        if (d && d->target) {
+                /* where a post-image that exists says this node is */
+                for (size_t i = 0; i < p->n_items; i++) {
+                        const struct rb_item *it = &p->items[i];
+                        if (it->root == root && it->has_post && it->rec.post_node == d->target &&
+                            it->cur_exists && S_ISDIR(it->cur.st_mode)) {
+                                snprintf(out, len, "%s", it->path);
+                                return true;
+                        }
+                }
+        }
+        /* not moved itself (or not known): its parent may have been */
+        const char *sl = strrchr(dir, '/');
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%.*s", sl ? (int)(sl - dir) : 0, dir);
+        if (!live_dir(p, root, parent, out, len, depth + 1))
+                return false;
+        size_t l = strlen(out);
+        snprintf(out + l, len - l, "%s%s", l ? "/" : "", sl ? sl + 1 : dir);
+        return true;
+}
+
+static int add_item(struct rb_plan *p, size_t idx, const char *live, const struct stat *st)
+{
+        struct rb_item *nv = realloc(p->items, (p->n_items + 2) * sizeof *nv);
+        if (!nv)
+                return -ENOMEM;
+        p->items = nv;
+        const struct rb_item *from = &p->items[idx];
+        struct rb_item *x = &p->items[p->n_items];
+        memset(x, 0, sizeof *x);
+        x->root = from->root;
+        x->path = strdup(live);
+        if (!x->path)
+                return -ENOMEM;
+        x->has_post = true;
+        x->rec = from->rec;
+        x->rec.path = x->path;
+        x->rec.pre_node = 0;
+        x->rec.post_link_target = from->rec.post_link_target ? strdup(from->rec.post_link_target) : NULL;
+        x->cur_exists = true;
+        x->cur = *st;
+        p->n_items++;
+        return 0;
+}
+
+int rb_locate_moved(struct rb_plan *p)
+{
+        bool added = true;
+        int r = 0;
+
+        if (!p->crashed || p->n_items != p->n_recorded)
+                return 0;
+        /* each addition re-sorts the items, so the scan starts again; bounded by the records */
+        for (size_t rounds = p->n_recorded; added && rounds > 0 && r >= 0; rounds--) {
+                size_t n = p->n_items;
+                added = false;
+                for (size_t i = 0; i < n && r >= 0; i++) {
+                        struct rb_item *it = &p->items[i];
+                        char dir[PATH_MAX], live[PATH_MAX];
+                        const char *sl = strrchr(it->path, '/');
+                        struct stat st;
+                        if (!it->has_post || !it->rec.post_node || it->cur_exists || !sl)
+                                continue;
+                        snprintf(dir, sizeof dir, "%.*s", (int)(sl - it->path), it->path);
+                        if (!live_dir(p, it->root, dir, live, sizeof live, 0) || !strcmp(live, dir))
+                                continue;
+                        size_t l = strlen(live);
+                        snprintf(live + l, sizeof live - l, "%s%s", l ? "/" : "", sl + 1);
+                        if (find(p, it->root, live) || rfs_lstat(p->rootfds[it->root], live, &st) < 0 ||
+                            nono_ftype_from_mode(st.st_mode) != it->rec.post_type)
+                                continue;
+                        r = add_item(p, i, live, &st);
+                        added = r >= 0;
+                        /* keep items sorted for find() */
+                        qsort(p->items, p->n_items, sizeof *p->items, cmp_item);
+                        p->n_recorded = p->n_items;
+                        break; /* indices moved: start the pass again */
+                }
+        }
+        return r;
+}
