@@ -158,18 +158,21 @@ static int64_t now_ns(void)
 void rb_timing(const char *what)
 {
         static int on = -1;
-        static struct timespec last;
-        struct timespec t;
+        static struct timespec last, lastcpu;
+        struct timespec t, cpu;
 
         if (on < 0)
                 on = getenv("NONO_RESTORE_TIMING") != NULL;
         if (!on)
                 return;
         clock_gettime(CLOCK_MONOTONIC, &t);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
         if (what && last.tv_sec)
-                fprintf(stderr, "nono: timing: %-14s %8.1f ms\n", what,
-                        (t.tv_sec - last.tv_sec) * 1e3 + (t.tv_nsec - last.tv_nsec) / 1e6);
+                fprintf(stderr, "nono: timing: %-16s %8.1f ms wall %8.1f ms cpu\n", what,
+                        (t.tv_sec - last.tv_sec) * 1e3 + (t.tv_nsec - last.tv_nsec) / 1e6,
+                        (cpu.tv_sec - lastcpu.tv_sec) * 1e3 + (cpu.tv_nsec - lastcpu.tv_nsec) / 1e6);
         last = t;
+        lastcpu = cpu;
 }
 
 /* The restore session's pre-images: whole content of whatever is at each touched path now. */

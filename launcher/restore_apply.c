@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,12 +32,38 @@ struct ctx {
         nono_store *st;
         struct rb_plan *p;
         struct rb_reaper *reaper; /* frees replaced inodes after we return (restore_reap.h) */
+        uint64_t *finished;       /* open-addressing set of nodes whose PLACE also set attributes and times */
+        size_t finished_cap;      /* a power of two, or 0 */
         int *stash;               /* per root, -1 until made */
         char stash_name[64];
         size_t step; /* index of the running step */
 };
 
 static int get_stash(struct ctx *c, uint32_t root);
+
+/* Nodes placed as a finished temporary that already had their mode, owner, xattrs and times when it was
+ * renamed in (the user never sees the file with the wrong mode, and the META and TIMES steps, which
+ * resolve the path again, are skipped). Memory only: after a kill, the re-run applies them the slow way. */
+static void finished_add(struct ctx *c, uint64_t node)
+{
+        if (!c->finished_cap || !node)
+                return;
+        for (size_t i = node & (c->finished_cap - 1);; i = (i + 1) & (c->finished_cap - 1))
+                if (!c->finished[i] || c->finished[i] == node) {
+                        c->finished[i] = node;
+                        return;
+                }
+}
+
+static bool finished_has(const struct ctx *c, uint64_t node)
+{
+        if (!c->finished_cap)
+                return false;
+        for (size_t i = node & (c->finished_cap - 1); c->finished[i]; i = (i + 1) & (c->finished_cap - 1))
+                if (c->finished[i] == node)
+                        return true;
+        return false;
+}
 
 /* Moves whatever occupies name aside (into the stash) so the pre-image can take its place: something that
  * came back inside a re-attached directory but is not what belongs there. */
@@ -54,34 +81,29 @@ static int evict(struct ctx *c, uint32_t root, int parent, const char *name)
 }
 
 /* Unlinks name, a file the restore replaced: its inode goes to the reaper first, so that the cost of
- * freeing it is paid after the restore returns. */
-static void drop(struct ctx *c, int parent, const char *name)
+ * freeing it is paid after the restore returns. A directory goes to the stash instead. */
+static int drop(struct ctx *c, uint32_t root, int parent, const char *name)
 {
-        _cleanup_close_ int fd = c->reaper ? openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
+        _cleanup_close_ int fd = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
 
-        if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode) && st.st_nlink == 1)
-                rb_reaper_hold(c->reaper, fd);
-        unlinkat(parent, name, 0);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+                return evict(c, root, parent, name);
+        if (fd >= 0 && c->reaper && st.st_nlink == 1 && rb_reaper_hold(c->reaper, fd) == 0)
+                fd = -1; /* the reaper owns it now */
+        return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 /* Puts the finished temporary tmp in place of name in one rename: RENAME_EXCHANGE when name exists, so
- * the replaced inode is left at tmp and can be dropped (freed later) rather than freed by the rename. A
- * directory in the way goes to the stash. */
+ * the replaced object is left at tmp and can be dropped (freed later) rather than freed by the rename. */
 static int replace_with(struct ctx *c, uint32_t root, int parent, const char *tmp, const char *name)
 {
-        struct stat st;
         int r;
 
-        if (renameat2(parent, tmp, parent, name, RENAME_NOREPLACE) == 0)
+        if (renameat2(parent, tmp, parent, name, RENAME_EXCHANGE) == 0)
+                return drop(c, root, parent, tmp);
+        if (errno == ENOENT && renameat2(parent, tmp, parent, name, RENAME_NOREPLACE) == 0)
                 return 0;
-        if (errno != EEXIST)
-                return -errno;
-        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) &&
-            renameat2(parent, tmp, parent, name, RENAME_EXCHANGE) == 0) {
-                drop(c, parent, tmp);
-                return 0;
-        }
         if (renameat(parent, tmp, parent, name) == 0)
                 return 0;
         if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
@@ -217,6 +239,25 @@ static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool 
         return ftruncate(fd, n->size) < 0 ? -errno : 0;
 }
 
+/* Owner (when permitted), xattrs, mode and times of a regular file's temporary, on its open fd: what
+ * rfs_apply_meta() and rfs_apply_times() do through the path. Returns 1 when all were applied. */
+static int finish_tmp_file(int fd, const struct nono_node *n)
+{
+        struct timespec ts[2] = {{n->atime_ns / 1000000000LL, n->atime_ns % 1000000000LL},
+                                 {n->mtime_ns / 1000000000LL, n->mtime_ns % 1000000000LL}};
+
+        if ((n->uid != geteuid() || n->gid != getegid()) && fchown(fd, n->uid, n->gid) < 0 &&
+            errno != EPERM && errno != EINVAL)
+                return -errno;
+        for (size_t i = 0; i < n->n_xattrs; i++)
+                if (fsetxattr(fd, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].len, 0) < 0 &&
+                    !(errno == EPERM && strncmp(n->xattrs[i].name, "user.", 5)))
+                        return -errno;
+        if (fchmod(fd, n->mode) < 0 || futimens(fd, ts) < 0)
+                return -errno;
+        return 1;
+}
+
 /* Builds a finished temporary next to the path: from the live file src (may be -1) and the store. */
 static int build_tmp(struct ctx *c, const struct nono_node *n, int parent, const char *tmp, int src_opath)
 {
@@ -249,7 +290,8 @@ static int build_tmp(struct ctx *c, const struct nono_node *n, int parent, const
         } else if (!n->complete && n->size) {
                 return -ENODATA; /* the plan refuses this; defensive */
         }
-        return write_content(c, n, fd, false);
+        r = write_content(c, n, fd, false);
+        return r < 0 ? r : finish_tmp_file(fd, n);
 }
 
 static int place_file_like(struct ctx *c, const struct rb_step *s, const struct nono_node *n, int parent,
@@ -269,7 +311,8 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                         return 0; /* done by an earlier run */
                 if (src < 0)
                         return -errno;
-        } else if (s->how == RB_INPLACE) {
+        } else if (s->how == RB_INPLACE && !(n->type == NONO_FT_FILE && n->complete && n->nlink <= 1)) {
+                /* the live inode matters unless a whole object replaces a single-named file */
                 src = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         }
         /* a block-level node's base content: fs/'s stash entry when there is one, else the live file */
@@ -310,11 +353,14 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 r = build_tmp(c, n, parent, tmp, fsst >= 0 ? fsst : src);
                 if (r < 0)
                         return r;
+                bool finished = r == 1;
                 r = replace_with(c, s->root, parent, tmp, name);
                 if (r < 0)
                         return r;
+                if (finished)
+                        finished_add(c, s->node);
                 if (from_stash)
-                        drop(c, sfd, s->path2);
+                        drop(c, s->root, sfd, s->path2);
                 return 0;
         }
         /* symlink, fifo or socket coming back from the stash */
@@ -409,7 +455,11 @@ static int step_link(struct ctx *c, const struct rb_step *s)
 static int step_meta(struct ctx *c, const struct rb_step *s, bool times)
 {
         struct nono_node n = {0};
-        int r = nono_node_get(c->st, c->p->session, s->node, &n);
+        int r;
+
+        if (finished_has(c, s->node))
+                return 0;
+        r = nono_node_get(c->st, c->p->session, s->node, &n);
 
         if (r < 0)
                 return -ENODATA;
@@ -526,6 +576,11 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         for (size_t i = p->done; i < p->n_steps && !c.reaper; i++)
                 if (p->steps[i].op == RB_PLACE)
                         c.reaper = rb_reaper_start();
+        for (c.finished_cap = 16; c.finished_cap < 2 * (p->n_steps - p->done); c.finished_cap *= 2)
+                ;
+        c.finished = calloc(c.finished_cap, sizeof *c.finished);
+        if (!c.finished)
+                c.finished_cap = 0; /* the slow way */
         snprintf(c.stash_name, sizeof c.stash_name, RB_STASH_PREFIX "%s", p->session);
         for (size_t i = p->done; i < p->n_steps; i++) {
                 const struct rb_step *s = &p->steps[i];
@@ -582,6 +637,7 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
                         r = sync_root(p, i);
         }
         rb_reaper_stop(c.reaper);
+        free(c.finished);
         if (r >= 0)
                 p->done = p->n_steps;
         return r;

@@ -56,17 +56,9 @@ int rfs_open_parent(int rootfd, const char *rel, const char **name)
 
 int rfs_open_path(int rootfd, const char *rel)
 {
-        _cleanup_close_ int p = -1;
-        const char *name;
-        int fd;
-
-        if (!*rel)
-                return absent_errno(openat2_beneath(rootfd, ".", O_PATH | O_DIRECTORY));
-        p = rfs_open_parent(rootfd, rel, &name);
-        if (p < 0)
-                return p;
-        fd = openat(p, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        return fd < 0 ? absent_errno(-errno) : fd;
+        /* One resolution: with O_PATH|O_NOFOLLOW, RESOLVE_NO_SYMLINKS returns a trailing symlink itself
+         * (openat2(2)) and refuses one anywhere before it. */
+        return absent_errno(openat2_beneath(rootfd, *rel ? rel : ".", O_PATH | O_NOFOLLOW));
 }
 
 int rfs_lstat(int rootfd, const char *rel, struct stat *st)

@@ -28,15 +28,19 @@
 #define IOPRIO_CLASS_SHIFT 13
 #define IOPRIO_WHO_PROCESS 1
 
+#define BATCH 200 /* fds per message (the kernel's limit is 253): one wake-up of the helper per batch */
+
 struct rb_reaper {
         int sock;
+        int fds[BATCH];
+        size_t n;
 };
 
 static __attribute__((noreturn)) void helper(int sock)
 {
         struct rlimit rl;
         char byte;
-        char cbuf[CMSG_SPACE(sizeof(int))];
+        char cbuf[CMSG_SPACE(BATCH * sizeof(int))];
 
         if (dup2(sock, 3) < 0)
                 _exit(1);
@@ -95,39 +99,56 @@ struct rb_reaper *rb_reaper_start(void)
                 return NULL;
         }
         r->sock = sv[0];
+        r->n = 0;
         return r;
 }
 
-int rb_reaper_hold(struct rb_reaper *r, int fd)
+static int flush(struct rb_reaper *r)
 {
         char byte = 0;
-        char cbuf[CMSG_SPACE(sizeof(int))];
+        char cbuf[CMSG_SPACE(BATCH * sizeof(int))];
         struct iovec iov = {&byte, 1};
-        struct msghdr m = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = cbuf,
+                           .msg_controllen = CMSG_SPACE(r->n * sizeof(int))};
         struct cmsghdr *c;
+        int e = 0;
 
-        if (!r || r->sock < 0)
-                return -EBADF;
+        if (!r->n)
+                return 0;
         memset(cbuf, 0, sizeof cbuf);
         c = CMSG_FIRSTHDR(&m);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof fd);
-        if (sendmsg(r->sock, &m, MSG_NOSIGNAL) < 0) {
-                int e = -errno;
-                close(r->sock); /* the helper is gone: stop trying */
+        c->cmsg_len = CMSG_LEN(r->n * sizeof(int));
+        memcpy(CMSG_DATA(c), r->fds, r->n * sizeof(int));
+        if (r->sock < 0 || sendmsg(r->sock, &m, MSG_NOSIGNAL) < 0) {
+                e = r->sock < 0 ? -EBADF : -errno;
+                if (r->sock >= 0)
+                        close(r->sock); /* the helper is gone: stop trying */
                 r->sock = -1;
-                return e;
         }
-        return 0;
+        /* ours can go: the helper has its own references (or, if it is gone, the inodes are freed here) */
+        for (size_t i = 0; i < r->n; i++)
+                close(r->fds[i]);
+        r->n = 0;
+        return e;
+}
+
+int rb_reaper_hold(struct rb_reaper *r, int fd)
+{
+        if (!r || r->sock < 0)
+                return -EBADF;
+        r->fds[r->n++] = fd;
+        return r->n == BATCH ? flush(r) : 0;
 }
 
 void rb_reaper_stop(struct rb_reaper *r)
 {
         if (!r)
                 return;
+        flush(r);
         if (r->sock >= 0)
                 close(r->sock);
         free(r);

@@ -22,8 +22,8 @@ struct rb_reaper;
 /* Starts the helper (a grandchild that holds nothing but its socket, at idle I/O priority); NULL on any
  * failure (callers then unlink synchronously). */
 struct rb_reaper *rb_reaper_start(void);
-/* Gives the helper a reference to the inode behind fd (the caller keeps and closes its own fd). 0, or a
- * negative errno when it could not (the caller's unlink then frees the inode at once). */
+/* Takes fd (an O_PATH fd of an inode the caller is about to unlink) and passes it to the helper, in
+ * batches. 0: fd is the reaper's now. Negative errno: the helper is gone, fd is still the caller's. */
 int rb_reaper_hold(struct rb_reaper *r, int fd);
 /* Closes the socket: the helper exits and the kernel frees what it held. NULL is fine. */
 void rb_reaper_stop(struct rb_reaper *r);
