@@ -204,9 +204,7 @@ static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool 
         int r;
 
         if (n->complete) {
-                if (whole_over_existing && ftruncate(fd, 0) < 0)
-                        return -errno;
-                if (lseek(fd, 0, SEEK_SET) < 0)
+                if (whole_over_existing && (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0))
                         return -errno;
                 r = nono_object_get_fd(c->st, &n->object, fd);
                 if (r < 0) {
@@ -215,7 +213,8 @@ static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool 
                                    nono_store_errmsg(), c->p->session);
                         return -ENODATA;
                 }
-                return ftruncate(fd, n->size) < 0 ? -errno : 0;
+                /* a fresh temporary has exactly the object's bytes (the object's size is the node's) */
+                return whole_over_existing && ftruncate(fd, n->size) < 0 ? -errno : 0;
         }
         char *buf = malloc(NONO_CHUNK_SIZE);
         if (!buf)
@@ -258,13 +257,31 @@ static int finish_tmp_file(int fd, const struct nono_node *n)
         return 1;
 }
 
+static void note_placed(struct rb_plan *p, int fd, const struct nono_node *n)
+{
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return;
+        if (p->n_placed == p->cap_placed) {
+                size_t cap = p->cap_placed ? p->cap_placed * 2 : 256;
+                struct rb_placed *nv = realloc(p->placed, cap * sizeof *nv);
+                if (!nv)
+                        return; /* record_post reads the file instead */
+                p->placed = nv;
+                p->cap_placed = cap;
+        }
+        p->placed[p->n_placed++] = (struct rb_placed){st.st_dev, st.st_ino, n->size, n->object};
+}
+
 /* Builds a finished temporary next to the path: from the live file src (may be -1) and the store. */
 static int build_tmp(struct ctx *c, const struct nono_node *n, int parent, const char *tmp, int src_opath)
 {
         _cleanup_close_ int fd = -1;
         int r;
 
-        unlinkat(parent, tmp, 0);
+        if (n->type != NONO_FT_FILE)
+                unlinkat(parent, tmp, 0); /* a leftover of a killed run */
         switch (n->type) {
         case NONO_FT_SYMLINK:
                 return symlinkat(n->link_target ? n->link_target : "", parent, tmp) < 0 ? -errno : 0;
@@ -278,6 +295,10 @@ static int build_tmp(struct ctx *c, const struct nono_node *n, int parent, const
                 return -EINVAL;
         }
         fd = openat(parent, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST) { /* a leftover of a killed run */
+                unlinkat(parent, tmp, 0);
+                fd = openat(parent, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
         if (fd < 0)
                 return -errno;
         if (!n->complete && src_opath >= 0) {
@@ -291,7 +312,11 @@ static int build_tmp(struct ctx *c, const struct nono_node *n, int parent, const
                 return -ENODATA; /* the plan refuses this; defensive */
         }
         r = write_content(c, n, fd, false);
-        return r < 0 ? r : finish_tmp_file(fd, n);
+        if (r >= 0)
+                r = finish_tmp_file(fd, n);
+        if (r > 0 && n->complete)
+                note_placed(c->p, fd, n);
+        return r;
 }
 
 static int place_file_like(struct ctx *c, const struct rb_step *s, const struct nono_node *n, int parent,

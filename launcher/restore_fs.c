@@ -209,10 +209,19 @@ int rfs_open_read(int fd_opath)
         return fd < 0 ? -e : fd;
 }
 
+/* One chunk buffer and two hash contexts per thread, reused: a restore hashes thousands of files. */
+static __thread unsigned char *idbuf;
+static __thread EVP_MD_CTX *idctx[2];
+
 int rfs_object_id(int fd, nono_digest *out, uint64_t *size)
 {
-        EVP_MD_CTX *outer = EVP_MD_CTX_new(), *c = EVP_MD_CTX_new();
-        unsigned char *buf = malloc(NONO_CHUNK_SIZE);
+        if (!idbuf)
+                idbuf = malloc(NONO_CHUNK_SIZE);
+        for (int i = 0; i < 2; i++)
+                if (!idctx[i])
+                        idctx[i] = EVP_MD_CTX_new();
+        EVP_MD_CTX *outer = idctx[0], *c = idctx[1];
+        unsigned char *buf = idbuf;
         uint8_t *digests = NULL;
         size_t nd = 0, cap = 0;
         uint64_t total = 0, le;
@@ -262,9 +271,6 @@ int rfs_object_id(int fd, nono_digest *out, uint64_t *size)
         if (size)
                 *size = total;
 out:
-        EVP_MD_CTX_free(outer);
-        EVP_MD_CTX_free(c);
-        free(buf);
         free(digests);
         return r;
 }

@@ -70,6 +70,15 @@ struct rb_item {
         bool trash; /* an extra that needs its own move to the trash (a name not at start, not recorded) */
 };
 
+/* A regular file this process built from a whole object and renamed into place (restore_apply.c): its
+ * content is known, so the restore session's post-image need not read it back (record_post). */
+struct rb_placed {
+        dev_t dev;
+        ino_t ino;
+        uint64_t size;
+        nono_digest object;
+};
+
 struct rb_plan {
         char session[NONO_SESSION_ID_LEN + 1];
         char restore_id[NONO_SESSION_ID_LEN + 1];
@@ -84,7 +93,9 @@ struct rb_plan {
         size_t n_recorded; /* items[0..n_recorded) are the session's records, sorted; then extras */
         struct rb_step *steps;
         size_t n_steps, done;
-        bool full; /* every path of the session (not a subset): the session becomes RESTORED */
+        bool full;                /* every path of the session (not a subset): the session becomes RESTORED */
+        struct rb_placed *placed; /* memory only (a resumed restore reads the files instead) */
+        size_t n_placed, cap_placed;
         size_t n_conflicts;
 };
 
