@@ -637,6 +637,40 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
         return r;
 }
 
+/* A file that had more names at the start (node.nlink) than the session recorded, and whose inode the
+ * restore cannot reach (no recorded path leads to it now): fs/ finds other names only in directories the
+ * session recorded. Restore writes a new file at the recorded names; the unrecorded names keep the inode
+ * with whatever the agent left. Said plainly, since nothing else would tell the user. When the inode is
+ * reachable it is restored in place, so every name of it, recorded or not, gets the start content. */
+static int note_unrecorded_links(const struct rb_plan *p, const struct nodemap *m, FILE *out)
+{
+        size_t *names = calloc(m->n + 1, sizeof *names);
+
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n_recorded; i++) {
+                ssize_t ni = p->items[i].target ? node_index(m, p->items[i].target) : -1;
+                if (ni >= 0)
+                        names[ni]++;
+        }
+        for (size_t k = 0; p->full && k < m->n; k++) {
+                const struct nono_node *nd = &m->nodes[k];
+                const struct rb_item *it = m->primary[k] != SIZE_MAX ? &p->items[m->primary[k]] : NULL;
+                if (nd->type != NONO_FT_FILE || nd->nlink <= names[k] || m->src[k] != SIZE_MAX || !it)
+                        continue;
+                fprintf(
+                    out,
+                    "note: %s/%s had %llu names (hard links) at the session start and the session recorded "
+                    "%zu; restore makes it anew there, and its %llu other name(s), in directories the "
+                    "session did not change, keep what the agent left and are no longer links of it "
+                    "(relink them by hand with `ln -f`)\n",
+                    p->roots[it->root], it->path, (unsigned long long)nd->nlink, names[k],
+                    (unsigned long long)(nd->nlink - names[k]));
+        }
+        free(names);
+        return 0;
+}
+
 /* Where each needed node's live inode is now, and which path gets it first. */
 static int find_sources(struct rb_plan *p, struct nodemap *m, const size_t *order_asc, size_t n)
 {
@@ -742,6 +776,9 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 goto out;
         for (size_t i = 0; i < n; i++)
                 p->n_conflicts += check_conflict(p, &p->items[i], &m, out);
+        r = note_unrecorded_links(p, &m, out);
+        if (r < 0)
+                goto out;
         /* extras: directories that go to the trash and hold unrecorded names */
         cap = n + 1;
         for (size_t i = 0; i < n && r >= 0; i++) {

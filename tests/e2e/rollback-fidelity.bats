@@ -100,6 +100,25 @@ unmount_fs() {
         diff <(echo "$before") <(dump "$W")
 }
 
+# The known limit: fs/ does not find a name in a directory the session never recorded. The inode the agent
+# changed is reachable only through that name, so restore makes the recorded name anew and says that the
+# other name is no longer a link of it, rather than leaving the user to discover it.
+@test "fidelity: a hard link in a directory the session never recorded is reported, not silently split" {
+        W="$T/w"
+        mkdir -p "$W/d1" "$W/d2"
+        echo original >"$W/d1/a"
+        ln "$W/d1/a" "$W/d2/b"
+        mount_fs "$W"
+        echo changed >>"$MNT/d1/a"
+        rm "$MNT/d1/a"
+        unmount_fs
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        [[ "$output" == *"note: $W/d1/a had 2 names (hard links) at the session start and the session recorded 1"* ]] || { echo "$output"; false; }
+        [[ "$output" == *"1 other name(s)"*"ln -f"* ]]
+        [ "$(cat "$W/d1/a")" = original ]
+}
+
 # Regression (fidelity seed 10): a directory moved into another moved directory, whose parent is then
 # renamed. The post-images at the record paths no longer lead to the live inodes; fs/ must locate them at
 # their current paths, or their untouched entries are lost on restore.
