@@ -243,7 +243,7 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                         rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[it->root],
                                    it->path, *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
         }
-        rb_timing("record pre loop");
+        rb_timing("record pre");
         if (r >= 0)
                 r = nono_store_sync(st);
         return r;
@@ -530,7 +530,7 @@ int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts 
         rb_timing("session");
         if (r >= 0)
                 r = record_pre(st, &p, &bytes);
-        rb_timing("record pre");
+        rb_timing("store sync");
         if (r >= 0)
                 r = rb_journal_save(st, &p);
         rb_timing("journal");

@@ -11,6 +11,13 @@
  *     writing the same bytes again is harmless.
  * Durability: one syncfs() per root at the end instead of an fsync per file (a SIGKILL loses nothing the
  * kernel already has; the journal is deleted only after the syncfs).
+ *
+ * Cost (a 10,000-file restore, measured with NONO_RESTORE_TIMING=1 and perf): per file, a temporary is
+ * created, written from the store, given its mode, owner, xattrs and times on its fd, and swapped in with
+ * RENAME_EXCHANGE; the replaced inode, now at the temporary's name, is handed to the reaper
+ * (restore_reap.h) before its name is unlinked, so the kernel frees it after the command returns instead
+ * of inside the rename (ext4 with `discard` waits for the disk there, and in no-journal mode every later
+ * inode allocation scans past recently freed ones). Progress is an 8-byte store record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "launcher/restore_fs.h"
@@ -592,15 +598,15 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
          */
         const char *kill_env = getenv("NONO_TEST_RESTORE_KILL_AFTER");
         long kill_after = kill_env ? strtol(kill_env, NULL, 10) : -1, executed = 0;
+        bool places = false;
         int r = 0;
-        double optime[10] = {0}, jt = 0;
-        size_t opn[10] = {0}, jn = 0;
 
         for (size_t i = 0; i <= p->n_roots; i++)
                 stash[i] = -1;
-        for (size_t i = p->done; i < p->n_steps && !c.reaper; i++)
-                if (p->steps[i].op == RB_PLACE)
-                        c.reaper = rb_reaper_start();
+        for (size_t i = p->done; i < p->n_steps && !places; i++)
+                places = p->steps[i].op == RB_PLACE;
+        if (places)
+                c.reaper = rb_reaper_start(); /* NULL: replaced inodes are freed at once, slower */
         for (c.finished_cap = 16; c.finished_cap < 2 * (p->n_steps - p->done); c.finished_cap *= 2)
                 ;
         c.finished = calloc(c.finished_cap, sizeof *c.finished);
@@ -610,13 +616,7 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         for (size_t i = p->done; i < p->n_steps; i++) {
                 const struct rb_step *s = &p->steps[i];
                 c.step = i;
-                struct timespec t0, t1;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
                 r = run_step(&c, s);
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                optime[s->op < 10 ? s->op : 0] +=
-                    (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-                opn[s->op < 10 ? s->op : 0]++;
                 if (kill_after >= 0 && ++executed > kill_after)
                         raise(SIGKILL);
                 if (r < 0) {
@@ -628,15 +628,11 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
                 }
                 if (s->op == RB_PHASE || (i + 1) % JOURNAL_EVERY == 0) {
                         p->done = i + 1;
-                        clock_gettime(CLOCK_MONOTONIC, &t0);
                         r = nono_journal_progress_put(st, p->session, p->done);
-                        if (r < 0)
+                        if (r < 0) {
                                 rb_set_err("cannot record the restore's progress: %s", nono_store_errmsg());
-                        clock_gettime(CLOCK_MONOTONIC, &t1);
-                        jt += (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-                        jn++;
-                        if (r < 0)
                                 break;
+                        }
                 }
                 if (progress && p->n_steps >= 200) {
                         size_t pct = (i + 1) * 100 / p->n_steps;
@@ -648,13 +644,6 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
         if (progress && p->n_steps >= 200)
                 fputc('\n', stderr);
         rb_timing("apply steps");
-        if (getenv("NONO_RESTORE_TIMING")) {
-                for (int k = 0; k < 10; k++)
-                        if (opn[k])
-                                fprintf(stderr, "  op %-18s %6zu steps %8.1f ms\n", op_name(k), opn[k],
-                                        optime[k]);
-                fprintf(stderr, "  journal saves %zu: %.1f ms\n", jn, jt);
-        }
         for (size_t i = 0; i < p->n_roots; i++) {
                 if (stash[i] >= 0)
                         close(stash[i]);
