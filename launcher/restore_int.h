@@ -114,7 +114,7 @@ void rb_plan_print(const struct rb_plan *p, FILE *out);
 
 /* restore_locate.c: a crashed session's post-images at paths that no longer exist, translated through
  * the live location of their parent, become items at the live path (called with items sorted). */
-int rb_locate_moved(struct rb_plan *p);
+int rb_locate_moved(nono_store *st, struct rb_plan *p);
 
 /* restore_journal.c */
 int rb_journal_save(nono_store *st, const struct rb_plan *p);

@@ -13,7 +13,11 @@
  * location of its parent: the node that was at the parent's start path, found where a post-image that
  * exists says it is (or, recursively, by translating the parent's own parent). A translated path that
  * exists becomes an item of its own (absent at the start, the node as its post-image), so the planner
- * finds the node there like any other live inode. Nothing here changes the tree.
+ * finds the node there like any other live inode. The same holds for a recorded directory that has no
+ * post-image because it only moved with its parent (crash seed 9: e4/e5/e18 is at e6/e12/g9_6/e18): found,
+ * its names that were not there at the start and have no record (the crashed session's last creations)
+ * are removed like those of any other directory; not found, they came back with it. Nothing here changes
+ * the tree.
  */
 #include <errno.h>
 #include <limits.h>
@@ -71,7 +75,7 @@ static bool live_dir(const struct rb_plan *p, uint32_t root, const char *dir, ch
         return true;
 }
 
-static int add_item(struct rb_plan *p, size_t idx, const char *live, const struct stat *st)
+static int add_item(struct rb_plan *p, size_t idx, const char *live, const struct stat *st, uint64_t node)
 {
         struct rb_item *nv = realloc(p->items, (p->n_items + 2) * sizeof *nv);
         if (!nv)
@@ -85,17 +89,55 @@ static int add_item(struct rb_plan *p, size_t idx, const char *live, const struc
         if (!x->path)
                 return -ENOMEM;
         x->has_post = true;
-        x->rec = from->rec;
+        if (from->has_post) {
+                x->rec = from->rec;
+                x->rec.post_link_target =
+                    from->rec.post_link_target ? strdup(from->rec.post_link_target) : NULL;
+        } else {
+                x->rec.has_post = true;
+                x->rec.post_type = nono_ftype_from_mode(st->st_mode);
+                x->rec.post_node = node;
+        }
+        x->rec.root = x->root;
         x->rec.path = x->path;
         x->rec.pre_node = 0;
-        x->rec.post_link_target = from->rec.post_link_target ? strdup(from->rec.post_link_target) : NULL;
         x->cur_exists = true;
         x->cur = *st;
         p->n_items++;
         return 0;
 }
 
-int rb_locate_moved(struct rb_plan *p)
+/* Some item that exists now says it holds node (a post-image): it is not lost. */
+static bool node_located(const struct rb_plan *p, uint32_t root, uint64_t node)
+{
+        for (size_t i = 0; i < p->n_items; i++)
+                if (p->items[i].root == root && p->items[i].has_post && p->items[i].rec.post_node == node &&
+                    p->items[i].cur_exists)
+                        return true;
+        return false;
+}
+
+/* The node item i should be found at, when its path leads nowhere: the node its interim post-image names,
+ * or (no post-image: a directory that moved only with its parent) the node it had at the start, if that
+ * was a directory. 0: none. */
+static uint64_t wanted_node(nono_store *st, const struct rb_plan *p, const struct rb_item *it)
+{
+        struct nono_node n = {0};
+        bool dir;
+
+        if (it->cur_exists || !strchr(it->path, '/'))
+                return 0;
+        if (it->has_post)
+                return it->rec.post_node;
+        if (!it->target || node_located(p, it->root, it->target) ||
+            nono_node_get(st, p->session, it->target, &n) < 0)
+                return 0;
+        dir = n.type == NONO_FT_DIR;
+        nono_node_clear(&n);
+        return dir ? it->target : 0;
+}
+
+int rb_locate_moved(nono_store *st, struct rb_plan *p)
 {
         bool added = true;
         int r = 0;
@@ -110,18 +152,20 @@ int rb_locate_moved(struct rb_plan *p)
                         struct rb_item *it = &p->items[i];
                         char dir[PATH_MAX], live[PATH_MAX];
                         const char *sl = strrchr(it->path, '/');
-                        struct stat st;
-                        if (!it->has_post || !it->rec.post_node || it->cur_exists || !sl)
+                        uint64_t node = wanted_node(st, p, it);
+                        struct stat sb;
+                        if (!node)
                                 continue;
                         snprintf(dir, sizeof dir, "%.*s", (int)(sl - it->path), it->path);
                         if (!live_dir(p, it->root, dir, live, sizeof live, 0) || !strcmp(live, dir))
                                 continue;
                         size_t l = strlen(live);
                         snprintf(live + l, sizeof live - l, "%s%s", l ? "/" : "", sl + 1);
-                        if (find(p, it->root, live) || rfs_lstat(p->rootfds[it->root], live, &st) < 0 ||
-                            nono_ftype_from_mode(st.st_mode) != it->rec.post_type)
+                        if (find(p, it->root, live) || rfs_lstat(p->rootfds[it->root], live, &sb) < 0 ||
+                            (it->has_post && nono_ftype_from_mode(sb.st_mode) != it->rec.post_type) ||
+                            (!it->has_post && !S_ISDIR(sb.st_mode)))
                                 continue;
-                        r = add_item(p, i, live, &st);
+                        r = add_item(p, i, live, &sb, node);
                         added = r >= 0;
                         /* keep items sorted for find() */
                         qsort(p->items, p->n_items, sizeof *p->items, cmp_item);

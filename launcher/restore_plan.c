@@ -756,7 +756,7 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                 }
                 it->cur_exists = rfs_lstat(fd, it->path, &it->cur) == 0;
         }
-        r = rb_locate_moved(p);
+        r = rb_locate_moved(st, p);
         if (r >= 0)
                 r = load_nodes(st, p, &m);
         if (r < 0)
