@@ -310,7 +310,7 @@ static int record_post(nono_store *st, struct rb_plan *p)
                         f = bsearch(&key, m, nm, sizeof *m, cmp_devino);
                         rec.post_node = f ? f->k : 0;
                         const struct rb_placed *pl =
-                            S_ISREG(st2.st_mode)
+                            S_ISREG(st2.st_mode) && p->n_placed
                                 ? bsearch(&(struct rb_placed){.dev = st2.st_dev, .ino = st2.st_ino},
                                           p->placed, p->n_placed, sizeof *p->placed, cmp_placed)
                                 : NULL;
