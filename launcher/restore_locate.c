@@ -19,7 +19,9 @@
  * are removed like those of any other directory; not found, they came back with it. Nothing here changes
  * the tree.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,8 @@ static int add_item(struct rb_plan *p, size_t idx, const char *live, const struc
                 x->rec.post_type = nono_ftype_from_mode(st->st_mode);
                 x->rec.post_node = node;
         }
+        x->rec.post_type = nono_ftype_from_mode(st->st_mode);
+        x->rec.post_node = node;
         x->rec.root = x->root;
         x->rec.path = x->path;
         x->rec.pre_node = 0;
@@ -137,6 +141,130 @@ static uint64_t wanted_node(nono_store *st, const struct rb_plan *p, const struc
         return dir ? it->target : 0;
 }
 
+static bool in_list(char *const *v, const char *name)
+{
+        for (; v && *v; v++)
+                if (!strcmp(*v, name))
+                        return true;
+        return false;
+}
+
+/* Does the live directory at live look like node n (start path start) after the session? Every live name
+ * is a start entry or a name the session recorded there, every start entry is live or recorded, and at
+ * least one untouched start entry is there (an empty or wholly rewritten directory proves nothing). */
+static bool looks_like(const struct rb_plan *p, uint32_t root, const char *start, const struct nono_node *n,
+                       const char *live)
+{
+        _cleanup_close_ int o = rfs_open_path(p->rootfds[root], live);
+        int dfd = o >= 0 ? openat(o, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        struct dirent *de;
+        char child[PATH_MAX];
+        size_t kept = 0, seen = 0;
+        bool ok = d != NULL;
+
+        if (!d && dfd >= 0)
+                close(dfd);
+        while (ok && (de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                snprintf(child, sizeof child, "%s/%s", start, de->d_name);
+                bool rec = find(p, root, child) != NULL, was = in_list(n->entries, de->d_name);
+                ok = rec || was;
+                kept += was && !rec;
+                seen += was;
+        }
+        if (d)
+                closedir(d);
+        for (char *const *e = n->entries; ok && e && *e; e++) {
+                snprintf(child, sizeof child, "%s/%s", start, *e);
+                /* a start entry that is gone must have a record (the session removed or moved it) */
+                ok = find(p, root, child) != NULL || seen-- > 0;
+        }
+        return ok && kept > 0;
+}
+
+/* Directories below live (a directory the session created) that look like node n; at most *budget
+ * directories are read. Returns how many matched; the first is copied to out. */
+static size_t search_created(const struct rb_plan *p, uint32_t root, const char *live, const char *start,
+                             const struct nono_node *n, char *out, size_t len, size_t *budget, int depth)
+{
+        _cleanup_close_ int o = rfs_open_path(p->rootfds[root], live);
+        int dfd = o >= 0 ? openat(o, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        struct dirent *de;
+        size_t hits = 0;
+
+        if (!d) {
+                if (dfd >= 0)
+                        close(dfd);
+                return 0;
+        }
+        while (depth < 32 && *budget > 0 && (de = readdir(d))) {
+                char child[PATH_MAX];
+                struct stat sb;
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || de->d_type != DT_DIR)
+                        continue;
+                snprintf(child, sizeof child, "%s/%s", live, de->d_name);
+                if (rfs_lstat(p->rootfds[root], child, &sb) < 0 || !S_ISDIR(sb.st_mode))
+                        continue;
+                (*budget)--;
+                if (looks_like(p, root, start, n, child)) {
+                        if (!hits++)
+                                snprintf(out, len, "%s", child);
+                } else {
+                        char sub[PATH_MAX];
+                        size_t h =
+                            search_created(p, root, child, start, n, sub, sizeof sub, budget, depth + 1);
+                        if (h && !hits)
+                                snprintf(out, len, "%s", sub);
+                        hits += h;
+                }
+        }
+        closedir(d);
+        return hits;
+}
+
+/* A crashed session moved a recorded directory into a directory it had created: fs/ records no names
+ * inside such a directory (so no post-image says where it went) and writes no locators before the end
+ * (crash seed 33: e8 moved to e2/g33_4/g33_5, g33_4 made by the session). Look for it below the
+ * directories the session created, by its names (looks_like); only an unambiguous match counts. */
+static int locate_in_created(nono_store *st, struct rb_plan *p)
+{
+        size_t budget = 4096; /* directories read in all: a bounded search, not a walk of the tree */
+        int r = 0;
+
+        for (size_t i = 0; i < p->n_items && r >= 0 && budget; i++) {
+                struct rb_item *it = &p->items[i];
+                struct nono_node n = {0};
+                char found[PATH_MAX] = "";
+                size_t hits = 0;
+                struct stat sb;
+                if (it->cur_exists || !it->target || !*it->path || node_located(p, it->root, it->target) ||
+                    nono_node_get(st, p->session, it->target, &n) < 0)
+                        continue;
+                for (size_t j = 0; n.type == NONO_FT_DIR && j < p->n_items && budget; j++) {
+                        const struct rb_item *c = &p->items[j];
+                        char sub[PATH_MAX];
+                        if (c->root != it->root || c->target || !c->cur_exists || !S_ISDIR(c->cur.st_mode))
+                                continue;
+                        size_t h =
+                            search_created(p, it->root, c->path, it->path, &n, sub, sizeof sub, &budget, 0);
+                        if (h && !hits)
+                                snprintf(found, sizeof found, "%s", sub);
+                        hits += h;
+                }
+                nono_node_clear(&n);
+                if (hits != 1 || find(p, it->root, found) || rfs_lstat(p->rootfds[it->root], found, &sb) < 0)
+                        continue;
+                r = add_item(p, i, found, &sb, it->target);
+                qsort(p->items, p->n_items, sizeof *p->items, cmp_item);
+                p->n_recorded = p->n_items;
+                i = (size_t)-1; /* indices moved: scan again (each node is located once) */
+        }
+        return r;
+}
+
 int rb_locate_moved(nono_store *st, struct rb_plan *p)
 {
         bool added = true;
@@ -173,5 +301,5 @@ int rb_locate_moved(nono_store *st, struct rb_plan *p)
                         break; /* indices moved: start the pass again */
                 }
         }
-        return r;
+        return r < 0 ? r : locate_in_created(st, p);
 }

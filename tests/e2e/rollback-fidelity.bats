@@ -237,6 +237,29 @@ unmount_fs() {
         diff <(echo "$before") <(dump "$W")
 }
 
+# Regression (crash seed 33 with NONO_TEST_SEEDS=200): a directory moved into a directory the session had
+# created (and then moved) has no record of where it went; restore finds it there by its names, or its
+# untouched entries are lost.
+@test "crash: a directory moved into a directory the session created keeps its untouched entries" {
+        W="$T/w"
+        mkdir -p "$W/e8/e10" "$W/e2"
+        echo keep >"$W/e8/e14"
+        echo deep >"$W/e8/e10/e22"
+        echo other >"$W/e2/x"
+        before=$(dump "$W")
+        mount_fs "$W"
+        mkdir "$MNT/e8/e10/g2"
+        mv "$MNT/e8/e10/g2" "$MNT/e2/g4"
+        mv "$MNT/e8" "$MNT/e2/g4/g5"
+        [ "$(cat "$MNT/e2/g4/g5/e14")" = keep ]
+        kill -9 "$FSPID"
+        wait "$FSPID" || true
+        fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
 @test "crash: a restore killed at every step of a real session completes when run again" {
         seed=3
         W="$T/w"
