@@ -122,6 +122,24 @@ unmount_fs() {
         [ "$(cat "$W/d1/a")" = original ]
 }
 
+# Regression (fidelity seed 126 with NONO_TEST_SEEDS=200): an untracked directory below a moved one gets its
+# times back although, when the restore is planned, it is at the moved directory's live path.
+@test "fidelity: an untracked directory inside a renamed directory keeps its times" {
+        W="$T/w"
+        mkdir -p "$W/e3/e4/e6"
+        echo x >"$W/e3/e4/e6/e14"
+        touch -d @1500000000 "$W/e3/e4/e6/e14" "$W/e3/e4/e6" "$W/e3/e4" "$W/e3"
+        before=$(dump "$W")
+        mount_fs "$W"
+        echo y >>"$MNT/e3/e4/e6/e14"
+        mv "$MNT/e3/e4/e6/e14" "$MNT/e3/e4/e6/e15"
+        mv "$MNT/e3" "$MNT/g7"
+        unmount_fs
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
 # Regression (fidelity seed 10): a directory moved into another moved directory, whose parent is then
 # renamed. The post-images at the record paths no longer lead to the live inodes; fs/ must locate them at
 # their current paths, or their untouched entries are lost on restore.
