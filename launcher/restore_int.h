@@ -70,6 +70,15 @@ struct rb_item {
         bool trash; /* an extra that needs its own move to the trash (a name not at start, not recorded) */
 };
 
+/* A regular file this process built from a whole object and renamed into place (restore_apply.c): its
+ * content is known, so the restore session's post-image need not read it back (record_post). */
+struct rb_placed {
+        dev_t dev;
+        ino_t ino;
+        uint64_t size;
+        nono_digest object;
+};
+
 struct rb_plan {
         char session[NONO_SESSION_ID_LEN + 1];
         char restore_id[NONO_SESSION_ID_LEN + 1];
@@ -84,7 +93,9 @@ struct rb_plan {
         size_t n_recorded; /* items[0..n_recorded) are the session's records, sorted; then extras */
         struct rb_step *steps;
         size_t n_steps, done;
-        bool full; /* every path of the session (not a subset): the session becomes RESTORED */
+        bool full;                /* every path of the session (not a subset): the session becomes RESTORED */
+        struct rb_placed *placed; /* memory only (a resumed restore reads the files instead) */
+        size_t n_placed, cap_placed;
         size_t n_conflicts;
 };
 
@@ -101,6 +112,10 @@ int rb_plan_build(nono_store *st, const struct nono_session *s, const struct non
                   struct rb_plan *p, FILE *out);
 void rb_plan_print(const struct rb_plan *p, FILE *out);
 
+/* restore_locate.c: a crashed session's post-images at paths that no longer exist, translated through
+ * the live location of their parent, become items at the live path (called with items sorted). */
+int rb_locate_moved(nono_store *st, struct rb_plan *p);
+
 /* restore_journal.c */
 int rb_journal_save(nono_store *st, const struct rb_plan *p);
 int rb_journal_load(nono_store *st, const char *session, struct rb_plan *p);
@@ -109,6 +124,8 @@ int rb_journal_load(nono_store *st, const char *session, struct rb_plan *p);
 int rb_apply(nono_store *st, struct rb_plan *p, bool progress);
 
 /* restore.c */
+/* NONO_RESTORE_TIMING set: prints the time since the previous call on stderr (NULL: just starts). */
+void rb_timing(const char *what);
 void rb_set_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int rb_step_add(struct rb_plan *p, uint8_t op, uint8_t how, uint32_t root, uint64_t node, const char *path,
                 const char *path2);

@@ -379,6 +379,11 @@ int nono_events_verify(nono_store *st, const char *session, uint64_t *bad_seq, n
 int nono_journal_put(nono_store *st, const char *session, const void *buf, size_t len);
 int nono_journal_get(nono_store *st, const char *session, void **buf, size_t *len); /* -ENOENT if none */
 int nono_journal_delete(nono_store *st, const char *session);
+/* A restore's progress (how many steps are done), kept beside its journal record so that recording
+ * progress does not rewrite the whole plan; durable on return. nono_journal_put() and
+ * nono_journal_delete() drop it. _get: -ENOENT if none. Addition by the rollback part. */
+int nono_journal_progress_put(nono_store *st, const char *session, uint64_t done);
+int nono_journal_progress_get(nono_store *st, const char *session, uint64_t *done);
 
 /* ---- space ---------------------------------------------------------------------------------------- */
 

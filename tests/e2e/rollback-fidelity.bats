@@ -46,7 +46,9 @@ unmount_fs() {
 
 # Trees without hard links made before the session (the agent still makes and removes hard links): a
 # pre-existing link in a directory the session never recorded cannot be found by fs/ (see the tests below).
+# Every seed runs; the failing ones are listed at the end (one run finds them all).
 @test "fidelity: random agent sessions through fs/ restore exactly (NONO_TEST_SEEDS seeds)" {
+        local failed=""
         for seed in $(seq 1 "$(seeds)"); do
                 W="$T/w$seed"
                 ROLLBACK_GEN_HARDLINKS=0 python3 "$GEN" tree "$W" "$seed"
@@ -58,10 +60,11 @@ unmount_fs() {
                 if [ "$status" -ne 0 ] || [ "$(dump "$W")" != "$before" ]; then
                         echo "seed $seed failed (session $SID): $output"
                         diff <(echo "$before") <(dump "$W") || true
-                        false
+                        failed="$failed $seed"
                 fi
                 rm -rf "$W"
         done
+        [ -z "$failed" ] || { echo "failing seeds:$failed"; false; }
 }
 
 # fs/ records every other name of a multiply-linked file that it finds in the directory it reached the file
@@ -100,6 +103,43 @@ unmount_fs() {
         diff <(echo "$before") <(dump "$W")
 }
 
+# The known limit: fs/ does not find a name in a directory the session never recorded. The inode the agent
+# changed is reachable only through that name, so restore makes the recorded name anew and says that the
+# other name is no longer a link of it, rather than leaving the user to discover it.
+@test "fidelity: a hard link in a directory the session never recorded is reported, not silently split" {
+        W="$T/w"
+        mkdir -p "$W/d1" "$W/d2"
+        echo original >"$W/d1/a"
+        ln "$W/d1/a" "$W/d2/b"
+        mount_fs "$W"
+        echo changed >>"$MNT/d1/a"
+        rm "$MNT/d1/a"
+        unmount_fs
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        [[ "$output" == *"note: $W/d1/a had 2 names (hard links) at the session start and the session recorded 1"* ]] || { echo "$output"; false; }
+        [[ "$output" == *"1 other name(s)"*"ln -f"* ]]
+        [ "$(cat "$W/d1/a")" = original ]
+}
+
+# Regression (fidelity seed 126 with NONO_TEST_SEEDS=200): an untracked directory below a moved one gets its
+# times back although, when the restore is planned, it is at the moved directory's live path.
+@test "fidelity: an untracked directory inside a renamed directory keeps its times" {
+        W="$T/w"
+        mkdir -p "$W/e3/e4/e6"
+        echo x >"$W/e3/e4/e6/e14"
+        touch -d @1500000000 "$W/e3/e4/e6/e14" "$W/e3/e4/e6" "$W/e3/e4" "$W/e3"
+        before=$(dump "$W")
+        mount_fs "$W"
+        echo y >>"$MNT/e3/e4/e6/e14"
+        mv "$MNT/e3/e4/e6/e14" "$MNT/e3/e4/e6/e15"
+        mv "$MNT/e3" "$MNT/g7"
+        unmount_fs
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
 # Regression (fidelity seed 10): a directory moved into another moved directory, whose parent is then
 # renamed. The post-images at the record paths no longer lead to the live inodes; fs/ must locate them at
 # their current paths, or their untouched entries are lost on restore.
@@ -121,6 +161,7 @@ unmount_fs() {
 }
 
 @test "crash: nono killed during the session, then restore: exact" {
+        local failed=""
         for seed in $(seq 1 $(( ($(seeds) + 3) / 4 ))); do
                 W="$T/w$seed"
                 ROLLBACK_GEN_HARDLINKS=0 python3 "$GEN" tree "$W" "$seed"
@@ -144,10 +185,11 @@ unmount_fs() {
                 if [ "$status" -ne 0 ] || [ "$(dump "$W")" != "$before" ]; then
                         echo "seed $seed (killed after $n operations) failed: $output"
                         diff <(echo "$before") <(dump "$W") || true
-                        false
+                        failed="$failed $seed"
                 fi
                 rm -rf "$W"
         done
+        [ -z "$failed" ] || { echo "failing seeds:$failed"; false; }
 }
 
 # Regression (crash seed 4 with NONO_TEST_SEEDS=40): fs/ records no names inside a directory the session
@@ -162,6 +204,72 @@ unmount_fs() {
         echo x >"$MNT/new/sub/f"
         ln -s ../y "$MNT/new/l"
         echo changed >"$MNT/keep/a"
+        kill -9 "$FSPID"
+        wait "$FSPID" || true
+        fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
+# Regression (crash seed 8 with NONO_TEST_SEEDS=32): a crashed session's interim post-image names a moved
+# directory at its target's *start* path (e6/e15/g5: the parent e6/e15 had itself been moved to g3).
+# Restore must find it through the live location of that parent, or e6's untouched entries are lost.
+@test "crash: a directory moved into a directory that had been moved keeps its untouched entries" {
+        W="$T/w"
+        mkdir -p "$W/e6/e15"
+        echo untouched >"$W/e6/e10"
+        echo other >"$W/e6/e15/x"
+        before=$(dump "$W")
+        mount_fs "$W"
+        mv "$MNT/e6" "$MNT/g1"
+        mv "$MNT/g1/e15" "$MNT/g3"
+        mv "$MNT/g1" "$MNT/g3/g5"
+        [ "$(cat "$MNT/g3/g5/e10")" = untouched ]
+        kill -9 "$FSPID"
+        wait "$FSPID" || true
+        fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
+# Regression (crash seed 9 with NONO_TEST_SEEDS=200): a recorded directory that only moved with its parent
+# has no post-image; a crashed session's last creation inside it may have no record of its own. Restore
+# must find the directory through its parent's live location and remove what was not there at the start.
+@test "crash: a file created in a directory that moved with its parent is removed" {
+        W="$T/w"
+        mkdir -p "$W/e4/e5/e18" "$W/e6"
+        echo keep >"$W/e4/e5/e18/keep"
+        before=$(dump "$W")
+        mount_fs "$W"
+        echo a >"$MNT/e4/e5/e18/new1"
+        mv "$MNT/e4" "$MNT/g2"
+        mv "$MNT/g2/e5" "$MNT/e6/g6"
+        echo b >"$MNT/e6/g6/e18/new2"
+        kill -9 "$FSPID"
+        wait "$FSPID" || true
+        fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+        run "$NONO" rollback restore "$SID"
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        diff <(echo "$before") <(dump "$W")
+}
+
+# Regression (crash seed 33 with NONO_TEST_SEEDS=200): a directory moved into a directory the session had
+# created (and then moved) has no record of where it went; restore finds it there by its names, or its
+# untouched entries are lost.
+@test "crash: a directory moved into a directory the session created keeps its untouched entries" {
+        W="$T/w"
+        mkdir -p "$W/e8/e10" "$W/e2"
+        echo keep >"$W/e8/e14"
+        echo deep >"$W/e8/e10/e22"
+        echo other >"$W/e2/x"
+        before=$(dump "$W")
+        mount_fs "$W"
+        mkdir "$MNT/e8/e10/g2"
+        mv "$MNT/e8/e10/g2" "$MNT/e2/g4"
+        mv "$MNT/e8" "$MNT/e2/g4/g5"
+        [ "$(cat "$MNT/e2/g4/g5/e14")" = keep ]
         kill -9 "$FSPID"
         wait "$FSPID" || true
         fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true

@@ -491,6 +491,32 @@ static void test_killed_restore_completes(void **state)
         free(before);
 }
 
+/* The restore's progress is its own small record beside the plan: a new plan starts without it, and
+ * deleting the journal deletes it. */
+static void test_journal_progress(void **state)
+{
+        struct fx *f = *state;
+        struct model m;
+        uint64_t d = 0;
+
+        assert_int_equal(model_begin(&m, f->st, f->root), 0);
+        model_end(&m, false);
+        assert_int_equal(nono_journal_progress_get(f->st, m.sid, &d), -ENOENT);
+        assert_int_equal(nono_journal_put(f->st, m.sid, "{}", 2), 0);
+        assert_int_equal(nono_journal_progress_put(f->st, m.sid, 4096), 0);
+        assert_int_equal(nono_journal_progress_get(f->st, m.sid, &d), 0);
+        assert_int_equal(d, 4096);
+        assert_int_equal(nono_journal_put(f->st, m.sid, "{}", 2), 0);
+        assert_int_equal(nono_journal_progress_get(f->st, m.sid, &d), -ENOENT);
+        assert_int_equal(nono_journal_progress_put(f->st, m.sid, 7), 0);
+        assert_int_equal(nono_journal_delete(f->st, m.sid), 0);
+        assert_int_equal(nono_journal_progress_get(f->st, m.sid, &d), -ENOENT);
+        void *b = NULL;
+        size_t l = 0;
+        assert_int_equal(nono_journal_get(f->st, m.sid, &b, &l), -ENOENT);
+        model_free(&m);
+}
+
 static void test_crashed_session(void **state)
 {
         struct fx *f = *state;
@@ -527,6 +553,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
             cmocka_unit_test_setup_teardown(test_killed_restore_completes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_crashed_session, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_journal_progress, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
