@@ -127,6 +127,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_LOCKS);
         if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) /* readdirplus only where stats follow */
                 conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+        /* fs/ itself tells the kernel when its cached pages of a file are stale (ops-file.c "CACHE"): with
+         * auto-invalidation every write would drop the file's whole page cache at the next getattr */
+        conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
         conn->max_write = 1u << 20;
         conn->max_readahead = 1u << 20;
 }
