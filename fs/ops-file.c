@@ -134,15 +134,17 @@ static void stamp_after_change(struct fsino *i, int fd)
 }
 
 /* At open: true when the kernel may keep the pages it has of the file ("CACHE" at the top). */
-static bool cache_current(struct nono_fs *fs, fuse_ino_t ino, struct fsino *i, int fd)
+static bool cache_current(struct nono_fs *fs, fuse_ino_t ino, struct fsino *i, int fd, int flags)
 {
         struct stat st;
         if (fs->timeout <= 0 || fstat(fd, &st) < 0)
                 return false;
         uint64_t now = stamp_of(&st);
         uint64_t was = atomic_exchange_explicit(&i->data_stamp, now, memory_order_relaxed);
-        if (!was || was == now)
-                return true; /* first open of this inode (the kernel has no pages of it yet), or unchanged */
+        /* first open of this inode (the kernel has no pages of it yet), unchanged, or truncated by this
+         * open (the kernel empties its cache and attributes itself: FUSE_CAP_ATOMIC_O_TRUNC) */
+        if (!was || was == now || (flags & O_TRUNC))
+                return true;
         /* attributes only (offset -1): the pages go because keep_cache is off for this open */
         (void)fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
         return false;
@@ -189,7 +191,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         pthread_mutex_lock(&fs->lock);
         i->nlookup++; /* the handle pins the inode (released in op_release) */
         pthread_mutex_unlock(&fs->lock);
-        set_fi(fs, fi, h, cache_current(fs, ino, i, fd));
+        set_fi(fs, fi, h, cache_current(fs, ino, i, fd, fi->flags));
         if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: the kernel will not release it */
                 end_handle(fs, h);
         return;

@@ -96,6 +96,29 @@ static void t_outside_size_changes(void **s)
         assert_int_equal(st.st_size, 3);
 }
 
+/* An O_TRUNC open of a file changed behind the mount leaves exactly what is written after it. */
+static void t_outside_then_trunc(void **s)
+{
+        char m[600], b[600], buf[64];
+        path(m, sizeof(m), M.mp, "trunc");
+        path(b, sizeof(b), M.back, "trunc");
+        put(m, "0123456789", 10);
+        assert_int_equal(get(m, buf, sizeof(buf)), 10);
+        put(b, "abcdefghijklmnop", 16);
+        set_mtime(b, 1500000004);
+        int fd = open(m, O_RDWR | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "new", 3), 3);
+        assert_int_equal(pread(fd, buf, sizeof(buf), 0), 3);
+        assert_memory_equal(buf, "new", 3);
+        assert_int_equal(close(fd), 0);
+        assert_int_equal(get(m, buf, sizeof(buf)), 3);
+        assert_memory_equal(buf, "new", 3);
+        struct stat st;
+        assert_int_equal(stat(m, &st), 0);
+        assert_int_equal(st.st_size, 3);
+}
+
 static void t_outside_seen_by_mmap(void **s)
 {
         char m[600], b[600], buf[8192];
@@ -201,7 +224,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(t_outside_same_size),     cmocka_unit_test(t_outside_size_changes),
             cmocka_unit_test(t_outside_seen_by_mmap),  cmocka_unit_test(t_own_writes_stay_cached),
-            cmocka_unit_test(t_own_changes_read_back),
+            cmocka_unit_test(t_own_changes_read_back), cmocka_unit_test(t_outside_then_trunc),
         };
         return cmocka_run_group_tests_name("fs-cache", tests, setup, teardown);
 }
