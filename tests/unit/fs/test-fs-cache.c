@@ -208,6 +208,44 @@ static void t_own_changes_read_back(void **s)
         assert_memory_equal(buf, want, 14);
 }
 
+/* Writes larger than one request (max_write is 1 MiB less 4 KiB, fs.c) and unaligned ones land where they
+ * should, and the attributes seen through the mount afterwards (size, blocks, mtime) are the backing file's.
+ */
+static void t_big_writes_and_attrs(void **s)
+{
+        enum { LEN = (5 << 19) + 100 };
+        char m[600], b[600];
+        char *buf = malloc(LEN), *got = malloc(LEN);
+        assert_non_null(buf);
+        assert_non_null(got);
+        for (size_t k = 0; k < LEN; k++)
+                buf[k] = (char)(k % 251);
+        path(m, sizeof(m), M.mp, "big");
+        path(b, sizeof(b), M.back, "big");
+        int fd = open(m, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, buf, 3), 3);                             /* unaligned start */
+        assert_int_equal(write(fd, buf + 3, (1 << 20) + 7), (1 << 20) + 7); /* spans two requests */
+        assert_int_equal(pwrite(fd, buf + (1 << 20) + 10, LEN - (1 << 20) - 10, (1 << 20) + 10),
+                         LEN - (1 << 20) - 10);
+        assert_int_equal(write(fd, "", 0), 0);
+        assert_int_equal(fsync(fd), 0);
+        assert_int_equal(close(fd), 0);
+        struct stat sm, sb;
+        assert_int_equal(stat(m, &sm), 0);
+        assert_int_equal(stat(b, &sb), 0);
+        assert_int_equal(sm.st_size, sb.st_size);
+        assert_int_equal(sm.st_blocks, sb.st_blocks);
+        assert_int_equal(sm.st_mtim.tv_sec, sb.st_mtim.tv_sec);
+        assert_int_equal(sm.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+        assert_int_equal(get(b, got, LEN), LEN);
+        assert_memory_equal(got, buf, LEN);
+        assert_int_equal(get(m, got, LEN), LEN);
+        assert_memory_equal(got, buf, LEN);
+        free(buf);
+        free(got);
+}
+
 static int setup(void **s)
 {
         return mnt_up(&M, NULL) == 0 ? 0 : -1;
@@ -225,6 +263,7 @@ int main(void)
             cmocka_unit_test(t_outside_same_size),     cmocka_unit_test(t_outside_size_changes),
             cmocka_unit_test(t_outside_seen_by_mmap),  cmocka_unit_test(t_own_writes_stay_cached),
             cmocka_unit_test(t_own_changes_read_back), cmocka_unit_test(t_outside_then_trunc),
+            cmocka_unit_test(t_big_writes_and_attrs),
         };
         return cmocka_run_group_tests_name("fs-cache", tests, setup, teardown);
 }
