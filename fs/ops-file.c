@@ -10,14 +10,14 @@
  *
  * CACHE: the kernel keeps a file's pages across opens (keep_cache) and fs/ turns off FUSE_CAP_AUTO_INVAL_DATA
  * (fs.c): with it, every write made the kernel's next getattr see a new mtime and drop the whole page cache
- * of the file, so a file was read back from the daemon right after it was written. What auto-invalidation
- * gave - a file changed behind the mount (the user's editor, while the agent runs) is seen - fs/ keeps as
- * close-to-open consistency, as NFS does: each handle notes the (mtime, size) of the file after fs/'s own
- * writes (data_stamp); an open that finds the file's (mtime, size) different from the stamp (changed by
- * someone else, or by a setattr through the mount) drops the kernel's pages (no keep_cache) and its cached
- * attributes. Not covered: a change from outside while the file stays open, one between fs/'s write and its
- * fstat right after, or one that keeps both size and mtime (e.g. `cp -p` of an equal-size file) - the same
- * blind spots the kernel's auto-invalidation had.
+ * of the file, so a file was read back from the daemon right after it was written (and a file changed behind
+ * the mount was seen only when some getattr happened to be sent). Instead fs/ gives close-to-open
+ * consistency, as NFS does: it notes per inode the (mtime, size) of the file at each open and after each of
+ * its own data changes (data_stamp); an open that finds them different (changed by someone else - the
+ * user's editor while the agent runs -, or by a truncate or utimes through the mount) drops the kernel's
+ * pages (no keep_cache) and its cached attributes. Not covered: a change from outside while the file stays
+ * open, one between fs/'s write and its fstat right after, or one that keeps both size and mtime (`cp -p`
+ * of an equal-size file).
  *
  * xattrs: the agent may set and remove user.* (and system.posix_acl_* when it owns the file, which the kernel
  * checks); trusted.* and security.* only as uid 0 of the daemon's namespace. This stops an agent in a user
