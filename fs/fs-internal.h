@@ -151,6 +151,7 @@ void handles_close_all(struct nono_fs *fs);
 
 bool name_ok(const char *name);
 int reopen(struct fsino *i, int flags);
+int reopen_fd(int opath_fd, int flags); /* an O_PATH fd reopened (also a directory without x) */
 /* Per worker thread: a private fs struct with umask 0 (modes arrive already masked by the kernel). */
 void thread_prepare(void);
 

@@ -403,7 +403,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         int r = policy_read(fs, req, NONO_OP_READDIR, i, 0);
         if (r)
                 return (void)fuse_reply_err(req, r);
-        int fd = openat(i->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = reopen_fd(i->fd, O_RDONLY | O_DIRECTORY);
         if (fd < 0)
                 return (void)fuse_reply_err(req, errno);
         struct fshandle *h = new_handle(req, i, fd, O_RDONLY | O_DIRECTORY);
@@ -474,14 +474,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
                         struct fuse_entry_param e;
                         bool dot = !strcmp(d->d_name, ".") || !strcmp(d->d_name, "..");
                         struct fsino *child = NULL;
-                        if (dot) {
-                                memset(&e, 0, sizeof(e));
-                                e.attr.st_ino = d->d_ino;
-                                e.attr.st_mode = (mode_t)(d->d_type << 12);
-                        } else if (do_lookup(fs, h->ino, d->d_name, &e, &child)) {
+                        int lr = dot ? 0 : do_lookup(fs, h->ino, d->d_name, &e, &child);
+                        if (lr == ENOENT) {
                                 h->dir_entry = NULL; /* vanished meanwhile */
                                 h->dir_off = next;
                                 continue;
+                        }
+                        if (dot || lr) {
+                                /* The name without attributes (node id 0): the kernel lists it and looks it
+                                 * up on use, as for a directory the caller may read but not search. */
+                                memset(&e, 0, sizeof(e));
+                                e.attr.st_ino = d->d_ino;
+                                e.attr.st_mode = (mode_t)(d->d_type << 12);
+                                child = NULL;
                         }
                         n = fuse_add_direntry_plus(req, p, rem, d->d_name, &e, next);
                         if (n > rem) {
@@ -534,12 +539,11 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 /* ---- xattrs --------------------------------------------------------------------------------------- */
 
 /* O_PATH fds do not take xattr calls (not even *xattrat with AT_EMPTY_PATH on 6.18), so the object is
- * reached through its /proc/self/fd magic link. A symlink cannot be reached that way without following it;
- * Linux allows no user.* xattrs on symlinks anyway, so symlinks simply have none through nono. */
+ * reached through its /proc/self/fd magic link. The magic link lands on the object the fd holds, also when
+ * that object is a symlink (the symlink is not followed further), so symlinks behave as natively: user.*
+ * is refused by the kernel, trusted.* works for root. */
 static int xpath(struct fsino *i, char *buf, size_t len)
 {
-        if (i->type == S_IFLNK)
-                return -1;
         snprintf(buf, len, "/proc/self/fd/%d", i->fd);
         return 0;
 }

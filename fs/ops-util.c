@@ -26,13 +26,20 @@ bool name_ok(const char *name)
  * real one without resolving a name again. Symlinks are refused (ELOOP) rather than followed. */
 int reopen(struct fsino *i, int flags)
 {
-        char p[64];
-
         if (i->type == S_IFLNK) {
                 errno = ELOOP;
                 return -1;
         }
-        snprintf(p, sizeof(p), "/proc/self/fd/%d", i->fd);
+        return reopen_fd(i->fd, flags);
+}
+
+/* Through the magic link, not openat(fd, "."): "." is a lookup inside the directory and needs search (x)
+ * permission, so an unprivileged daemon could not list a directory of mode 0600 that the caller may list. */
+int reopen_fd(int opath_fd, int flags)
+{
+        char p[64];
+
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", opath_fd);
         return open(p, (flags | O_CLOEXEC) & ~(O_NOFOLLOW | O_CREAT | O_EXCL));
 }
 
