@@ -39,6 +39,9 @@ struct fsino {
         bool gone;     /* its binding name was unlinked */
         unsigned deny; /* NONO_DENY_* seen on any name this inode was reached by (sticky) */
         uint64_t used; /* fs->ev_clock when last named by a request (relaxed atomics; evict.c) */
+        /* (mtime, size) of the file for which the kernel's page cache of it is known current, hashed;
+         * 0 = never opened (ops-file.c "CACHE") */
+        _Atomic uint64_t data_stamp;
         struct fsino *hnext;
 };
 

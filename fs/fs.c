@@ -5,7 +5,7 @@
  * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions, readdirplus,
  * long entry/attr timeouts (fs/ is the only writer of the tree while the agent runs; where nono itself
  * changes the tree it does so outside the served names), a multithreaded loop with one /dev/fuse clone per
- * worker, and 1 MiB writes.
+ * worker, and writes as large as splice allows (max_write below).
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -114,6 +114,32 @@ fail:
         return r;
 }
 
+/*
+ * libfuse receives a request by splice()ing it into a pipe (so a write's data goes from the kernel's pages
+ * to the backing file without a copy through user memory) only when the pipe holds max_write plus its
+ * 4 KiB header; otherwise it silently reads every request into memory and the data is copied twice more.
+ * A pipe cannot grow past /proc/sys/fs/pipe-max-size (1 MiB by default) without CAP_SYS_RESOURCE, which
+ * neither an unprivileged daemon nor root in most containers has. So max_write is 1 MiB less the header
+ * (the kernel then sends 255-page writes and reads), unless the limit is too small to be worth it.
+ */
+#define LIBFUSE_HEADER (4096u)
+static unsigned max_write(void)
+{
+        unsigned long pmax = 1ul << 20;
+        FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+
+        if (f) {
+                if (fscanf(f, "%lu", &pmax) != 1)
+                        pmax = 1ul << 20;
+                fclose(f);
+        }
+        if (pmax >= (1ul << 20) + LIBFUSE_HEADER)
+                return 1u << 20;
+        if (pmax < (512ul << 10) + LIBFUSE_HEADER)
+                return 1u << 20; /* no splice then, but large requests */
+        return (unsigned)((pmax - LIBFUSE_HEADER) & ~4095ul);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
         nono_fs *fs = userdata;
@@ -127,7 +153,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_LOCKS);
         if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) /* readdirplus only where stats follow */
                 conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
-        conn->max_write = 1u << 20;
+        /* fs/ itself tells the kernel when its cached pages of a file are stale (ops-file.c "CACHE"): with
+         * auto-invalidation every write would drop the file's whole page cache at the next getattr */
+        conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+        conn->max_write = max_write();
         conn->max_readahead = 1u << 20;
 }
 

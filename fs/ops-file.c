@@ -8,6 +8,17 @@
  * handle the caller opened write-only and handles O_APPEND itself, so handles are opened O_RDWR without
  * O_APPEND when the file allows it (as passthrough_hp does).
  *
+ * CACHE: the kernel keeps a file's pages across opens (keep_cache) and fs/ turns off FUSE_CAP_AUTO_INVAL_DATA
+ * (fs.c): with it, every write made the kernel's next getattr see a new mtime and drop the whole page cache
+ * of the file, so a file was read back from the daemon right after it was written (and a file changed behind
+ * the mount was seen only when some getattr happened to be sent). Instead fs/ gives close-to-open
+ * consistency, as NFS does: it notes per inode the (mtime, size) of the file at each open and after each of
+ * its own data changes (data_stamp); an open that finds them different (changed by someone else - the
+ * user's editor while the agent runs -, or by a truncate or utimes through the mount) drops the kernel's
+ * pages (no keep_cache) and its cached attributes. Not covered: a change from outside while the file stays
+ * open, one between fs/'s write and its fstat right after, or one that keeps both size and mtime (`cp -p`
+ * of an equal-size file).
+ *
  * xattrs: the agent may set and remove user.* (and system.posix_acl_* when it owns the file, which the kernel
  * checks); trusted.* and security.* only as uid 0 of the daemon's namespace. This stops an agent in a user
  * namespace from planting a file capability (security.capability) through a root daemon.
@@ -20,6 +31,7 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <xxhash.h>
 
 #include "fs/cow.h"
 #include "fs/fs-internal.h"
@@ -106,10 +118,42 @@ static int open_flags(struct nono_fs *fs, int flags)
         return flags;
 }
 
-static void set_fi(struct nono_fs *fs, struct fuse_file_info *fi, struct fshandle *h)
+static uint64_t stamp_of(const struct stat *st)
+{
+        uint64_t k[3] = {(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_size};
+        uint64_t h = XXH3_64bits(k, sizeof(k));
+        return h ? h : 1;
+}
+
+/* After fs/ changed the file's data through fd: the kernel's pages match the file as it is now. */
+static void stamp_after_change(struct fsino *i, int fd)
+{
+        struct stat st;
+        if (fstat(fd, &st) == 0)
+                atomic_store_explicit(&i->data_stamp, stamp_of(&st), memory_order_relaxed);
+}
+
+/* At open: true when the kernel may keep the pages it has of the file ("CACHE" at the top). */
+static bool cache_current(struct nono_fs *fs, fuse_ino_t ino, struct fsino *i, int fd, int flags)
+{
+        struct stat st;
+        if (fs->timeout <= 0 || fstat(fd, &st) < 0)
+                return false;
+        uint64_t now = stamp_of(&st);
+        uint64_t was = atomic_exchange_explicit(&i->data_stamp, now, memory_order_relaxed);
+        /* first open of this inode (the kernel has no pages of it yet), unchanged, or truncated by this
+         * open (the kernel empties its cache and attributes itself: FUSE_CAP_ATOMIC_O_TRUNC) */
+        if (!was || was == now || (flags & O_TRUNC))
+                return true;
+        /* attributes only (offset -1): the pages go because keep_cache is off for this open */
+        (void)fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+        return false;
+}
+
+static void set_fi(struct nono_fs *fs, struct fuse_file_info *fi, struct fshandle *h, bool keep)
 {
         fi->fh = (uint64_t)(uintptr_t)h;
-        fi->keep_cache = fs->timeout > 0;
+        fi->keep_cache = keep;
         fi->noflush = !wants_write((int)h->oflags);
 }
 
@@ -147,7 +191,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         pthread_mutex_lock(&fs->lock);
         i->nlookup++; /* the handle pins the inode (released in op_release) */
         pthread_mutex_unlock(&fs->lock);
-        set_fi(fs, fi, h);
+        set_fi(fs, fi, h, cache_current(fs, ino, i, fd, fi->flags));
         if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: the kernel will not release it */
                 end_handle(fs, h);
         return;
@@ -216,7 +260,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         pthread_mutex_unlock(&fs->lock);
         fd = -1;
         fill_entry(fs, &e, i, &st);
-        set_fi(fs, fi, h);
+        atomic_store_explicit(&i->data_stamp, stamp_of(&st), memory_order_relaxed);
+        set_fi(fs, fi, h, fs->timeout > 0);
         atomic_fetch_add(&fs->files_changed, 1);
 out:
         if (r) {
@@ -265,6 +310,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
         if (n < 0)
                 return (void)fuse_reply_err(req, (int)-n);
         atomic_fetch_add(&h->bytes_written, (uint64_t)n);
+        stamp_after_change(h->ino, h->fd);
         fuse_reply_write(req, (size_t)n);
 }
 
@@ -303,6 +349,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
                     : -cow_before_data(fs, h->ino, h->fd, (uint64_t)off, (uint64_t)len);
         if (!r && fallocate(h->fd, mode, off, len) < 0)
                 r = errno;
+        if (!r)
+                stamp_after_change(h->ino, h->fd);
         event_on(fs, req, NONO_OP_FALLOCATE, h->ino, NULL, NULL, r);
         fuse_reply_err(req, r);
 }
@@ -326,6 +374,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
                 return (void)fuse_reply_err(req, errno);
         atomic_fetch_add(&hi->bytes_read, (uint64_t)n);
         atomic_fetch_add(&ho->bytes_written, (uint64_t)n);
+        stamp_after_change(ho->ino, ho->fd);
         fuse_reply_write(req, (size_t)n);
 }
 

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-fs-cache.c - the kernel's page cache of files served through fs/ (fs/ops-file.c "CACHE"): what fs/
+ * writes stays cached (a file written is read back without the daemon), and a file changed behind the mount
+ * - by the user's editor while the agent runs - is seen at its next open through the mount: same size or not,
+ * through read() and mmap, with the attributes that go with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static struct mnt M;
+
+static void path(char *buf, size_t len, const char *dir, const char *name)
+{
+        snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static void put(const char *p, const char *data, size_t len)
+{
+        int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, len), (ssize_t)len);
+        assert_int_equal(close(fd), 0);
+}
+
+/* The whole file as read() through a fresh open; returns its length. */
+static size_t get(const char *p, char *buf, size_t cap)
+{
+        int fd = open(p, O_RDONLY);
+        assert_true(fd >= 0);
+        size_t n = 0;
+        ssize_t r;
+        while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
+                n += (size_t)r;
+        assert_int_equal(close(fd), 0);
+        return n;
+}
+
+/* Sets the mtime to t seconds, so a change made within the same clock tick still differs. */
+static void set_mtime(const char *p, time_t t)
+{
+        struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = t, .tv_nsec = 0}};
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static void t_outside_same_size(void **s)
+{
+        char m[600], b[600], buf[64];
+        path(m, sizeof(m), M.mp, "same");
+        path(b, sizeof(b), M.back, "same");
+        put(m, "aaaaaaaa", 8);
+        assert_int_equal(get(m, buf, sizeof(buf)), 8);
+        assert_memory_equal(buf, "aaaaaaaa", 8);
+        /* the kernel now holds the file's page; the user rewrites it behind the mount */
+        put(b, "bbbbbbbb", 8);
+        set_mtime(b, 1500000000);
+        assert_int_equal(get(m, buf, sizeof(buf)), 8);
+        assert_memory_equal(buf, "bbbbbbbb", 8);
+        struct stat st;
+        assert_int_equal(stat(m, &st), 0);
+        assert_int_equal(st.st_mtim.tv_sec, 1500000000);
+}
+
+static void t_outside_size_changes(void **s)
+{
+        char m[600], b[600], buf[256];
+        struct stat st;
+        path(m, sizeof(m), M.mp, "grow");
+        path(b, sizeof(b), M.back, "grow");
+        put(m, "short", 5);
+        assert_int_equal(get(m, buf, sizeof(buf)), 5);
+        put(b, "a much longer content than before", 33);
+        set_mtime(b, 1500000001);
+        assert_int_equal(get(m, buf, sizeof(buf)), 33);
+        assert_memory_equal(buf, "a much longer content than before", 33);
+        assert_int_equal(stat(m, &st), 0);
+        assert_int_equal(st.st_size, 33);
+        assert_int_equal(truncate(b, 3), 0);
+        set_mtime(b, 1500000002);
+        assert_int_equal(get(m, buf, sizeof(buf)), 3);
+        assert_memory_equal(buf, "a m", 3);
+        assert_int_equal(stat(m, &st), 0);
+        assert_int_equal(st.st_size, 3);
+}
+
+/* An O_TRUNC open of a file changed behind the mount leaves exactly what is written after it. */
+static void t_outside_then_trunc(void **s)
+{
+        char m[600], b[600], buf[64];
+        path(m, sizeof(m), M.mp, "trunc");
+        path(b, sizeof(b), M.back, "trunc");
+        put(m, "0123456789", 10);
+        assert_int_equal(get(m, buf, sizeof(buf)), 10);
+        put(b, "abcdefghijklmnop", 16);
+        set_mtime(b, 1500000004);
+        int fd = open(m, O_RDWR | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "new", 3), 3);
+        assert_int_equal(pread(fd, buf, sizeof(buf), 0), 3);
+        assert_memory_equal(buf, "new", 3);
+        assert_int_equal(close(fd), 0);
+        assert_int_equal(get(m, buf, sizeof(buf)), 3);
+        assert_memory_equal(buf, "new", 3);
+        struct stat st;
+        assert_int_equal(stat(m, &st), 0);
+        assert_int_equal(st.st_size, 3);
+}
+
+static void t_outside_seen_by_mmap(void **s)
+{
+        char m[600], b[600], buf[8192];
+        path(m, sizeof(m), M.mp, "mapped");
+        path(b, sizeof(b), M.back, "mapped");
+        memset(buf, 'x', sizeof(buf));
+        put(m, buf, sizeof(buf));
+        assert_int_equal(get(m, buf, sizeof(buf)), sizeof(buf));
+        memset(buf, 'y', sizeof(buf));
+        put(b, buf, sizeof(buf));
+        set_mtime(b, 1500000003);
+        int fd = open(m, O_RDONLY);
+        assert_true(fd >= 0);
+        char *p = mmap(NULL, sizeof(buf), PROT_READ, MAP_SHARED, fd, 0);
+        assert_true(p != MAP_FAILED);
+        assert_memory_equal(p, buf, sizeof(buf));
+        munmap(p, sizeof(buf));
+        close(fd);
+}
+
+/* What fs/ itself wrote stays in the kernel's cache after close: reopening, stat'ing, reading and mapping the
+ * file finds every page resident (before, each write made the kernel drop the file's pages, and the next read
+ * went through the daemon). */
+static void t_own_writes_stay_cached(void **s)
+{
+        enum { LEN = 4 << 20 };
+        char m[600];
+        char *buf = malloc(LEN), *back = malloc(LEN);
+        assert_non_null(buf);
+        assert_non_null(back);
+        for (size_t k = 0; k < LEN; k++)
+                buf[k] = (char)(k * 7);
+        path(m, sizeof(m), M.mp, "own");
+        put(m, buf, LEN);
+        int fd = open(m, O_RDWR);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "patch", 5, 4096), 5);
+        memcpy(buf + 4096, "patch", 5);
+        assert_int_equal(close(fd), 0);
+        fd = open(m, O_RDONLY);
+        assert_true(fd >= 0);
+        /* a stat and a read are what made the kernel compare mtimes and drop the pages */
+        struct stat st;
+        char c;
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_size, LEN);
+        assert_int_equal(pread(fd, &c, 1, 0), 1);
+        char *p = mmap(NULL, LEN, PROT_READ, MAP_SHARED, fd, 0);
+        assert_true(p != MAP_FAILED);
+        static unsigned char vec[LEN / 4096];
+        assert_int_equal(mincore(p, LEN, vec), 0);
+        size_t resident = 0;
+        for (size_t k = 0; k < sizeof(vec); k++)
+                resident += vec[k] & 1;
+        assert_int_equal(resident, sizeof(vec));
+        assert_memory_equal(p, buf, LEN);
+        munmap(p, LEN);
+        close(fd);
+        /* and it is what the backing file holds */
+        char b[600];
+        path(b, sizeof(b), M.back, "own");
+        assert_int_equal(get(b, back, LEN), LEN);
+        assert_memory_equal(back, buf, LEN);
+        free(buf);
+        free(back);
+}
+
+/* Changes through the mount that the kernel makes to its own cache (truncate, punch, copy_file_range into
+ * the file) read back as the backing file holds them, through another open and after reopening. */
+static void t_own_changes_read_back(void **s)
+{
+        char m[600], b[600], buf[64], want[64];
+        path(m, sizeof(m), M.mp, "changes");
+        path(b, sizeof(b), M.back, "changes");
+        put(m, "0123456789abcdef", 16);
+        int fd = open(m, O_RDWR), fd2 = open(m, O_RDONLY);
+        assert_true(fd >= 0 && fd2 >= 0);
+        assert_int_equal(pread(fd2, buf, sizeof(buf), 0), 16);
+        assert_int_equal(ftruncate(fd, 10), 0);
+        assert_int_equal(pwrite(fd, "XY", 2, 12), 2);
+        assert_int_equal(pread(fd2, buf, sizeof(buf), 0), 14);
+        assert_memory_equal(buf, "0123456789\0\0XY", 14);
+        assert_int_equal(close(fd), 0);
+        assert_int_equal(close(fd2), 0);
+        assert_int_equal(get(m, buf, sizeof(buf)), 14);
+        assert_int_equal(get(b, want, sizeof(want)), 14);
+        assert_memory_equal(buf, want, 14);
+}
+
+/* Writes larger than one request (max_write is 1 MiB less 4 KiB, fs.c) and unaligned ones land where they
+ * should, and the attributes seen through the mount afterwards (size, blocks, mtime) are the backing file's.
+ */
+static void t_big_writes_and_attrs(void **s)
+{
+        enum { LEN = (5 << 19) + 100 };
+        char m[600], b[600];
+        char *buf = malloc(LEN), *got = malloc(LEN);
+        assert_non_null(buf);
+        assert_non_null(got);
+        for (size_t k = 0; k < LEN; k++)
+                buf[k] = (char)(k % 251);
+        path(m, sizeof(m), M.mp, "big");
+        path(b, sizeof(b), M.back, "big");
+        int fd = open(m, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, buf, 3), 3);                             /* unaligned start */
+        assert_int_equal(write(fd, buf + 3, (1 << 20) + 7), (1 << 20) + 7); /* spans two requests */
+        assert_int_equal(pwrite(fd, buf + (1 << 20) + 10, LEN - (1 << 20) - 10, (1 << 20) + 10),
+                         LEN - (1 << 20) - 10);
+        assert_int_equal(write(fd, "", 0), 0);
+        assert_int_equal(fsync(fd), 0);
+        assert_int_equal(close(fd), 0);
+        struct stat sm, sb;
+        assert_int_equal(stat(m, &sm), 0);
+        assert_int_equal(stat(b, &sb), 0);
+        assert_int_equal(sm.st_size, sb.st_size);
+        assert_int_equal(sm.st_blocks, sb.st_blocks);
+        assert_int_equal(sm.st_mtim.tv_sec, sb.st_mtim.tv_sec);
+        assert_int_equal(sm.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+        assert_int_equal(get(b, got, LEN), LEN);
+        assert_memory_equal(got, buf, LEN);
+        assert_int_equal(get(m, got, LEN), LEN);
+        assert_memory_equal(got, buf, LEN);
+        free(buf);
+        free(got);
+}
+
+static int setup(void **s)
+{
+        return mnt_up(&M, NULL) == 0 ? 0 : -1;
+}
+
+static int teardown(void **s)
+{
+        mnt_down(&M);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(t_outside_same_size),     cmocka_unit_test(t_outside_size_changes),
+            cmocka_unit_test(t_outside_seen_by_mmap),  cmocka_unit_test(t_own_writes_stay_cached),
+            cmocka_unit_test(t_own_changes_read_back), cmocka_unit_test(t_outside_then_trunc),
+            cmocka_unit_test(t_big_writes_and_attrs),
+        };
+        return cmocka_run_group_tests_name("fs-cache", tests, setup, teardown);
+}
