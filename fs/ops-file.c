@@ -289,7 +289,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         if (fstat(h->fd, &st) == 0 && st.st_size > off)
                 atomic_fetch_add(&h->bytes_read,
                                  (uint64_t)(st.st_size - off) < size ? (uint64_t)(st.st_size - off) : size);
-        fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+        /* Small replies are copied: libfuse 3.14 prints "fuse: splice from pipe: No such file or directory"
+         * on the user's terminal when a spliced reply finds its request gone (an agent killed while the
+         * kernel read ahead the binary it was running), where the copying path stays silent. Copying up
+         * to 128 KiB is a few microseconds; large reads, where the copy would show, keep the splice. */
+        fuse_reply_data(req, &buf, size <= (128u << 10) ? FUSE_BUF_NO_SPLICE : FUSE_BUF_SPLICE_MOVE);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
