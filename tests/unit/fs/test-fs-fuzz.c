@@ -397,7 +397,8 @@ static void run(struct side *sd, const struct op *o, char **t)
                 res(t, n);
                 /* only user.* names: the backing file system may add security.* labels on its own */
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-overflow" /* gcc -O2 with ASan: "argument is null" (a static array) */
+#pragma GCC diagnostic ignored                                                                               \
+    "-Wformat-overflow" /* gcc -O2 with ASan: "argument is null" (a static array) */
                 for (ssize_t k = 0; n > 0 && k < n; k += (ssize_t)strlen((char *)buf + k) + 1)
                         if (!strncmp((char *)buf + k, "user.", 5))
                                 out(t, " %s", (char *)buf + k);
