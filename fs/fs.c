@@ -352,6 +352,11 @@ void nono_fs_free(nono_fs *fs)
                 return;
         if (fs->started && !fs->stopped)
                 nono_fs_stop(fs);
+        /* nono_fs_stop gave up on a mount still busy after 5 s (-EBUSY): its loop threads may still serve a
+         * request, and every request uses this fs. It stays allocated (a bounded leak, in a process that is
+         * about to exit) rather than being freed under them. */
+        if (fs->started)
+                return;
         cow_free(fs);
         rec_free(fs);
         if (fs->se && !fs->started) {

@@ -80,7 +80,8 @@ int nono_fs_done_fd(nono_fs *fs);
 /* Stops serving (the mount goes away when its last user is gone), flushes events, and with preimages writes
  * the post-images of every changed path. Safe to call on SIGTERM paths. After it returns fs/ never uses the
  * store again (late events are dropped, late changes fail with EIO), so the caller may close the store
- * before nono_fs_free(). -EBUSY: the mount was still in use after 5 s (its loop is left running). */
+ * before nono_fs_free(). -EBUSY: the mount was still in use after 5 s (its loop is left running, and
+ * nono_fs_free() then leaves the nono_fs allocated for it). */
 int nono_fs_stop(nono_fs *fs);
 void nono_fs_free(nono_fs *fs);
 
