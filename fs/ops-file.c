@@ -27,9 +27,11 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <xxhash.h>
 
@@ -296,6 +298,39 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         fuse_reply_data(req, &buf, size <= (128u << 10) ? FUSE_BUF_NO_SPLICE : FUSE_BUF_SPLICE_MOVE);
 }
 
+#ifndef RWF_NOAPPEND
+#define RWF_NOAPPEND 0x00000020 /* Linux 6.9 */
+#endif
+
+/* A page written back from a shared mapping (the kernel marks it writepage) belongs at its offset, but the
+ * kernel may send it through any writable handle of the file, also one opened with O_APPEND, where a plain
+ * pwrite would append it at the end of the file (found by test-fs-fuzz: a file grew by a page after an
+ * msync). pwritev2(RWF_NOAPPEND) writes at the offset; before Linux 6.9, a second open of the same file. */
+static ssize_t write_page_noappend(int fd, struct fuse_bufvec *in, off_t off, size_t len)
+{
+        char *buf = malloc(len ? len : 1);
+        struct fuse_bufvec mem = FUSE_BUFVEC_INIT(len);
+        ssize_t n;
+
+        if (!buf)
+                return -ENOMEM;
+        mem.buf[0].mem = buf;
+        n = fuse_buf_copy(&mem, in, 0);
+        if (n >= 0) {
+                struct iovec v = {.iov_base = buf, .iov_len = (size_t)n};
+                ssize_t w = pwritev2(fd, &v, 1, off, RWF_NOAPPEND);
+                if (w < 0 && (errno == EINVAL || errno == EOPNOTSUPP)) {
+                        int own = reopen_fd(fd, O_WRONLY);
+                        w = own < 0 ? -1 : pwrite(own, buf, (size_t)n, off);
+                        if (own >= 0)
+                                close(own);
+                }
+                n = w < 0 ? -errno : w;
+        }
+        free(buf);
+        return n;
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
                          struct fuse_file_info *fi)
 {
@@ -307,10 +342,15 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
         int r = cow_before_data(fs, h->ino, h->fd, (uint64_t)off, len);
         if (r < 0)
                 return (void)fuse_reply_err(req, -r);
-        out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-        out.buf[0].fd = h->fd;
-        out.buf[0].pos = off;
-        ssize_t n = fuse_buf_copy(&out, in, 0);
+        ssize_t n;
+        if (fi->writepage && (fcntl(h->fd, F_GETFL) & O_APPEND))
+                n = write_page_noappend(h->fd, in, off, len);
+        else {
+                out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+                out.buf[0].fd = h->fd;
+                out.buf[0].pos = off;
+                n = fuse_buf_copy(&out, in, 0);
+        }
         if (n < 0)
                 return (void)fuse_reply_err(req, (int)-n);
         atomic_fetch_add(&h->bytes_written, (uint64_t)n);

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -89,6 +90,7 @@ enum op_kind {
         OP_COPY_RANGE,
         OP_OPENAT_DIR,
         OP_CHOWN,
+        OP_MMAP,
         OP_OTHER,
         OP_N
 };
@@ -465,6 +467,28 @@ static void run(struct side *sd, const struct op *o, char **t)
                 out(t, "lchown %s %d %d", o->a, (int)o->uid, (int)o->gid);
                 res(t, lchown(pa, o->uid, o->gid));
                 break;
+        case OP_MMAP: {
+                /* a shared mapping written, then read back through the handle (page cache coherence) */
+                out(t, "mmap-write %d @%lld", o->slot, (long long)o->off);
+                r = fstat(*fd, &s);
+                if (r < 0 || !S_ISREG(s.st_mode) || s.st_size == 0 || s.st_size > (8 << 20)) {
+                        out(t, " -> %s", r < 0 ? strerrorname_np(errno) : "skipped");
+                        break;
+                }
+                char *m = mmap(NULL, (size_t)s.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+                if (m == MAP_FAILED) {
+                        res(t, -1);
+                        break;
+                }
+                off_t at = o->off % s.st_size;
+                m[at] = (char)o->fill;
+                r = msync(m, (size_t)s.st_size, MS_SYNC);
+                res(t, r);
+                n = pread(*fd, buf, 1, at);
+                read_out(t, n, buf);
+                munmap(m, (size_t)s.st_size);
+                break;
+        }
         case OP_OTHER:
                 other(sd, o, t);
                 break;

@@ -403,6 +403,30 @@ static void sc_data(const char *d, char **t)
         V("statvfs bsize>0 %d namemax %lu", sv.f_bsize > 0, sv.f_namemax);
 }
 
+/* A page of a shared mapping written back through a handle opened with O_APPEND stays at its offset. */
+static void sc_mmap_append(const char *d, char **t)
+{
+        int fd;
+        char b[8] = {0};
+        R(fd = open(P(d, "mmap-append"), O_CREAT | O_RDWR | O_APPEND, 0644));
+        char data[8192];
+        memset(data, 'a', sizeof(data));
+        R(write(fd, data, sizeof(data)));
+        char *m = mmap(NULL, sizeof(data), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        V("mmap %d", m != MAP_FAILED);
+        if (m != MAP_FAILED) {
+                memcpy(m + 4100, "PAGE", 4);
+                R(msync(m, sizeof(data), MS_SYNC));
+                munmap(m, sizeof(data));
+        }
+        R(close(fd));
+        st(t, P(d, "mmap-append"), "after msync");
+        R(fd = open(P(d, "mmap-append"), O_RDONLY));
+        R(pread(fd, b, 4, 4100));
+        V("at 4100: %s", b);
+        R(close(fd));
+}
+
 static void sc_perms(const char *d, char **t)
 {
         if (!is_root())
@@ -490,6 +514,10 @@ static void t_data(void **s)
 {
         compare(sc_data);
 }
+static void t_mmap_append(void **s)
+{
+        compare(sc_mmap_append);
+}
 static void t_perms(void **s)
 {
         compare(sc_perms);
@@ -531,9 +559,10 @@ static int teardown(void **s)
 int main(void)
 {
         const struct CMUnitTest all[] = {
-            cmocka_unit_test(t_open_flags), cmocka_unit_test(t_dirs),       cmocka_unit_test(t_rename),
-            cmocka_unit_test(t_links),      cmocka_unit_test(t_attrs),      cmocka_unit_test(t_data),
-            cmocka_unit_test(t_perms),      cmocka_unit_test(t_stable_ino), cmocka_unit_test(t_no_devices),
+            cmocka_unit_test(t_open_flags),  cmocka_unit_test(t_dirs),       cmocka_unit_test(t_rename),
+            cmocka_unit_test(t_links),       cmocka_unit_test(t_attrs),      cmocka_unit_test(t_data),
+            cmocka_unit_test(t_perms),       cmocka_unit_test(t_stable_ino), cmocka_unit_test(t_no_devices),
+            cmocka_unit_test(t_mmap_append),
         };
         struct CMUnitTest tests[sizeof(all) / sizeof(*all)];
         size_t n = 0;
