@@ -15,6 +15,16 @@ bool is_root(void)
         return geteuid() == 0;
 }
 
+int store_home_up(char *buf, size_t len, const char *tag)
+{
+        const char *tmp = getenv("TMPDIR");
+        snprintf(buf, len, "%s/nono-fs-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+        if (!mkdtemp(buf))
+                return -1;
+        setenv("NONO_HOME", buf, 1);
+        return 0;
+}
+
 void tr(char **trace, const char *fmt, ...)
 {
         char *line = NULL, *n = NULL;

@@ -25,3 +25,6 @@ void rm_rf(const char *path);
 /* Appends a formatted line to a growing trace string. */
 void tr(char **trace, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool is_root(void);
+/* Makes a temporary directory $TMPDIR/nono-fs-TAG.XXXXXX in buf and points NONO_HOME at it (the store's
+ * home for tests that record). Returns 0 or -1. */
+int store_home_up(char *buf, size_t len, const char *tag);

@@ -553,12 +553,7 @@ static void t_crash(void **s)
 
 static int setup(void **s)
 {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(home, sizeof(home), "%s/nono-fs-store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(home))
-                return -1;
-        setenv("NONO_HOME", home, 1);
-        return 0;
+        return store_home_up(home, sizeof(home), "store");
 }
 
 static int teardown(void **s)

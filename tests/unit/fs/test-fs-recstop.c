@@ -106,12 +106,7 @@ static void t_events_during_stop(void **s)
 
 static int setup(void **s)
 {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(home, sizeof(home), "%s/nono-fs-recstop.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(home))
-                return -1;
-        setenv("NONO_HOME", home, 1);
-        return 0;
+        return store_home_up(home, sizeof(home), "recstop");
 }
 
 static int teardown(void **s)
