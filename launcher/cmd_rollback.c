@@ -6,7 +6,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +17,7 @@
 #include "launcher/diff_show.h"
 #include "launcher/restore.h"
 #include "launcher/retention.h"
+#include "launcher/rollback_verify.h"
 
 static void usage(FILE *f)
 {
@@ -332,85 +332,32 @@ static int cmd_mount(int argc, char **argv)
         return 0;
 }
 
-static int verify_chunk(nono_store *st, const struct nono_chunkref *c, void *buf)
-{
-        size_t len = 0;
-        unsigned char md[32];
-        unsigned int l = 0;
-
-        if (nono_chunk_get(st, &c->digest, buf, NONO_CHUNK_SIZE, &len) < 0)
-                return -ENOENT;
-        EVP_Digest(buf, len, md, &l, EVP_sha256(), NULL);
-        return memcmp(md, c->digest.b, 32) ? -EBADMSG : 0;
-}
-
 static int cmd_verify(int argc, char **argv)
 {
         _cleanup_store_ nono_store *st = NULL;
-        struct nono_path_rec *recs = NULL;
         struct nono_session s = {0};
-        size_t n = 0, objects = 0, chunks = 0, bad = 0;
-        void *buf = malloc(NONO_CHUNK_SIZE);
+        struct nono_verify_counts vc;
+        int r;
 
         if (argc != 2) {
-                free(buf);
                 usage(stderr);
                 return 2;
         }
-        if (!buf || open_store(true, &st) < 0 || get_session(st, argv[1], &s) < 0 ||
-            nono_path_list(st, s.id, &recs, &n) < 0) {
-                free(buf);
-                nono_session_clear(&s);
+        if (open_store(true, &st) < 0 || get_session(st, argv[1], &s) < 0)
                 return 1;
+        if ((r = nono_rollback_verify(st, s.id, stdout, &vc)) < 0) {
+                nono_session_clear(&s);
+                return nono_err("cannot read session %s: %s", argv[1], nono_store_errmsg());
         }
-        for (size_t i = 0; i < n; i++) {
-                struct nono_node nd = {0};
-                bool dup = false;
-                if (!recs[i].pre_node)
-                        continue;
-                for (size_t j = 0; j < i && !dup; j++)
-                        dup = recs[j].pre_node == recs[i].pre_node;
-                if (dup)
-                        continue;
-                if (nono_node_get(st, s.id, recs[i].pre_node, &nd) < 0) {
-                        printf("MISSING  %s: its pre-image record is gone\n", recs[i].path);
-                        bad++;
-                        continue;
-                }
-                if (nd.type == NONO_FT_FILE && nd.complete) {
-                        int r = nono_object_verify(st, &nd.object);
-                        objects++;
-                        if (r < 0) {
-                                printf("%s  %s: content %s\n", r == -ENOENT ? "MISSING" : "CORRUPT",
-                                       recs[i].path,
-                                       r == -ENOENT ? "missing from the store"
-                                                    : "does not match its SHA-256");
-                                bad++;
-                        }
-                }
-                for (size_t c = 0; nd.type == NONO_FT_FILE && !nd.complete && c < nd.n_chunks; c++) {
-                        int r = verify_chunk(st, &nd.chunks[c], buf);
-                        chunks++;
-                        if (r < 0) {
-                                printf("%s  %s: block %llu %s\n", r == -ENOENT ? "MISSING" : "CORRUPT",
-                                       recs[i].path, (unsigned long long)nd.chunks[c].index,
-                                       r == -ENOENT ? "missing from the store"
-                                                    : "does not match its SHA-256");
-                                bad++;
-                        }
-                }
-                nono_node_clear(&nd);
-        }
-        free(buf);
-        nono_path_list_free(recs, n);
-        if (bad) {
+        if (vc.bad) {
                 nono_err("session %s: %zu pre-image(s) missing or corrupt: the listed paths cannot be "
                          "restored exactly",
-                         s.id, bad);
+                         s.id, vc.bad);
                 nono_session_clear(&s);
                 return 1;
         }
-        printf("session %s: ok (%zu objects and %zu blocks match their SHA-256)\n", s.id, objects, chunks);
+        printf("session %s: ok (%zu objects and %zu blocks match their SHA-256)\n", s.id, vc.objects,
+               vc.chunks);
         nono_session_clear(&s);
         return 0;
 }

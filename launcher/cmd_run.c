@@ -691,12 +691,17 @@ int nono_cmd_run(int argc, char **argv)
                 return 2;
         }
         nono_trace("run: options parsed");
+        return nono_run_recorded(&f, cmd, dry, json, want_summary);
+}
+
+int nono_run_recorded(const struct nono_policy_flags *f, char **cmd, bool dry, bool json, bool summary)
+{
 #ifdef NONO_HAVE_STORE
         /* OpenSSL frees its tables in an atexit handler: milliseconds spent after everything is durable,
          * freeing memory the exit frees anyway. First OpenSSL call of the process: the flag takes. */
         OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 #endif
-        struct run_ctx ctx = {.summary = want_summary};
+        struct run_ctx ctx = {.summary = summary};
         struct nono_run_hooks hooks = {
             .userdata = &ctx,
 #ifdef NONO_HAVE_FS
@@ -716,7 +721,7 @@ int nono_cmd_run(int argc, char **argv)
         };
         clock_gettime(CLOCK_MONOTONIC, &ctx.t0);
         int status =
-            nono_run(&f, cmd, &(struct nono_run_options){.dry_run = dry, .json = json, .hooks = &hooks});
+            nono_run(f, cmd, &(struct nono_run_options){.dry_run = dry, .json = json, .hooks = &hooks});
         ctx_free(&ctx);
         nono_trace("run: store closed");
         return status;
