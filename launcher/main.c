@@ -14,27 +14,6 @@
 
 static const struct nono_command commands[] = {NONO_COMMANDS{NULL, NULL, NULL}};
 
-int nono_err(const char *fmt, ...)
-{
-        va_list ap;
-
-        fputs("nono: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return 1;
-}
-
-bool nono_color(FILE *f)
-{
-        const char *nc = getenv("NO_COLOR");
-
-        if (nc && *nc)
-                return false;
-        return isatty(fileno(f));
-}
-
 static void usage(FILE *f)
 {
         fputs("nono - a sandbox for AI coding agents\n\n"

@@ -23,19 +23,6 @@
 #include "launcher/cli.h"
 #include "launcher/run.h"
 
-/* main.c's helper, which the launcher library expects from the binary. */
-int nono_err(const char *fmt, ...)
-{
-        va_list ap;
-
-        fputs("nono: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return 1;
-}
-
 struct notify_state {
         int fd;
         int execs;
