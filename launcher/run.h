@@ -51,8 +51,8 @@ struct nono_run_options {
 /* Runs cmd under the policy from f. Returns nono's exit status. */
 int nono_run(const struct nono_policy_flags *f, char **cmd, const struct nono_run_options *o);
 int nono_cmd_run(int argc, char **argv);
-/* `nono run` without its option parsing: nono_run() with every part plugged in (fs/ over the roots, the session
- * record, the audit supervisor, the proxy) and the exit summary on stderr when summary. */
+/* `nono run` without its option parsing: nono_run() with every part plugged in (fs/ over the roots, the
+ * session record, the audit supervisor, the proxy) and the exit summary on stderr when summary. */
 int nono_run_recorded(const struct nono_policy_flags *f, char **cmd, bool dry, bool json, bool summary);
 /* nono's own state directories (malloc'd, NULL-terminated). */
 int nono_run_state_paths(char ***out);
