@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli.c - the small helpers of cli.h, in the library so that the binary, libnono and the tests share them. */
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,4 +26,12 @@ bool nono_color(FILE *f)
         if (nc && *nc)
                 return false;
         return isatty(fileno(f));
+}
+
+void nono_json_add_i64(void *o, const char *name, long long v)
+{
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%lld", v);
+        cJSON_AddRawToObject(o, name, buf);
 }

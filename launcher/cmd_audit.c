@@ -152,14 +152,6 @@ static cJSON *strv_json(char **v)
 }
 
 /* 64-bit integers printed exactly (cJSON numbers are doubles). */
-static void add_i64(cJSON *o, const char *name, int64_t v)
-{
-        char buf[32];
-
-        snprintf(buf, sizeof(buf), "%lld", (long long)v);
-        cJSON_AddRawToObject(o, name, buf);
-}
-
 static void print_json_line(cJSON *o)
 {
         char *s = cJSON_PrintUnformatted(o);
@@ -277,7 +269,7 @@ static int audit_list(int argc, char **argv)
                         fmt_utc_iso(s->start_ns, iso, sizeof(iso));
                         cJSON_AddStringToObject(o, "id", s->id);
                         cJSON_AddStringToObject(o, "start", iso);
-                        add_i64(o, "start_ns", s->start_ns);
+                        nono_json_add_i64(o, "start_ns", s->start_ns);
                         if (s->end_ns)
                                 cJSON_AddNumberToObject(o, "duration_ms",
                                                         (double)((s->end_ns - s->start_ns) / 1000000));
@@ -403,7 +395,7 @@ static cJSON *event_json(const struct show *sh, const struct nono_event *ev)
         cJSON_AddStringToObject(o, "session", sh->s->id);
         cJSON_AddNumberToObject(o, "seq", (double)ev->seq);
         cJSON_AddStringToObject(o, "time", iso);
-        add_i64(o, "time_ns", ev->time_ns);
+        nono_json_add_i64(o, "time_ns", ev->time_ns);
         cJSON_AddStringToObject(o, "type", nono_event_type_name(ev->type));
         cJSON_AddStringToObject(o, "op", nono_op_name(ev->op));
         cJSON_AddNumberToObject(o, "pid", ev->pid);

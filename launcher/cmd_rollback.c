@@ -124,14 +124,14 @@ static int cmd_list(int argc, char **argv)
                                                 s->kind == NONO_SESSION_RESTORE ? "restore" : "run");
                         if (s->parent)
                                 cJSON_AddStringToObject(o, "parent", s->parent);
-                        cJSON_AddNumberToObject(o, "start_ns", (double)s->start_ns);
-                        cJSON_AddNumberToObject(o, "end_ns", (double)s->end_ns);
+                        nono_json_add_i64(o, "start_ns", s->start_ns);
+                        nono_json_add_i64(o, "end_ns", s->end_ns);
                         cJSON_AddStringToObject(o, "state", state_name(s->state));
                         cJSON_AddStringToObject(o, "command", cmd ? cmd : "");
                         cJSON_AddNumberToObject(o, "created", (double)c.created);
                         cJSON_AddNumberToObject(o, "modified", (double)(c.modified + c.renamed));
                         cJSON_AddNumberToObject(o, "deleted", (double)c.deleted);
-                        cJSON_AddNumberToObject(o, "preimage_bytes", (double)s->preimage_bytes);
+                        nono_json_add_i64(o, "preimage_bytes", (long long)s->preimage_bytes);
                         cJSON_AddItemToArray(arr, o);
                 } else {
                         fmt_time(s->start_ns, a, sizeof a);

@@ -244,8 +244,11 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                                    it->path, *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
         }
         rb_timing("record pre");
-        if (r >= 0)
-                r = nono_store_sync(st);
+        if (r >= 0 && (r = nono_store_sync(st)) < 0)
+                rb_set_err(
+                    "cannot record what the restore overwrites (so that it can be undone), nothing was "
+                    "changed: %s",
+                    *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
         return r;
 }
 
@@ -534,6 +537,13 @@ int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts 
         if (r >= 0)
                 r = rb_journal_save(st, &p);
         rb_timing("journal");
+        if (r < 0 && p.restore_id[0]) {
+                /* Nothing was changed and nothing is journaled (a full store, say): the restore session
+                 * would only show up as crashed. Best effort: with the disk full this may fail too. */
+                nono_session_delete(st, p.restore_id);
+                nono_store_sync(st);
+                goto out;
+        }
         if (r >= 0)
                 r = rb_apply(st, &p, o->progress);
         rb_timing("apply+syncfs");

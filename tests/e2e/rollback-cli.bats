@@ -48,7 +48,10 @@ import json, sys
 s = json.load(sys.stdin)[-1]
 assert s["state"] == "finished" and s["kind"] == "run", s
 assert (s["created"], s["modified"], s["deleted"]) == (1, 3, 1), s
-for k in ("id", "start_ns", "end_ns", "command", "preimage_bytes"): assert k in s, k'
+for k in ("id", "start_ns", "end_ns", "command", "preimage_bytes"): assert k in s, k
+# times are exact integers in nanoseconds, not doubles rounded to 1.79e+18
+assert type(s["start_ns"]) is int and type(s["end_ns"]) is int and s["end_ns"] >= s["start_ns"] > 10**18, s'
+        [[ "$output" != *e+18* ]]
 }
 
 @test "rollback show --diff reads like git diff, without color when not on a tty" {
