@@ -406,6 +406,10 @@ static int cmd_cleanup(int argc, char **argv)
         if (open_store(false, &st) < 0)
                 return 1;
         r = nono_cleanup(st, &rules, dry, stdout, &res);
+        if (r == -EBUSY)
+                return nono_err("another nono%s is restoring or cleaning up sessions in this store: let it "
+                                "finish, then run this again",
+                                nono_pid_note(res.busy_pid));
         if (r < 0)
                 return nono_err("cleanup failed: %s", nono_store_errmsg());
         printf("%s %zu session(s), kept %zu", dry ? "would remove" : "removed", res.removed, res.kept);

@@ -466,8 +466,34 @@ static int check_session(const struct nono_session *s)
         return 0;
 }
 
+static int restore_locked(nono_store *st, const char *id, const struct nono_restore_opts *o,
+                          struct nono_restore_report *rep);
+
+/* One restore (or cleanup) at a time per store: see nono_store_lock for the failure it prevents. A dry run
+ * changes nothing and takes no lock. */
 int nono_restore(nono_store *st, const char *id, const struct nono_restore_opts *o,
                  struct nono_restore_report *rep)
+{
+        int lk = -1, holder = 0, r;
+
+        if (!o->dry_run && (r = nono_store_lock(st, "rollback", &lk, &holder)) < 0) {
+                memset(rep, 0, sizeof *rep);
+                errbuf[0] = 0;
+                if (r == -EBUSY)
+                        rb_set_err("another nono%s is restoring or cleaning up sessions in this store: let "
+                                   "it finish, then run this again",
+                                   nono_pid_note(holder));
+                else
+                        rb_set_err("%s", nono_store_errmsg());
+                return r;
+        }
+        r = restore_locked(st, id, o, rep);
+        nono_store_unlock(lk);
+        return r;
+}
+
+static int restore_locked(nono_store *st, const char *id, const struct nono_restore_opts *o,
+                          struct nono_restore_report *rep)
 {
         struct nono_session s = {0};
         struct rb_plan p = {0};

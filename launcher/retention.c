@@ -94,8 +94,27 @@ static bool protected(nono_store *st, const struct nono_session *s)
         return false;
 }
 
+static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
+                          struct nono_cleanup_result *res);
+
+/* Not while a restore runs: it may need the pre-images a cleanup would free (nono_store_lock). */
 int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
                  struct nono_cleanup_result *res)
+{
+        int lk = -1, holder = 0, r;
+
+        memset(res, 0, sizeof *res);
+        if (!dry_run && (r = nono_store_lock(st, "rollback", &lk, &holder)) < 0) {
+                res->busy_pid = holder;
+                return r;
+        }
+        r = cleanup_locked(st, rules, dry_run, out, res);
+        nono_store_unlock(lk);
+        return r;
+}
+
+static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
+                          struct nono_cleanup_result *res)
 {
         struct nono_session *v = NULL;
         size_t n = 0, nrb = 0;
@@ -175,5 +194,6 @@ int nono_retention_apply(nono_store *st)
                 fprintf(stderr, "nono: %s (automatic cleanup skipped)\n", err);
                 return r;
         }
-        return nono_cleanup(st, &rules, false, NULL, &res);
+        r = nono_cleanup(st, &rules, false, NULL, &res);
+        return r == -EBUSY ? 0 : r; /* a restore or cleanup is running: the next session applies it */
 }

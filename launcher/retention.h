@@ -35,9 +35,11 @@ struct nono_cleanup_result {
         size_t removed, kept;
         uint64_t bytes; /* pre-image bytes of the removed sessions */
         struct nono_gc_stats gc;
+        int busy_pid; /* -EBUSY: the nono holding the store's rollback lock (restore or cleanup) */
 };
 
-/* Removes the rollback sessions the rules select (oldest first); dry_run lists them on out instead. */
+/* Removes the rollback sessions the rules select (oldest first); dry_run lists them on out instead. -EBUSY
+ * when a restore or another cleanup holds the store's rollback lock. */
 int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
                  struct nono_cleanup_result *res);
 

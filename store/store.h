@@ -64,6 +64,15 @@ void nono_store_close(nono_store *s);
 /* Waits until everything this process queued so far is durable. */
 int nono_store_sync(nono_store *s);
 
+/* An exclusive advisory lock named name (a file <store>/<name>.lock, flock), for work that two nono
+ * processes must not do at once on one store (restore, cleanup). Never waits: -EBUSY when another process
+ * holds it, with its pid in *holder (0 if unknown). The kernel drops the lock when the holder exits or is
+ * killed, so a crash never leaves it stuck. Release with nono_store_unlock(*fd). */
+int nono_store_lock(nono_store *s, const char *name, int *fd, int *holder);
+void nono_store_unlock(int fd);
+/* " (pid N)" for a lock holder's pid, "" when it is not known yet (static buffer: for one message). */
+const char *nono_pid_note(int pid);
+
 /* Garbage collection frees unreferenced content only when it was last put more than this many seconds ago
  * (default 3600), so a put whose referencing node_put has not committed yet is never freed (see gc.c).
  * Tests set 0. Addition by store/. */

@@ -272,3 +272,45 @@ assert s['$sid']['state'] == 'restored' and s['$rid']['kind'] == 'restore' and s
         fusermount3 -u "$T/mnt"
         wait
 }
+
+@test "a second restore or cleanup while one holds the store's rollback lock is refused, changing nothing" {
+        command -v flock >/dev/null || skip "flock(1) is not installed"
+        before=$(dump "$W")
+        sid=$(standard)
+        after=$(dump "$W")
+        lock="$NONO_HOME/store/rollback.lock"
+        # flock(1) holds the lock the way a running restore does; nono, started under it, must refuse
+        run flock -x "$lock" "$NONO" rollback restore "$sid"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"another nono"*"is restoring or cleaning up sessions in this store: let it finish"* ]]
+        [ "$(dump "$W")" = "$after" ]
+        run "$NONO" rollback list --json
+        python3 -c 'import json,sys; s=json.load(sys.stdin); assert len(s)==1 and s[0]["state"]=="finished", s' <<<"$output"
+        run flock -x "$lock" "$NONO" rollback cleanup --keep 0
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"another nono"*"let it finish"* ]]
+        # a dry run reads only and is not blocked
+        run flock -x "$lock" "$NONO" rollback restore "$sid" --dry-run
+        [ "$status" -eq 0 ]
+        # once the lock is free, the same restore works
+        run "$NONO" rollback restore "$sid"
+        [ "$status" -eq 0 ]
+        [ "$(dump "$W" | grep -v '^\. ')" = "$(echo "$before" | grep -v '^\. ')" ]
+}
+
+@test "two restores of one session started together: one restores, the other is refused or finds nothing to do" {
+        before=$(dump "$W")
+        sid=$(standard)
+        "$NONO" rollback restore "$sid" >"$T/a" 2>&1 &
+        a=$!
+        "$NONO" rollback restore "$sid" >"$T/b" 2>&1 &
+        b=$!
+        sa=0; wait "$a" || sa=$?
+        sb=0; wait "$b" || sb=$?
+        cat "$T/a" "$T/b"
+        [ $((sa == 0 ? 1 : 0)) -eq 1 ] || [ "$sb" -eq 0 ]
+        [ "$(dump "$W" | grep -v '^\. ')" = "$(echo "$before" | grep -v '^\. ')" ]
+        # never a half-made restore session left behind
+        run "$NONO" rollback list --json
+        python3 -c 'import json,sys; s=json.load(sys.stdin); assert all(x["state"] != "crashed" for x in s), s' <<<"$output"
+}
