@@ -14,6 +14,8 @@
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -189,6 +191,37 @@ static int new_session(nono_fs *fs)
         return fs->se ? 0 : -EIO;
 }
 
+dev_t nono_fs_mount_dev(const char *path)
+{
+        struct statx sx;
+
+        /* AT_STATX_DONT_SYNC: FUSE answers from the attributes it has (the root's, made at mount) instead of
+         * asking the server, which may not be serving yet */
+        if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &sx) < 0)
+                return 0;
+        return makedev(sx.stx_dev_major, sx.stx_dev_minor);
+}
+
+/* Why: FUSE_INIT's max_readahead can only lower the window, and a new FUSE mount starts at the kernel's
+ * default of 128 KiB, so reading a file that is not cached goes through the server 128 KiB at a time, each
+ * request waiting for the one before. /sys/class/bdi/MAJ:MIN/read_ahead_kb is the same knob `blockdev
+ * --setra` turns for a disk; only root may write it. Not a security mechanism. */
+void nono_fs_tune_readahead(dev_t dev)
+{
+        char p[64];
+
+        if (!dev || major(dev) != 0) /* FUSE mounts have anonymous devices (major 0) */
+                return;
+        snprintf(p, sizeof(p), "/sys/class/bdi/%u:%u/read_ahead_kb", major(dev), minor(dev));
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        if (write(fd, "1024", 4) != 4) {
+                /* the window stays at 128 KiB: slower cold reads, nothing else */
+        }
+        close(fd);
+}
+
 int nono_fs_mount(nono_fs *fs, const char *mountpoint)
 {
         int r = new_session(fs);
@@ -197,6 +230,7 @@ int nono_fs_mount(nono_fs *fs, const char *mountpoint)
         if (fuse_session_mount(fs->se, mountpoint) != 0)
                 return -EIO;
         fs->mountpoint = strdup(mountpoint);
+        nono_fs_tune_readahead(nono_fs_mount_dev(mountpoint));
         return 0;
 }
 

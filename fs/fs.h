@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "store/store.h"
 
@@ -60,6 +61,13 @@ int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out);
 /* Either mounts at mountpoint itself (fusermount3 when unprivileged), or serves an fd of /dev/fuse that was
  * already mounted by someone else (the sandbox child mounts inside its namespace and passes the fd back). */
 int nono_fs_mount(nono_fs *fs, const char *mountpoint);
+/* The device of a FUSE mount fs/ serves at path (without a request to the server, so it can be asked
+ * before the mount is served). 0 if unknown. */
+dev_t nono_fs_mount_dev(const char *path);
+/* Raises the kernel's readahead window of the FUSE mount with device dev to what fs/ asks for in FUSE_INIT
+ * (1 MiB; the kernel caps a new mount at 128 KiB, so a cold sequential read costs one round trip per
+ * 128 KiB). Needs root (sysfs): for anyone else it does nothing, and the mount works as before. */
+void nono_fs_tune_readahead(dev_t dev);
 int nono_fs_attach(nono_fs *fs, int fuse_fd);
 
 /* The mount options a caller that mounts by itself must use (for attach): fills buf with the data string
