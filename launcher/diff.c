@@ -139,6 +139,8 @@ int nono_diff_print(FILE *out, const struct nono_diff_side *a, const struct nono
         }
         if (!has_data(a) && !has_data(b))
                 goto done; /* directories, fifos: the header says it all */
+        if (has_data(a) && has_data(b) && a->len == b->len && (!a->len || !memcmp(a->data, b->data, a->len)))
+                goto done; /* same bytes (a change that was refused, or undone by the agent): no hunk */
         r = make_patch(a, b, &p);
         if (r < 0)
                 return r;
