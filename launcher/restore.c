@@ -253,6 +253,7 @@ struct devino {
         dev_t dev;
         ino_t ino;
         uint64_t k;
+        size_t item;
 };
 
 static int cmp_devino(const void *a, const void *b)
@@ -287,8 +288,8 @@ static int record_post(nono_store *st, struct rb_plan *p)
                 qsort(p->placed, p->n_placed, sizeof *p->placed, cmp_placed);
         for (size_t i = 0; i < p->n_items; i++)
                 if (p->items[i].k)
-                        m[nm++] =
-                            (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino, p->items[i].k};
+                        m[nm++] = (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino,
+                                                  p->items[i].k, i};
         qsort(m, nm, sizeof *m, cmp_devino);
         for (size_t i = 0; i < p->n_items && r >= 0; i++) {
                 struct rb_item *it = &p->items[i];
@@ -298,7 +299,7 @@ static int record_post(nono_store *st, struct rb_plan *p)
                 char link[4096];
 
                 if (fd >= 0 && fstat(fd, &st2) == 0) {
-                        struct devino key = {st2.st_dev, st2.st_ino, 0}, *f;
+                        struct devino key = {st2.st_dev, st2.st_ino, 0, 0}, *f;
                         rec.post_type = S_ISREG(st2.st_mode)    ? NONO_FT_FILE
                                         : S_ISDIR(st2.st_mode)  ? NONO_FT_DIR
                                         : S_ISLNK(st2.st_mode)  ? NONO_FT_SYMLINK
@@ -308,13 +309,21 @@ static int record_post(nono_store *st, struct rb_plan *p)
                         rec.post_size = st2.st_size;
                         rec.post_mtime_ns = st2.st_mtim.tv_sec * 1000000000LL + st2.st_mtim.tv_nsec;
                         f = bsearch(&key, m, nm, sizeof *m, cmp_devino);
-                        rec.post_node = f ? f->k : 0;
                         const struct rb_placed *pl =
                             S_ISREG(st2.st_mode) && p->n_placed
                                 ? bsearch(&(struct rb_placed){.dev = st2.st_dev, .ino = st2.st_ino},
                                           p->placed, p->n_placed, sizeof *p->placed, cmp_placed)
                                 : NULL;
-                        if (pl && pl->size == (uint64_t)st2.st_size) {
+                        /* A placed file is new content even in a reused inode (restore_apply.c "spare").
+                         * A resumed restore does not know which inodes the killed run reused: a
+                         * single-named file found at another path than the plan saw it is not taken
+                         * for the object it was (kept inodes of regular files that move are rare:
+                         * block-level ones; they are then recorded as new, never as the wrong one). */
+                        if (f && (pl || (p->resumed && S_ISREG(st2.st_mode) && st2.st_nlink == 1 &&
+                                         strcmp(p->items[f->item].path, it->path))))
+                                f = NULL;
+                        rec.post_node = f ? f->k : 0;
+                        if (pl && pl->object_known && pl->size == (uint64_t)st2.st_size) {
                                 rec.post_has_digest = true;
                                 rec.post_digest = pl->object;
                         } else if (S_ISREG(st2.st_mode)) {
@@ -435,6 +444,7 @@ static int resume(nono_store *st, const struct nono_session *s, const struct non
         if (r >= 0) {
                 fprintf(out, "nono: completing the interrupted restore of %s (%zu of %zu steps were done)\n",
                         s->id, p.done, p.n_steps);
+                p.resumed = true;
                 r = rb_apply(st, &p, o->progress);
         }
         if (r >= 0)

@@ -70,13 +70,15 @@ struct rb_item {
         bool trash; /* an extra that needs its own move to the trash (a name not at start, not recorded) */
 };
 
-/* A regular file this process built from a whole object and renamed into place (restore_apply.c): its
- * content is known, so the restore session's post-image need not read it back (record_post). */
+/* A regular file this process built and renamed into place (restore_apply.c): not any object the plan saw
+ * (a reused inode had another path's content), and when built from a whole object its content is known,
+ * so the restore session's post-image need not read it back (record_post). */
 struct rb_placed {
         dev_t dev;
         ino_t ino;
         uint64_t size;
         nono_digest object;
+        bool object_known;
 };
 
 struct rb_plan {
@@ -87,6 +89,7 @@ struct rb_plan {
         char **filebase; /* roots that are files: rootfds[] is their directory, this their name; else NULL */
         int *fsstash;    /* fs/'s stash directory of each root ("..nono-stash.SESSION.ROOT"), -1: none */
         bool crashed;    /* the session has no final post-images (only fs/'s interim ones) */
+        bool resumed;    /* completing a killed restore (from the journal) */
         size_t n_roots;
         struct rb_item *items;
         size_t n_items;
