@@ -54,6 +54,7 @@ void rb_plan_free(struct rb_plan *p)
         for (size_t i = 0; i < p->n_items; i++) {
                 free(p->items[i].path);
                 free(p->items[i].rec.post_link_target);
+                free(p->items[i].content);
         }
         free(p->items);
         for (size_t i = 0; i < p->n_steps; i++) {
@@ -207,7 +208,16 @@ static int put_content(nono_store *st, int fd, const struct stat *sb, nono_diges
         return r;
 }
 
-/* The restore session's pre-images: whole content of whatever is at each touched path now. */
+/* The file the plan read (same inode, size, mtime and ctime): its content then is its content now. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The restore session's pre-images: whole content of whatever is at each touched path now (a small
+ * file's from the plan's read when it has not changed since). */
 static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
 {
         int r = 0;
@@ -225,7 +235,14 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                         } else {
                                 n.id = it->k;
                                 r = rfs_read_meta(fd, &st2, &n);
-                                if (r >= 0 && n.type == NONO_FT_FILE) {
+                                if (r >= 0 && n.type == NONO_FT_FILE && it->content &&
+                                    same_file(&st2, &it->cur)) {
+                                        r = nono_object_put_buf(st, it->content, it->content_len, &n.object,
+                                                                NONO_ASYNC);
+                                        n.size = it->content_len;
+                                        n.complete = true;
+                                        *bytes += it->content_len;
+                                } else if (r >= 0 && n.type == NONO_FT_FILE) {
                                         _cleanup_close_ int rd = rfs_open_read(fd);
                                         uint64_t sz = 0;
                                         r = rd < 0 ? rd : put_content(st, rd, &st2, &n.object, &sz);
@@ -288,8 +305,8 @@ static int record_post(nono_store *st, struct rb_plan *p)
                 qsort(p->placed, p->n_placed, sizeof *p->placed, cmp_placed);
         for (size_t i = 0; i < p->n_items; i++)
                 if (p->items[i].k)
-                        m[nm++] = (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino,
-                                                  p->items[i].k, i};
+                        m[nm++] =
+                            (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino, p->items[i].k, i};
         qsort(m, nm, sizeof *m, cmp_devino);
         for (size_t i = 0; i < p->n_items && r >= 0; i++) {
                 struct rb_item *it = &p->items[i];

@@ -39,10 +39,10 @@ struct ctx {
         struct rb_plan *p;
         struct rb_reaper *reaper; /* frees replaced inodes after we return (restore_reap.h) */
         bool reaper_failed;
-        uint64_t *finished;       /* open-addressing set of nodes whose PLACE also set attributes and times */
-        size_t finished_cap;      /* a power of two, or 0 */
-        int *stash;               /* per root, -1 until made */
-        int *spare;               /* per root: O_RDWR fd of the reusable inode at stash/SPARE, -1: none */
+        uint64_t *finished;  /* open-addressing set of nodes whose PLACE also set attributes and times */
+        size_t finished_cap; /* a power of two, or 0 */
+        int *stash;          /* per root, -1 until made */
+        int *spare;          /* per root: O_RDWR fd of the reusable inode at stash/SPARE, -1: none */
         char stash_name[64];
         size_t step; /* index of the running step */
 };
@@ -266,8 +266,8 @@ static int finish_tmp_file(int fd, const struct nono_node *n, const struct stat 
         uid_t uid = cur ? cur->st_uid : geteuid();
         gid_t gid = cur ? cur->st_gid : getegid();
 
-        if ((n->uid != uid || n->gid != gid) && fchown(fd, n->uid, n->gid) < 0 &&
-            errno != EPERM && errno != EINVAL)
+        if ((n->uid != uid || n->gid != gid) && fchown(fd, n->uid, n->gid) < 0 && errno != EPERM &&
+            errno != EINVAL)
                 return -errno;
         for (size_t i = 0; i < n->n_xattrs; i++)
                 if (fsetxattr(fd, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].len, 0) < 0 &&

@@ -68,6 +68,11 @@ struct rb_item {
         uint64_t k;      /* restore-session node id of the current object; 0: absent */
         bool extra;
         bool trash; /* an extra that needs its own move to the trash (a name not at start, not recorded) */
+        /* A small regular file's content as the conflict check read it (NULL: not kept): the restore
+         * session stores it as its pre-image without reading the file again, if the file's inode, size,
+         * mtime and ctime are still those of cur. Memory only. */
+        char *content;
+        size_t content_len;
 };
 
 /* A regular file this process built and renamed into place (restore_apply.c): not any object the plan saw
@@ -100,7 +105,11 @@ struct rb_plan {
         struct rb_placed *placed; /* memory only (a resumed restore reads the files instead) */
         size_t n_placed, cap_placed;
         size_t n_conflicts;
+        size_t content_bytes; /* sum of items' content (bounded by RB_CONTENT_MAX) */
 };
+
+#define RB_CONTENT_FILE_MAX (256 * 1024)       /* larger files are streamed, twice */
+#define RB_CONTENT_MAX      (64 * 1024 * 1024) /* content kept between the plan and the undo's record */
 
 #define RB_FS_STASH_PREFIX "..nono-stash."
 

@@ -286,8 +286,28 @@ static bool already_restored(const struct rb_plan *p, const struct rb_item *it, 
         return true;
 }
 
-static int check_conflict(const struct rb_plan *p, const struct rb_item *it, const struct nodemap *m,
-                          FILE *out)
+/* The object id of the regular file at it's path; small files are read into it->content once, for the
+ * restore session's pre-image (restore.c record_pre). */
+static int current_id(struct rb_plan *p, struct rb_item *it, nono_digest *d)
+{
+        _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
+        _cleanup_close_ int fd = o >= 0 ? rfs_open_read(o) : o;
+        char *buf;
+        size_t len;
+
+        if (fd < 0)
+                return fd;
+        if (it->cur.st_size > RB_CONTENT_FILE_MAX || p->content_bytes + it->cur.st_size > RB_CONTENT_MAX ||
+            rfs_read_all(fd, RB_CONTENT_FILE_MAX, &buf, &len) < 0)
+                return rfs_object_id(fd, d, NULL);
+        free(it->content);
+        it->content = buf;
+        it->content_len = len;
+        p->content_bytes += len;
+        return rfs_object_id_buf(buf, len, d);
+}
+
+static int check_conflict(struct rb_plan *p, struct rb_item *it, const struct nodemap *m, FILE *out)
 {
         const struct nono_path_rec *r = &it->rec;
         uint32_t now = it->cur_exists ? ftype_of(it->cur.st_mode) : NONO_FT_ABSENT;
@@ -305,10 +325,8 @@ static int check_conflict(const struct rb_plan *p, const struct rb_item *it, con
                 snprintf(why, sizeof why, "size changed from %llu to %llu", (unsigned long long)r->post_size,
                          (unsigned long long)it->cur.st_size);
         else if (now == NONO_FT_FILE && r->post_has_digest) {
-                _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
-                _cleanup_close_ int fd = o >= 0 ? rfs_open_read(o) : o;
                 nono_digest d;
-                if (fd < 0 || rfs_object_id(fd, &d, NULL) < 0)
+                if (current_id(p, it, &d) < 0)
                         snprintf(why, sizeof why, "cannot be read to compare");
                 else if (memcmp(d.b, r->post_digest.b, 32))
                         snprintf(why, sizeof why, "content changed");
