@@ -7,6 +7,11 @@
  * either a hard link to the file itself (before a partly captured file loses or changes a name) or a full
  * copy (before a big truncation). Each entry is durable (fsync of the stash directory) before fs/ makes the
  * change, and queued for the background ingest (cow-post.c).
+ *
+ * An entry "h<node id>" is a hard link to a file that had several names when the session first changed it
+ * (why: cow.c "Hard links"). It is not ingested; fs/ removes it at the session end when a recorded path
+ * still leads to the inode (restore finds it there), else it stays until the session is restored (restore
+ * removes it) or deleted.
  */
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -132,4 +137,33 @@ out:
         if (dst >= 0)
                 close(dst);
         return r;
+}
+
+void stash_hlink(struct nono_fs *fs, struct obj *o, int vfd)
+{
+        char name[40], p[64];
+        int sd = stash_dir(fs);
+
+        if (sd < 0)
+                return;
+        snprintf(name, sizeof(name), "h%llu", (unsigned long long)o->node);
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", vfd);
+        if (linkat(vfd, "", sd, name, AT_EMPTY_PATH) < 0 && errno != EEXIST &&
+            linkat(AT_FDCWD, p, sd, name, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+                return; /* restore falls back to the recorded names (and says what it could not relink) */
+        if (fsync_dirfd(sd) == 0)
+                o->hlinked = true;
+        else
+                unlinkat(sd, name, 0);
+}
+
+void stash_hunlink(struct nono_fs *fs, struct obj *o)
+{
+        char name[40];
+
+        if (!o->hlinked || fs->cow->stash_fd < 0)
+                return;
+        snprintf(name, sizeof(name), "h%llu", (unsigned long long)o->node);
+        unlinkat(fs->cow->stash_fd, name, 0);
+        o->hlinked = false;
 }
