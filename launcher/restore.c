@@ -128,6 +128,20 @@ int rb_fs_stash_entry(const struct rb_plan *p, uint32_t root, uint64_t node)
         return fd < 0 ? -errno : fd;
 }
 
+int rb_fs_hlink_entry(const struct rb_plan *p, uint32_t root, uint64_t node, char *name)
+{
+        char buf[32];
+        int fd;
+
+        if (!name)
+                name = buf;
+        snprintf(name, 32, "h%llu", (unsigned long long)node);
+        if (!p->fsstash || root >= p->n_roots || p->fsstash[root] < 0)
+                return -ENOENT;
+        fd = openat(p->fsstash[root], name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
 static uint64_t pid_start_time(void)
 {
         char buf[1024], *p;

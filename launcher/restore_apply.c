@@ -19,6 +19,7 @@
  * of inside the rename (ext4 with `discard` waits for the disk there, and in no-journal mode every later
  * inode allocation scans past recently freed ones). Progress is an 8-byte store record.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -143,6 +144,25 @@ static int attach_from(struct ctx *c, uint32_t root, int sfd, const char *sname,
         if (r < 0)
                 return r;
         return renameat2(sfd, sname, parent, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+}
+
+/* Links sdir/sname (a file kept by fs/) at parent/name, evicting an occupant once. */
+static int link_into(struct ctx *c, uint32_t root, int sdir, const char *sname, int parent, const char *name)
+{
+        struct stat a, b;
+
+        if (linkat(sdir, sname, parent, name, 0) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return -errno;
+        if (fstatat(sdir, sname, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+            fstatat(parent, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+                return 0; /* done by an earlier run */
+        int r = evict(c, root, parent, name);
+        if (r < 0)
+                return r;
+        return linkat(sdir, sname, parent, name, 0) < 0 ? -errno : 0;
 }
 
 static int get_stash(struct ctx *c, uint32_t root)
@@ -511,7 +531,7 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                            const char *name)
 {
         _cleanup_close_ int src = -1;
-        char tmp[64];
+        char tmp[64], hname[32];
         int sfd = -1, r;
         bool from_stash = s->how == RB_FROM_STASH;
 
@@ -524,6 +544,12 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                         return 0; /* done by an earlier run */
                 if (src < 0)
                         return -errno;
+        } else if (s->how == RB_FROM_FSLINK) {
+                src = rb_fs_hlink_entry(c->p, s->root, s->node, hname);
+                if (src == -ENOENT && faccessat(parent, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        return 0; /* done by an earlier run, whose clean-up removed the entry */
+                if (src < 0)
+                        return src;
         } else if (s->how == RB_INPLACE && !(n->type == NONO_FT_FILE && n->complete && n->nlink <= 1)) {
                 /* the live inode matters unless a whole object replaces a single-named file */
                 src = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -551,6 +577,8 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 r = write_content(c, n, w, true);
                 if (r < 0)
                         return r;
+                if (s->how == RB_FROM_FSLINK)
+                        return link_into(c, s->root, c->p->fsstash[s->root], hname, parent, name);
                 return from_stash ? attach_from(c, s->root, sfd, s->path2, parent, name) : 0;
         }
         if (n->type == NONO_FT_FILE || !from_stash) {
@@ -705,8 +733,30 @@ static int step_meta(struct ctx *c, const struct rb_step *s, bool times)
         return r;
 }
 
+/* A full restore removes fs/'s h<node> names (fs/cow.c "Hard links"): the recorded names are the
+ * inode's again, and its link count is the start one. A partial restore keeps them for the rest. */
+static void drop_hlinks(struct ctx *c, uint32_t root)
+{
+        int sd = c->p->fsstash && root < c->p->n_roots ? c->p->fsstash[root] : -1;
+        int dfd = sd >= 0 ? openat(sd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        struct dirent *de;
+
+        if (!d) {
+                if (dfd >= 0)
+                        close(dfd);
+                return;
+        }
+        while ((de = readdir(d)))
+                if (de->d_name[0] == 'h' && de->d_name[1] >= '0' && de->d_name[1] <= '9')
+                        unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+}
+
 static int step_clean(struct ctx *c, const struct rb_step *s)
 {
+        if (c->p->full)
+                drop_hlinks(c, s->root);
         if (c->p->rootfds[s->root] < 0)
                 return 0;
         spare_close(c, s->root);

@@ -47,6 +47,8 @@ enum rb_how {
         RB_INPLACE,        /* the live inode is at path */
         RB_FRESH,          /* build from the store */
         RB_COPY,           /* content from the live file at path2 (outside the restored subset) */
+        RB_FROM_FSLINK,    /* the live inode is fs/'s stash entry h<node> (a multiply-linked file): its
+                              content is restored in place and path is linked to it */
 };
 
 struct rb_step {
@@ -117,6 +119,9 @@ void rb_plan_free(struct rb_plan *p);
 /* O_PATH fd of fs/'s stash entry of node (the base content of a block-level node, cow.c "content rule"),
  * or -ENOENT. */
 int rb_fs_stash_entry(const struct rb_plan *p, uint32_t root, uint64_t node);
+/* O_PATH fd of fs/'s stash name h<node> of a file that had several names (fs/cow.c "Hard links"), or
+ * -ENOENT. name (may be NULL, >= 32 bytes) gets the entry's name. */
+int rb_fs_hlink_entry(const struct rb_plan *p, uint32_t root, uint64_t node, char *name);
 int rb_open_roots(struct rb_plan *p);
 
 /* restore_plan.c: fills items and steps; lists conflicts on out. */

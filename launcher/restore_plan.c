@@ -460,6 +460,17 @@ static int add_new_names(struct rb_plan *p, const struct nodemap *m, size_t i, s
         return r;
 }
 
+/* A file that had several names and whose inode fs/ kept reachable in its stash (h<node>). */
+static bool has_hlink(const struct rb_plan *p, uint32_t root, const struct nono_node *n)
+{
+        int fd = n->type == NONO_FT_FILE && n->nlink > 1 ? rb_fs_hlink_entry(p, root, n->id, NULL) : -1;
+
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
 static bool ancestor_moves_back(const struct rb_plan *p, const struct nodemap *m, const struct rb_item *it)
 {
         char buf[PATH_MAX];
@@ -616,8 +627,10 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                 else if (s != SIZE_MAX) {
                         stash_name(nm, sizeof nm, 'n', m->ids[ni]);
                         r = rb_step_add(p, RB_PLACE, RB_FROM_STASH, it->root, it->target, it->path, nm);
-                } else if (m->nodes[ni].type == NONO_FT_FILE && !m->nodes[ni].complete &&
-                           ancestor_moves_back(p, m, it))
+                } else if (has_hlink(p, it->root, &m->nodes[ni]))
+                        r = rb_step_add(p, RB_PLACE, RB_FROM_FSLINK, it->root, it->target, it->path, NULL);
+                else if (m->nodes[ni].type == NONO_FT_FILE && !m->nodes[ni].complete &&
+                         ancestor_moves_back(p, m, it))
                         r = rb_step_add(p, RB_PLACE, RB_INPLACE, it->root, it->target, it->path, NULL);
                 else
                         r = rb_step_add(p, RB_PLACE, RB_FRESH, it->root, it->target, it->path, NULL);
@@ -698,7 +711,8 @@ static int note_unrecorded_links(const struct rb_plan *p, const struct nodemap *
         for (size_t k = 0; p->full && k < m->n; k++) {
                 const struct nono_node *nd = &m->nodes[k];
                 const struct rb_item *it = m->primary[k] != SIZE_MAX ? &p->items[m->primary[k]] : NULL;
-                if (nd->type != NONO_FT_FILE || nd->nlink <= names[k] || m->src[k] != SIZE_MAX || !it)
+                if (nd->type != NONO_FT_FILE || nd->nlink <= names[k] || m->src[k] != SIZE_MAX || !it ||
+                    has_hlink(p, it->root, nd))
                         continue;
                 fprintf(
                     out,
@@ -753,7 +767,7 @@ static int find_sources(struct rb_plan *p, struct nodemap *m, const size_t *orde
                 const struct nono_node *nd = &m->nodes[k];
                 size_t pi = m->primary[k];
                 if (nd->type != NONO_FT_FILE || nd->complete || m->src[k] != SIZE_MAX || !nd->size ||
-                    ancestor_moves_back(p, m, &p->items[pi]))
+                    ancestor_moves_back(p, m, &p->items[pi]) || has_hlink(p, p->items[pi].root, nd))
                         continue;
                 int e = rb_fs_stash_entry(p, p->items[pi].root, m->ids[k]);
                 if (e >= 0) {

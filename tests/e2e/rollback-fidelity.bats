@@ -103,10 +103,49 @@ unmount_fs() {
         diff <(echo "$before") <(dump "$W")
 }
 
-# The known limit: fs/ does not find a name in a directory the session never recorded. The inode the agent
-# changed is reachable only through that name, so restore makes the recorded name anew and says that the
-# other name is no longer a link of it, rather than leaving the user to discover it.
-@test "fidelity: a hard link in a directory the session never recorded is reported, not silently split" {
+# A name in a directory the session never recorded (d2/b): fs/ cannot find it, so it links the inode into
+# its stash (h<node>) at the first change; restore writes the start content into that inode and links the
+# recorded name to it again. Three ways an agent changes such a file: in place, in place then removing the
+# name, and an editor's save (a new file renamed over the name).
+@test "fidelity: a hard link in a directory the session never recorded gets the start content back" {
+        for how in inplace remove replace; do
+                W="$T/w-$how"
+                mkdir -p "$W/d1" "$W/d2"
+                echo original >"$W/d1/a"
+                ln "$W/d1/a" "$W/d2/b"
+                before=$(dump "$W")
+                mount_fs "$W"
+                echo changed >>"$MNT/d1/a"
+                case $how in
+                remove) rm "$MNT/d1/a" ;;
+                replace)
+                        echo saved >"$MNT/d1/.a.swp"
+                        mv "$MNT/d1/.a.swp" "$MNT/d1/a"
+                        ;;
+                esac
+                unmount_fs
+                [ "$(cat "$W/d2/b")" = "$(printf 'original\nchanged')" ]
+                # fs/ keeps its stash name only when no recorded path leads to the inode any more
+                local kept
+                kept=$(find "$T" -maxdepth 2 -path "$T/..nono-stash.$SID.*/h*" | wc -l)
+                if [ "$how" = inplace ]; then
+                        [ "$kept" -eq 0 ] && [ "$(stat -c %h "$W/d2/b")" -eq 2 ] # d1/a, d2/b
+                else
+                        [ "$kept" -eq 1 ] && [ "$(stat -c %h "$W/d2/b")" -eq 2 ] # d2/b, the stash name
+                fi
+                run "$NONO" rollback restore "$SID"
+                [ "$status" -eq 0 ] || { echo "$how: $output"; false; }
+                [[ "$output" != *"note:"* ]] || { echo "$how: $output"; false; }
+                [ "$(cat "$W/d2/b")" = original ]
+                [ "$W/d1/a" -ef "$W/d2/b" ]
+                [ "$(stat -c %h "$W/d2/b")" -eq 2 ]
+                diff <(echo "$before") <(dump "$W") || { echo "$how"; false; }
+        done
+}
+
+# When fs/ could not keep the inode (here: its stash name removed by hand), restore makes the recorded name
+# anew and says that the other name is no longer a link of it, rather than leaving the user to discover it.
+@test "fidelity: a hard link restore could not reach is reported, not silently split" {
         W="$T/w"
         mkdir -p "$W/d1" "$W/d2"
         echo original >"$W/d1/a"
@@ -115,6 +154,7 @@ unmount_fs() {
         echo changed >>"$MNT/d1/a"
         rm "$MNT/d1/a"
         unmount_fs
+        rm -f "$T"/..nono-stash."$SID".*/h*
         run "$NONO" rollback restore "$SID"
         [ "$status" -eq 0 ] || { echo "$output"; false; }
         [[ "$output" == *"note: $W/d1/a had 2 names (hard links) at the session start and the session recorded 1"* ]] || { echo "$output"; false; }
