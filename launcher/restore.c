@@ -63,6 +63,7 @@ void rb_plan_free(struct rb_plan *p)
         }
         free(p->steps);
         free(p->placed);
+        free(p->relinked);
         for (size_t i = 0; p->rootfds && i < p->n_roots; i++) {
                 if (p->rootfds[i] >= 0)
                         close(p->rootfds[i]);
@@ -230,6 +231,46 @@ static bool same_file(const struct stat *a, const struct stat *b)
                a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* Each inode the restore will relink from fs/'s h<node> (its other names, unrecorded, see its content
+ * change): its whole current state as a node of the restore session, see rb_plan.relinked. */
+static int record_relinked(nono_store *st, struct rb_plan *p, uint64_t *bytes)
+{
+        int r = 0;
+
+        for (size_t j = 0; j < p->n_steps && r >= 0; j++) {
+                const struct rb_step *s = &p->steps[j];
+                if (s->op != RB_PLACE || s->how != RB_FROM_FSLINK)
+                        continue;
+                _cleanup_close_ int fd = rb_fs_hlink_entry(p, s->root, s->node, NULL);
+                struct nono_node n = {.id = p->n_items + 1 + p->n_relinked};
+                struct stat st2;
+                if (fd < 0 || fstat(fd, &st2) < 0 || !S_ISREG(st2.st_mode))
+                        continue;
+                struct rb_placed *nv = realloc(p->relinked, (p->n_relinked + 1) * sizeof *nv);
+                if (!nv)
+                        return -ENOMEM;
+                p->relinked = nv;
+                r = rfs_read_meta(fd, &st2, &n);
+                if (r >= 0) {
+                        _cleanup_close_ int rd = rfs_open_read(fd);
+                        uint64_t sz = 0;
+                        r = rd < 0 ? rd : put_content(st, rd, &st2, &n.object, &sz);
+                        n.complete = true;
+                        *bytes += sz;
+                }
+                if (r >= 0)
+                        r = nono_node_put(st, p->restore_id, &n, NONO_ASYNC);
+                if (r >= 0)
+                        p->relinked[p->n_relinked++] =
+                            (struct rb_placed){.dev = st2.st_dev, .ino = st2.st_ino, .size = n.id};
+                nono_node_clear(&n);
+                if (r < 0)
+                        rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[s->root], s->path,
+                                   *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
+        }
+        return r;
+}
+
 /* The restore session's pre-images: whole content of whatever is at each touched path now (a small
  * file's from the plan's read when it has not changed since). */
 static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
@@ -274,6 +315,8 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                         rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[it->root],
                                    it->path, *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
         }
+        if (r >= 0)
+                r = record_relinked(st, p, bytes);
         rb_timing("record pre");
         if (r >= 0)
                 r = nono_store_sync(st);
@@ -309,7 +352,7 @@ static int cmp_placed(const void *a, const void *b)
  * the restore runs could make that wrong, and then the worst case is a missed conflict on undo). */
 static int record_post(nono_store *st, struct rb_plan *p)
 {
-        struct devino *m = calloc(p->n_items + 1, sizeof *m);
+        struct devino *m = calloc(p->n_items + p->n_relinked + 1, sizeof *m);
         size_t nm = 0;
         int r = 0;
 
@@ -321,6 +364,9 @@ static int record_post(nono_store *st, struct rb_plan *p)
                 if (p->items[i].k)
                         m[nm++] =
                             (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino, p->items[i].k, i};
+        for (size_t j = 0; j < p->n_relinked; j++)
+                m[nm++] =
+                    (struct devino){p->relinked[j].dev, p->relinked[j].ino, p->relinked[j].size, SIZE_MAX};
         qsort(m, nm, sizeof *m, cmp_devino);
         for (size_t i = 0; i < p->n_items && r >= 0; i++) {
                 struct rb_item *it = &p->items[i];
@@ -351,7 +397,7 @@ static int record_post(nono_store *st, struct rb_plan *p)
                          * for the object it was (kept inodes of regular files that move are rare:
                          * block-level ones; they are then recorded as new, never as the wrong one). */
                         if (f && (pl || (p->resumed && S_ISREG(st2.st_mode) && st2.st_nlink == 1 &&
-                                         strcmp(p->items[f->item].path, it->path))))
+                                         f->item != SIZE_MAX && strcmp(p->items[f->item].path, it->path))))
                                 f = NULL;
                         rec.post_node = f ? f->k : 0;
                         if (pl && pl->object_known && pl->size == (uint64_t)st2.st_size) {

@@ -783,6 +783,32 @@ static int step_roottimes(struct ctx *c, const struct rb_step *s)
         return futimens(d, ts) < 0 ? -errno : 0;
 }
 
+static int step_rewrite(struct ctx *c, const struct rb_step *s)
+{
+        struct nono_node n = {0};
+        int sfd = get_stash(c, s->root), r;
+
+        if (sfd < 0)
+                return sfd;
+        _cleanup_close_ int o = openat(sfd, s->path2, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (o < 0)
+                return errno == ENOENT ? 0 : -errno; /* cleaned up by an earlier run */
+        r = nono_node_get(c->st, c->p->session, s->node, &n);
+        if (r < 0)
+                return -ENODATA;
+        _cleanup_close_ int w = open_write(o);
+        r = w < 0 ? w : write_content(c, &n, w, true);
+        if (r >= 0)
+                r = rfs_apply_meta(o, &n);
+        if (r >= 0) {
+                struct timespec ts[2] = {{n.atime_ns / 1000000000LL, n.atime_ns % 1000000000LL},
+                                         {n.mtime_ns / 1000000000LL, n.mtime_ns % 1000000000LL}};
+                r = futimens(w, ts) < 0 ? -errno : 0;
+        }
+        nono_node_clear(&n);
+        return r;
+}
+
 static int run_step(struct ctx *c, const struct rb_step *s)
 {
         if (s->op != RB_PHASE && s->op != RB_CLEAN && c->p->rootfds[s->root] < 0)
@@ -806,6 +832,8 @@ static int run_step(struct ctx *c, const struct rb_step *s)
                 return 0;
         case RB_ROOTTIMES:
                 return step_roottimes(c, s);
+        case RB_REWRITE:
+                return step_rewrite(c, s);
         default:
                 return -EINVAL;
         }
@@ -828,8 +856,8 @@ static const char *op_name(uint8_t op)
 {
         static const char *n[] = {"",      "open up",           "move aside",   "restore",
                                   "link",  "set attributes of", "set times of", "clean up",
-                                  "phase", "set times of"};
-        return op < 10 ? n[op] : "?";
+                                  "phase", "set times of",      "restore"};
+        return op < 11 ? n[op] : "?";
 }
 
 int rb_apply(nono_store *st, struct rb_plan *p, bool progress)

@@ -40,6 +40,8 @@ enum rb_op {
         RB_PHASE,      /* phase boundary: progress is journaled here */
         RB_ROOTTIMES,  /* directory path (untracked) gets back path2 = "atime_ns mtime_ns" captured at plan
                           time */
+        RB_REWRITE,    /* the file node (several names, none of them recorded) whose live inode is in
+                          stash/path2 gets its content, attributes and times in place (path: where it was) */
 };
 
 enum rb_how {
@@ -106,6 +108,13 @@ struct rb_plan {
         bool full;                /* every path of the session (not a subset): the session becomes RESTORED */
         struct rb_placed *placed; /* memory only (a resumed restore reads the files instead) */
         size_t n_placed, cap_placed;
+        /* Inodes relinked from fs/'s h<node> (RB_FROM_FSLINK): the restore session records each as a node of
+         * its own (no path: its other names are unknown) and the path it is linked to names that node as
+         * its post-image, so undoing the restore writes the content back into the inode (RB_REWRITE).
+         * Memory only: after a resumed restore, undoing it leaves those other names with the start content.
+         */
+        struct rb_placed *relinked; /* .size: the restore session's node id */
+        size_t n_relinked;
         size_t n_conflicts;
         size_t content_bytes; /* sum of items' content (bounded by RB_CONTENT_MAX) */
 };

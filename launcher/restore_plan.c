@@ -212,12 +212,19 @@ out:
 
 static int load_nodes(nono_store *st, struct rb_plan *p, struct nodemap *m)
 {
-        m->ids = calloc(p->n_items + 1, sizeof *m->ids);
+        m->ids = calloc(2 * p->n_items + 1, sizeof *m->ids);
         if (!m->ids)
                 return -ENOMEM;
-        for (size_t i = 0; i < p->n_items; i++)
-                if (p->items[i].target)
-                        m->ids[m->n++] = p->items[i].target;
+        for (size_t i = 0; i < p->n_items; i++) {
+                const struct rb_item *it = &p->items[i];
+                if (it->target)
+                        m->ids[m->n++] = it->target;
+                /* a file now at a path that no path started with (a restore session's relinked inode,
+                 * rb_plan.relinked): its node too, so its content goes back (RB_REWRITE) */
+                if (p->full && it->has_post && it->rec.post_node && it->rec.post_type == NONO_FT_FILE &&
+                    it->rec.post_node != it->target)
+                        m->ids[m->n++] = it->rec.post_node;
+        }
         qsort(m->ids, m->n, sizeof *m->ids, cmp_u64);
         size_t u = 0;
         for (size_t i = 0; i < m->n; i++)
@@ -642,6 +649,14 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                         r = rb_step_add(p, RB_LINK, 0, it->root, it->target, it->path,
                                         p->items[m->primary[ni]].path);
         }
+        /* an inode with other (unrecorded) names that no path gets back: its content, in the stash */
+        for (size_t k = 0; k < m->n && r >= 0; k++)
+                if (m->primary[k] == SIZE_MAX && m->src[k] != SIZE_MAX && m->nodes[k].type == NONO_FT_FILE &&
+                    m->nodes[k].nlink > 1) {
+                        const struct rb_item *it = &p->items[m->src[k]];
+                        stash_name(nm, sizeof nm, 'n', m->ids[k]);
+                        r = rb_step_add(p, RB_REWRITE, 0, it->root, m->ids[k], it->path, nm);
+                }
         for (size_t j = 0; j < n && r >= 0; j++) {
                 struct rb_item *it = &p->items[order[j]];
                 ssize_t ni = it->target ? node_index(m, it->target) : -1;
@@ -766,8 +781,9 @@ static int find_sources(struct rb_plan *p, struct nodemap *m, const size_t *orde
         for (size_t k = 0; k < m->n; k++) {
                 const struct nono_node *nd = &m->nodes[k];
                 size_t pi = m->primary[k];
-                if (nd->type != NONO_FT_FILE || nd->complete || m->src[k] != SIZE_MAX || !nd->size ||
-                    ancestor_moves_back(p, m, &p->items[pi]) || has_hlink(p, p->items[pi].root, nd))
+                if (pi == SIZE_MAX || nd->type != NONO_FT_FILE || nd->complete || m->src[k] != SIZE_MAX ||
+                    !nd->size || ancestor_moves_back(p, m, &p->items[pi]) ||
+                    has_hlink(p, p->items[pi].root, nd))
                         continue;
                 int e = rb_fs_stash_entry(p, p->items[pi].root, m->ids[k]);
                 if (e >= 0) {
