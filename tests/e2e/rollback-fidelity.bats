@@ -154,6 +154,28 @@ unmount_fs() {
         done
 }
 
+# A session that is removed without being restored takes fs/'s stash name of such an inode with it.
+@test "fidelity: removing a session removes fs/'s stash names of its multiply-linked files" {
+        W="$T/w"
+        mkdir -p "$W/d1" "$W/d2"
+        echo original >"$W/d1/a"
+        ln "$W/d1/a" "$W/d2/b"
+        mount_fs "$W"
+        echo changed >>"$MNT/d1/a"
+        rm "$MNT/d1/a"
+        unmount_fs
+        first=$SID
+        [ "$(stat -c %h "$W/d2/b")" -eq 2 ]
+        mount_fs "$W"
+        echo more >>"$MNT/d2/b"
+        unmount_fs
+        run "$NONO" rollback cleanup --keep 1
+        [ "$status" -eq 0 ] || { echo "$output"; false; }
+        [[ "$output" == *"removed $first"* ]] || { echo "$output"; false; }
+        [ -z "$(find "$T" -maxdepth 1 -name "..nono-stash.$first.*")" ]
+        [ "$(stat -c %h "$W/d2/b")" -eq 1 ]
+}
+
 # When fs/ could not keep the inode (here: its stash name removed by hand), restore makes the recorded name
 # anew and says that the other name is no longer a link of it, rather than leaving the user to discover it.
 @test "fidelity: a hard link restore could not reach is reported, not silently split" {
