@@ -5,19 +5,19 @@
  * completed by running it again from the last journaled position:
  *   - a stash move whose source is gone is done;
  *   - a placement from the stash whose stash entry is gone and whose path exists is done;
- *   - content is written either into a fresh temporary that is then renamed over the path (whole
+ *   - content is written either into a finished temporary that is then renamed over the path (whole
  *     pre-images: the user sees the old file or the new one, never half of one) or, for block-level
  *     pre-images and hard-linked files, into the live inode (so untouched blocks and other names stay);
  *     writing the same bytes again is harmless.
  * Durability: one syncfs() per root at the end instead of an fsync per file (a SIGKILL loses nothing the
  * kernel already has; the journal is deleted only after the syncfs).
  *
- * Cost (a 10,000-file restore, measured with NONO_RESTORE_TIMING=1 and perf): per file, a temporary is
- * created, written from the store, given its mode, owner, xattrs and times on its fd, and swapped in with
- * RENAME_EXCHANGE; the replaced inode, now at the temporary's name, is handed to the reaper
- * (restore_reap.h) before its name is unlinked, so the kernel frees it after the command returns instead
- * of inside the rename (ext4 with `discard` waits for the disk there, and in no-journal mode every later
- * inode allocation scans past recently freed ones). Progress is an 8-byte store record.
+ * Cost (a 10,000-file restore, measured with NONO_RESTORE_TIMING=1 and perf): per file, the content,
+ * owner, xattrs, mode and times are written into the root's spare temporary in the stash, which is swapped
+ * with the path by one RENAME_EXCHANGE; the replaced inode becomes the next spare (see "spare" below), so no
+ * inode is allocated or freed per file. What cannot be reused is handed to the reaper (restore_reap.h)
+ * before its name is unlinked, so the kernel frees it after the command returns. Progress is an 8-byte
+ * store record.
  */
 #include <dirent.h>
 #include <errno.h>
