@@ -57,6 +57,8 @@ int stash_copy(struct nono_fs *fs, struct obj *o, struct fsino *x);
 void stash_hlink(struct nono_fs *fs, struct obj *o, int vfd);
 /* Removes h<node> again (the inode is reachable through a recorded path at the session end). */
 void stash_hunlink(struct nono_fs *fs, struct obj *o);
+/* At the session end: removes the stash directory when nothing is left in it for restore. */
+void stash_remove_if_empty(struct nono_fs *fs);
 int ingest_start(struct nono_fs *fs);
 void ingest_stop(struct nono_fs *fs);
 void ingest_queue(struct nono_fs *fs, uint64_t node);

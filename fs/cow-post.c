@@ -285,5 +285,7 @@ int write_post_images(struct nono_fs *fs) /* caller holds c->lock */
                 for (struct obj *o = c->tab[b]; o; o = o->next)
                         if (o->hlinked && o->reached)
                                 stash_hunlink(fs, o);
+        if (s >= 0 && r >= 0)
+                stash_remove_if_empty(fs);
         return r < 0 ? r : s;
 }

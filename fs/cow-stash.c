@@ -26,6 +26,18 @@ int stash_name(uint64_t node, char *buf, size_t len)
         return snprintf(buf, len, "%llu", (unsigned long long)node) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static int stash_parent(struct nono_fs *fs)
+{
+        if (!fs->root_is_file)
+                return openat(fs->root.fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        char *dir = strdup(fs->root_path), *s = dir ? strrchr(dir, '/') : NULL;
+        if (s)
+                *(s == dir ? s + 1 : s) = 0;
+        int parent = s ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        free(dir);
+        return parent;
+}
+
 static int stash_dir(struct nono_fs *fs)
 {
         struct nono_cow *c = fs->cow;
@@ -35,16 +47,7 @@ static int stash_dir(struct nono_fs *fs)
         if (c->stash_fd >= 0)
                 return c->stash_fd;
         snprintf(name, sizeof(name), NONO_STASH_PREFIX "%s.%u", fs->session, fs->cfg.root_id);
-        int parent = -1;
-        if (!fs->root_is_file)
-                parent = openat(fs->root.fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        else {
-                char *dir = strdup(fs->root_path), *s = dir ? strrchr(dir, '/') : NULL;
-                if (s)
-                        *(s == dir ? s + 1 : s) = 0;
-                parent = s ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-                free(dir);
-        }
+        int parent = stash_parent(fs);
         if (parent >= 0 && fstat(parent, &ps) == 0 && ps.st_dev == fs->root.dev &&
             (mkdirat(parent, name, 0700) == 0 || errno == EEXIST)) {
                 c->stash_fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -166,4 +169,22 @@ void stash_hunlink(struct nono_fs *fs, struct obj *o)
         snprintf(name, sizeof(name), "h%llu", (unsigned long long)o->node);
         unlinkat(fs->cow->stash_fd, name, 0);
         o->hlinked = false;
+}
+
+void stash_remove_if_empty(struct nono_fs *fs)
+{
+        struct nono_cow *c = fs->cow;
+        char name[128];
+
+        if (c->stash_fd < 0)
+                return;
+        snprintf(name, sizeof(name), NONO_STASH_PREFIX "%s.%u", fs->session, fs->cfg.root_id);
+        int parent = c->stash_in_root ? fcntl(fs->root.fd, F_DUPFD_CLOEXEC, 3) : stash_parent(fs);
+        if (parent < 0)
+                return;
+        if (unlinkat(parent, name, AT_REMOVEDIR) == 0) { /* fails while an entry is left for restore */
+                close(c->stash_fd);
+                c->stash_fd = -1;
+        }
+        close(parent);
 }
