@@ -751,6 +751,15 @@ static void drop_hlinks(struct ctx *c, uint32_t root)
                 if (de->d_name[0] == 'h' && de->d_name[1] >= '0' && de->d_name[1] <= '9')
                         unlinkat(dirfd(d), de->d_name, 0);
         closedir(d);
+        /* and the directory, when nothing else is left in it (beside the root, else inside it) */
+        char name[128];
+        snprintf(name, sizeof name, RB_FS_STASH_PREFIX "%s.%u", c->p->session, root);
+        int rootfd = c->p->rootfds[root];
+        _cleanup_close_ int parent = rootfd >= 0 && !c->p->filebase[root]
+                                         ? openat(rootfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                                         : -1;
+        if ((parent < 0 || unlinkat(parent, name, AT_REMOVEDIR) < 0) && rootfd >= 0)
+                unlinkat(rootfd, name, AT_REMOVEDIR);
 }
 
 static int step_clean(struct ctx *c, const struct rb_step *s)

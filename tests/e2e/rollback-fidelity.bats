@@ -131,6 +131,8 @@ unmount_fs() {
                 kept=$(find "$T" -maxdepth 2 -path "$T/..nono-stash.$SID.*/h*" | wc -l)
                 if [ "$how" = inplace ]; then
                         [ "$kept" -eq 0 ] && [ "$(stat -c %h "$W/d2/b")" -eq 2 ] # d1/a, d2/b
+                        # nothing left for restore: fs/ removed its stash directory
+                        [ -z "$(find "$T" -maxdepth 1 -name "..nono-stash.$SID.*")" ]
                 else
                         [ "$kept" -eq 1 ] && [ "$(stat -c %h "$W/d2/b")" -eq 2 ] # d2/b, the stash name
                 fi
@@ -140,6 +142,7 @@ unmount_fs() {
                 [ "$(cat "$W/d2/b")" = original ]
                 [ "$W/d1/a" -ef "$W/d2/b" ]
                 [ "$(stat -c %h "$W/d2/b")" -eq 2 ]
+                [ -z "$(find "$T" -maxdepth 1 -name "..nono-stash.$SID.*")" ]
                 diff <(echo "$before") <(dump "$W") || { echo "$how"; false; }
                 # undoing the restore gives the unrecorded name the agent's content again
                 rid=$(echo "$output" | sed -n 's/^this restore is session \([0-9A-Z]*\):.*/\1/p')
