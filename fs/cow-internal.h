@@ -15,6 +15,8 @@ struct obj {
         uint64_t size;    /* size at session start */
         bool safe;        /* every original byte is in the store or in a stash copy: capture nothing more */
         bool stashed;     /* a stash entry exists for its node */
+        bool hlinked;     /* a multiply-linked file: STASH/h<node> is a name of its inode (cow-stash.c) */
+        bool reached;     /* a post-image found it at a recorded path */
         uint8_t *chunks;  /* bitmap of captured chunks (files) */
         struct obj *next; /* hash chain */
 };
@@ -51,6 +53,12 @@ int stash_name(uint64_t node, char *buf, size_t len);
 int stash_link(struct nono_fs *fs, struct obj *o, int vfd);
 /* Copies the whole file x into the stash as <node> (reflink when possible), durably; marks o safe. */
 int stash_copy(struct nono_fs *fs, struct obj *o, struct fsino *x);
+/* Links a multiply-linked file's inode (vfd, O_PATH) into the stash as h<node>, durably; best effort. */
+void stash_hlink(struct nono_fs *fs, struct obj *o, int vfd);
+/* Removes h<node> again (the inode is reachable through a recorded path at the session end). */
+void stash_hunlink(struct nono_fs *fs, struct obj *o);
+/* At the session end: removes the stash directory when nothing is left in it for restore. */
+void stash_remove_if_empty(struct nono_fs *fs);
 int ingest_start(struct nono_fs *fs);
 void ingest_stop(struct nono_fs *fs);
 void ingest_queue(struct nono_fs *fs, uint64_t node);

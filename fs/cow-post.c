@@ -182,6 +182,8 @@ static int post_one(struct nono_fs *fs, const char *path)
                 r.post_size = (uint64_t)st.st_size;
                 r.post_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
                 r.post_node = o ? o->node : 0;
+                if (o)
+                        o->reached = true;
                 if (S_ISREG(st.st_mode)) {
                         char p[64];
                         snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
@@ -278,5 +280,12 @@ int write_post_images(struct nono_fs *fs) /* caller holds c->lock */
                         }
         if (s >= 0)
                 s = nono_store_sync(fs->cfg.store);
+        /* a recorded path leads restore to each of these inodes: their h<node> stash names are not needed */
+        for (size_t b = 0; b < c->tab_size && s >= 0 && r >= 0; b++)
+                for (struct obj *o = c->tab[b]; o; o = o->next)
+                        if (o->hlinked && o->reached)
+                                stash_hunlink(fs, o);
+        if (s >= 0 && r >= 0)
+                stash_remove_if_empty(fs);
         return r < 0 ? r : s;
 }

@@ -7,6 +7,11 @@
  * either a hard link to the file itself (before a partly captured file loses or changes a name) or a full
  * copy (before a big truncation). Each entry is durable (fsync of the stash directory) before fs/ makes the
  * change, and queued for the background ingest (cow-post.c).
+ *
+ * An entry "h<node id>" is a hard link to a file that had several names when the session first changed it
+ * (why: cow.c "Hard links"). It is not ingested; fs/ removes it at the session end when a recorded path
+ * still leads to the inode (restore finds it there), else it stays until the session is restored (restore
+ * removes it) or deleted.
  */
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -21,6 +26,18 @@ int stash_name(uint64_t node, char *buf, size_t len)
         return snprintf(buf, len, "%llu", (unsigned long long)node) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static int stash_parent(struct nono_fs *fs)
+{
+        if (!fs->root_is_file)
+                return openat(fs->root.fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        char *dir = strdup(fs->root_path), *s = dir ? strrchr(dir, '/') : NULL;
+        if (s)
+                *(s == dir ? s + 1 : s) = 0;
+        int parent = s ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        free(dir);
+        return parent;
+}
+
 static int stash_dir(struct nono_fs *fs)
 {
         struct nono_cow *c = fs->cow;
@@ -30,16 +47,7 @@ static int stash_dir(struct nono_fs *fs)
         if (c->stash_fd >= 0)
                 return c->stash_fd;
         snprintf(name, sizeof(name), NONO_STASH_PREFIX "%s.%u", fs->session, fs->cfg.root_id);
-        int parent = -1;
-        if (!fs->root_is_file)
-                parent = openat(fs->root.fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        else {
-                char *dir = strdup(fs->root_path), *s = dir ? strrchr(dir, '/') : NULL;
-                if (s)
-                        *(s == dir ? s + 1 : s) = 0;
-                parent = s ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-                free(dir);
-        }
+        int parent = stash_parent(fs);
         if (parent >= 0 && fstat(parent, &ps) == 0 && ps.st_dev == fs->root.dev &&
             (mkdirat(parent, name, 0700) == 0 || errno == EEXIST)) {
                 c->stash_fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -132,4 +140,51 @@ out:
         if (dst >= 0)
                 close(dst);
         return r;
+}
+
+void stash_hlink(struct nono_fs *fs, struct obj *o, int vfd)
+{
+        char name[40], p[64];
+        int sd = stash_dir(fs);
+
+        if (sd < 0)
+                return;
+        snprintf(name, sizeof(name), "h%llu", (unsigned long long)o->node);
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", vfd);
+        if (linkat(vfd, "", sd, name, AT_EMPTY_PATH) < 0 && errno != EEXIST &&
+            linkat(AT_FDCWD, p, sd, name, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+                return; /* restore falls back to the recorded names (and says what it could not relink) */
+        if (fsync_dirfd(sd) == 0)
+                o->hlinked = true;
+        else
+                unlinkat(sd, name, 0);
+}
+
+void stash_hunlink(struct nono_fs *fs, struct obj *o)
+{
+        char name[40];
+
+        if (!o->hlinked || fs->cow->stash_fd < 0)
+                return;
+        snprintf(name, sizeof(name), "h%llu", (unsigned long long)o->node);
+        unlinkat(fs->cow->stash_fd, name, 0);
+        o->hlinked = false;
+}
+
+void stash_remove_if_empty(struct nono_fs *fs)
+{
+        struct nono_cow *c = fs->cow;
+        char name[128];
+
+        if (c->stash_fd < 0)
+                return;
+        snprintf(name, sizeof(name), NONO_STASH_PREFIX "%s.%u", fs->session, fs->cfg.root_id);
+        int parent = c->stash_in_root ? fcntl(fs->root.fd, F_DUPFD_CLOEXEC, 3) : stash_parent(fs);
+        if (parent < 0)
+                return;
+        if (unlinkat(parent, name, AT_REMOVEDIR) == 0) { /* fails while an entry is left for restore */
+                close(c->stash_fd);
+                c->stash_fd = -1;
+        }
+        close(parent);
 }

@@ -66,7 +66,13 @@
  * found in the directory it was reached through or in a directory with a node gets a path record (pre: the
  * same node) before the change, so restore brings them back as one inode with the start content (names in
  * other directories, or beyond the first 65536 entries read in recorded directories, are not found:
- * node.nlink > 1 still says they may exist).
+ * node.nlink > 1 still says they may exist). So that those unfound names come back too, the inode itself
+ * is linked into STASH as h<node id> (durable, before the change; node.nlink is the count before that
+ * link). Restore writes the start content into that inode (every name of it, found or not, sees it) and
+ * links the recorded names to it. At the session end h<node> is removed when a recorded path's post-image
+ * names the node (restore reaches the inode there); otherwise it stays until the session is restored.
+ * While the session runs the agent sees one more link on such a file (st_nlink). Best effort: when the
+ * link cannot be made, restore falls back to the recorded names and says which names it could not relink.
  *
  * What is not recorded: atime-only changes caused by reads; objects created and removed within the session
  * (nothing to restore); changes made to the real tree by anyone but the agent through fs/.
@@ -516,6 +522,8 @@ static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, co
                 *err = record_path(fs, start, o->node);
         if (!*err && o->type == NONO_FT_FILE && st->st_nlink > 1)
                 *err = record_links(fs, o, st->st_nlink);
+        if (!*err && o->type == NONO_FT_FILE && st->st_nlink > 1)
+                stash_hlink(fs, o, fd);
         if (*err) {
                 o->node = 0; /* not durable: try again next time */
                 return NULL;

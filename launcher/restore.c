@@ -54,6 +54,7 @@ void rb_plan_free(struct rb_plan *p)
         for (size_t i = 0; i < p->n_items; i++) {
                 free(p->items[i].path);
                 free(p->items[i].rec.post_link_target);
+                free(p->items[i].content);
         }
         free(p->items);
         for (size_t i = 0; i < p->n_steps; i++) {
@@ -62,6 +63,7 @@ void rb_plan_free(struct rb_plan *p)
         }
         free(p->steps);
         free(p->placed);
+        free(p->relinked);
         for (size_t i = 0; p->rootfds && i < p->n_roots; i++) {
                 if (p->rootfds[i] >= 0)
                         close(p->rootfds[i]);
@@ -123,6 +125,20 @@ int rb_fs_stash_entry(const struct rb_plan *p, uint32_t root, uint64_t node)
         if (!p->fsstash || root >= p->n_roots || p->fsstash[root] < 0)
                 return -ENOENT;
         snprintf(name, sizeof name, "%llu", (unsigned long long)node);
+        fd = openat(p->fsstash[root], name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+int rb_fs_hlink_entry(const struct rb_plan *p, uint32_t root, uint64_t node, char *name)
+{
+        char buf[32];
+        int fd;
+
+        if (!name)
+                name = buf;
+        snprintf(name, 32, "h%llu", (unsigned long long)node);
+        if (!p->fsstash || root >= p->n_roots || p->fsstash[root] < 0)
+                return -ENOENT;
         fd = openat(p->fsstash[root], name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
 }
@@ -207,7 +223,56 @@ static int put_content(nono_store *st, int fd, const struct stat *sb, nono_diges
         return r;
 }
 
-/* The restore session's pre-images: whole content of whatever is at each touched path now. */
+/* The file the plan read (same inode, size, mtime and ctime): its content then is its content now. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Each inode the restore will relink from fs/'s h<node> (its other names, unrecorded, see its content
+ * change): its whole current state as a node of the restore session, see rb_plan.relinked. */
+static int record_relinked(nono_store *st, struct rb_plan *p, uint64_t *bytes)
+{
+        int r = 0;
+
+        for (size_t j = 0; j < p->n_steps && r >= 0; j++) {
+                const struct rb_step *s = &p->steps[j];
+                if (s->op != RB_PLACE || s->how != RB_FROM_FSLINK)
+                        continue;
+                _cleanup_close_ int fd = rb_fs_hlink_entry(p, s->root, s->node, NULL);
+                struct nono_node n = {.id = p->n_items + 1 + p->n_relinked};
+                struct stat st2;
+                if (fd < 0 || fstat(fd, &st2) < 0 || !S_ISREG(st2.st_mode))
+                        continue;
+                struct rb_placed *nv = realloc(p->relinked, (p->n_relinked + 1) * sizeof *nv);
+                if (!nv)
+                        return -ENOMEM;
+                p->relinked = nv;
+                r = rfs_read_meta(fd, &st2, &n);
+                if (r >= 0) {
+                        _cleanup_close_ int rd = rfs_open_read(fd);
+                        uint64_t sz = 0;
+                        r = rd < 0 ? rd : put_content(st, rd, &st2, &n.object, &sz);
+                        n.complete = true;
+                        *bytes += sz;
+                }
+                if (r >= 0)
+                        r = nono_node_put(st, p->restore_id, &n, NONO_ASYNC);
+                if (r >= 0)
+                        p->relinked[p->n_relinked++] =
+                            (struct rb_placed){.dev = st2.st_dev, .ino = st2.st_ino, .size = n.id};
+                nono_node_clear(&n);
+                if (r < 0)
+                        rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[s->root], s->path,
+                                   *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
+        }
+        return r;
+}
+
+/* The restore session's pre-images: whole content of whatever is at each touched path now (a small
+ * file's from the plan's read when it has not changed since). */
 static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
 {
         int r = 0;
@@ -225,7 +290,14 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                         } else {
                                 n.id = it->k;
                                 r = rfs_read_meta(fd, &st2, &n);
-                                if (r >= 0 && n.type == NONO_FT_FILE) {
+                                if (r >= 0 && n.type == NONO_FT_FILE && it->content &&
+                                    same_file(&st2, &it->cur)) {
+                                        r = nono_object_put_buf(st, it->content, it->content_len, &n.object,
+                                                                NONO_ASYNC);
+                                        n.size = it->content_len;
+                                        n.complete = true;
+                                        *bytes += it->content_len;
+                                } else if (r >= 0 && n.type == NONO_FT_FILE) {
                                         _cleanup_close_ int rd = rfs_open_read(fd);
                                         uint64_t sz = 0;
                                         r = rd < 0 ? rd : put_content(st, rd, &st2, &n.object, &sz);
@@ -243,6 +315,8 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                         rb_set_err("cannot record %s/%s before restoring it: %s", p->roots[it->root],
                                    it->path, *nono_store_errmsg() ? nono_store_errmsg() : strerror(-r));
         }
+        if (r >= 0)
+                r = record_relinked(st, p, bytes);
         rb_timing("record pre");
         if (r >= 0 && (r = nono_store_sync(st)) < 0)
                 rb_set_err(
@@ -256,6 +330,7 @@ struct devino {
         dev_t dev;
         ino_t ino;
         uint64_t k;
+        size_t item;
 };
 
 static int cmp_devino(const void *a, const void *b)
@@ -280,7 +355,7 @@ static int cmp_placed(const void *a, const void *b)
  * the restore runs could make that wrong, and then the worst case is a missed conflict on undo). */
 static int record_post(nono_store *st, struct rb_plan *p)
 {
-        struct devino *m = calloc(p->n_items + 1, sizeof *m);
+        struct devino *m = calloc(p->n_items + p->n_relinked + 1, sizeof *m);
         size_t nm = 0;
         int r = 0;
 
@@ -291,7 +366,10 @@ static int record_post(nono_store *st, struct rb_plan *p)
         for (size_t i = 0; i < p->n_items; i++)
                 if (p->items[i].k)
                         m[nm++] =
-                            (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino, p->items[i].k};
+                            (struct devino){p->items[i].cur.st_dev, p->items[i].cur.st_ino, p->items[i].k, i};
+        for (size_t j = 0; j < p->n_relinked; j++)
+                m[nm++] =
+                    (struct devino){p->relinked[j].dev, p->relinked[j].ino, p->relinked[j].size, SIZE_MAX};
         qsort(m, nm, sizeof *m, cmp_devino);
         for (size_t i = 0; i < p->n_items && r >= 0; i++) {
                 struct rb_item *it = &p->items[i];
@@ -301,7 +379,7 @@ static int record_post(nono_store *st, struct rb_plan *p)
                 char link[4096];
 
                 if (fd >= 0 && fstat(fd, &st2) == 0) {
-                        struct devino key = {st2.st_dev, st2.st_ino, 0}, *f;
+                        struct devino key = {st2.st_dev, st2.st_ino, 0, 0}, *f;
                         rec.post_type = S_ISREG(st2.st_mode)    ? NONO_FT_FILE
                                         : S_ISDIR(st2.st_mode)  ? NONO_FT_DIR
                                         : S_ISLNK(st2.st_mode)  ? NONO_FT_SYMLINK
@@ -311,13 +389,21 @@ static int record_post(nono_store *st, struct rb_plan *p)
                         rec.post_size = st2.st_size;
                         rec.post_mtime_ns = st2.st_mtim.tv_sec * 1000000000LL + st2.st_mtim.tv_nsec;
                         f = bsearch(&key, m, nm, sizeof *m, cmp_devino);
-                        rec.post_node = f ? f->k : 0;
                         const struct rb_placed *pl =
                             S_ISREG(st2.st_mode) && p->n_placed
                                 ? bsearch(&(struct rb_placed){.dev = st2.st_dev, .ino = st2.st_ino},
                                           p->placed, p->n_placed, sizeof *p->placed, cmp_placed)
                                 : NULL;
-                        if (pl && pl->size == (uint64_t)st2.st_size) {
+                        /* A placed file is new content even in a reused inode (restore_apply.c "spare").
+                         * A resumed restore does not know which inodes the killed run reused: a
+                         * single-named file found at another path than the plan saw it is not taken
+                         * for the object it was (kept inodes of regular files that move are rare:
+                         * block-level ones; they are then recorded as new, never as the wrong one). */
+                        if (f && (pl || (p->resumed && S_ISREG(st2.st_mode) && st2.st_nlink == 1 &&
+                                         f->item != SIZE_MAX && strcmp(p->items[f->item].path, it->path))))
+                                f = NULL;
+                        rec.post_node = f ? f->k : 0;
+                        if (pl && pl->object_known && pl->size == (uint64_t)st2.st_size) {
                                 rec.post_has_digest = true;
                                 rec.post_digest = pl->object;
                         } else if (S_ISREG(st2.st_mode)) {
@@ -438,6 +524,7 @@ static int resume(nono_store *st, const struct nono_session *s, const struct non
         if (r >= 0) {
                 fprintf(out, "nono: completing the interrupted restore of %s (%zu of %zu steps were done)\n",
                         s->id, p.done, p.n_steps);
+                p.resumed = true;
                 r = rb_apply(st, &p, o->progress);
         }
         if (r >= 0)

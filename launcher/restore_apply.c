@@ -5,20 +5,21 @@
  * completed by running it again from the last journaled position:
  *   - a stash move whose source is gone is done;
  *   - a placement from the stash whose stash entry is gone and whose path exists is done;
- *   - content is written either into a fresh temporary that is then renamed over the path (whole
+ *   - content is written either into a finished temporary that is then renamed over the path (whole
  *     pre-images: the user sees the old file or the new one, never half of one) or, for block-level
  *     pre-images and hard-linked files, into the live inode (so untouched blocks and other names stay);
  *     writing the same bytes again is harmless.
  * Durability: one syncfs() per root at the end instead of an fsync per file (a SIGKILL loses nothing the
  * kernel already has; the journal is deleted only after the syncfs).
  *
- * Cost (a 10,000-file restore, measured with NONO_RESTORE_TIMING=1 and perf): per file, a temporary is
- * created, written from the store, given its mode, owner, xattrs and times on its fd, and swapped in with
- * RENAME_EXCHANGE; the replaced inode, now at the temporary's name, is handed to the reaper
- * (restore_reap.h) before its name is unlinked, so the kernel frees it after the command returns instead
- * of inside the rename (ext4 with `discard` waits for the disk there, and in no-journal mode every later
- * inode allocation scans past recently freed ones). Progress is an 8-byte store record.
+ * Cost (a 10,000-file restore, measured with NONO_RESTORE_TIMING=1 and perf): per file, the content,
+ * owner, xattrs, mode and times are written into the root's spare temporary in the stash, which is swapped
+ * with the path by one RENAME_EXCHANGE; the replaced inode becomes the next spare (see "spare" below), so no
+ * inode is allocated or freed per file. What cannot be reused is handed to the reaper (restore_reap.h)
+ * before its name is unlinked, so the kernel frees it after the command returns. Progress is an 8-byte
+ * store record.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -38,9 +39,11 @@ struct ctx {
         nono_store *st;
         struct rb_plan *p;
         struct rb_reaper *reaper; /* frees replaced inodes after we return (restore_reap.h) */
-        uint64_t *finished;       /* open-addressing set of nodes whose PLACE also set attributes and times */
-        size_t finished_cap;      /* a power of two, or 0 */
-        int *stash;               /* per root, -1 until made */
+        bool reaper_failed;
+        uint64_t *finished;  /* open-addressing set of nodes whose PLACE also set attributes and times */
+        size_t finished_cap; /* a power of two, or 0 */
+        int *stash;          /* per root, -1 until made */
+        int *spare;          /* per root: O_RDWR fd of the reusable inode at stash/SPARE, -1: none */
         char stash_name[64];
         size_t step; /* index of the running step */
 };
@@ -86,6 +89,16 @@ static int evict(struct ctx *c, uint32_t root, int parent, const char *name)
         return 0;
 }
 
+/* Started at the first inode to free (a fork): a restore that reuses every inode it replaces needs none. */
+static struct rb_reaper *reaper(struct ctx *c)
+{
+        if (!c->reaper && !c->reaper_failed) {
+                c->reaper = rb_reaper_start(); /* NULL: replaced inodes are freed at once, slower */
+                c->reaper_failed = !c->reaper;
+        }
+        return c->reaper;
+}
+
 /* Unlinks name, a file the restore replaced: its inode goes to the reaper first, so that the cost of
  * freeing it is paid after the restore returns. A directory goes to the stash instead. */
 static int drop(struct ctx *c, uint32_t root, int parent, const char *name)
@@ -95,7 +108,7 @@ static int drop(struct ctx *c, uint32_t root, int parent, const char *name)
 
         if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
                 return evict(c, root, parent, name);
-        if (fd >= 0 && c->reaper && st.st_nlink == 1 && rb_reaper_hold(c->reaper, fd) == 0)
+        if (fd >= 0 && st.st_nlink == 1 && reaper(c) && rb_reaper_hold(c->reaper, fd) == 0)
                 fd = -1; /* the reaper owns it now */
         return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
@@ -131,6 +144,25 @@ static int attach_from(struct ctx *c, uint32_t root, int sfd, const char *sname,
         if (r < 0)
                 return r;
         return renameat2(sfd, sname, parent, name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+}
+
+/* Links sdir/sname (a file kept by fs/) at parent/name, evicting an occupant once. */
+static int link_into(struct ctx *c, uint32_t root, int sdir, const char *sname, int parent, const char *name)
+{
+        struct stat a, b;
+
+        if (linkat(sdir, sname, parent, name, 0) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return -errno;
+        if (fstatat(sdir, sname, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+            fstatat(parent, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+                return 0; /* done by an earlier run */
+        int r = evict(c, root, parent, name);
+        if (r < 0)
+                return r;
+        return linkat(sdir, sname, parent, name, 0) < 0 ? -errno : 0;
 }
 
 static int get_stash(struct ctx *c, uint32_t root)
@@ -245,14 +277,17 @@ static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool 
 }
 
 /* Owner (when permitted), xattrs, mode and times of a regular file's temporary, on its open fd: what
- * rfs_apply_meta() and rfs_apply_times() do through the path. Returns 1 when all were applied. */
-static int finish_tmp_file(int fd, const struct nono_node *n)
+ * rfs_apply_meta() and rfs_apply_times() do through the path. cur: its fstat (NULL: we just made it).
+ * Returns 1 when all were applied. */
+static int finish_tmp_file(int fd, const struct nono_node *n, const struct stat *cur)
 {
         struct timespec ts[2] = {{n->atime_ns / 1000000000LL, n->atime_ns % 1000000000LL},
                                  {n->mtime_ns / 1000000000LL, n->mtime_ns % 1000000000LL}};
+        uid_t uid = cur ? cur->st_uid : geteuid();
+        gid_t gid = cur ? cur->st_gid : getegid();
 
-        if ((n->uid != geteuid() || n->gid != getegid()) && fchown(fd, n->uid, n->gid) < 0 &&
-            errno != EPERM && errno != EINVAL)
+        if ((n->uid != uid || n->gid != gid) && fchown(fd, n->uid, n->gid) < 0 && errno != EPERM &&
+            errno != EINVAL)
                 return -errno;
         for (size_t i = 0; i < n->n_xattrs; i++)
                 if (fsetxattr(fd, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].len, 0) < 0 &&
@@ -263,12 +298,28 @@ static int finish_tmp_file(int fd, const struct nono_node *n)
         return 1;
 }
 
-static void note_placed(struct rb_plan *p, int fd, const struct nono_node *n)
+/* Removes the xattrs a reused inode has and n does not (a new inode has none). */
+static int clear_xattrs(int fd, const struct nono_node *n)
 {
-        struct stat st;
+        char names[65536];
+        ssize_t len = flistxattr(fd, names, sizeof names);
 
-        if (fstat(fd, &st) < 0)
-                return;
+        if (len < 0)
+                return errno == ENOTSUP ? 0 : -errno;
+        for (ssize_t off = 0; off < len; off += strlen(names + off) + 1) {
+                bool keep = false;
+                for (size_t i = 0; i < n->n_xattrs && !keep; i++)
+                        keep = !strcmp(n->xattrs[i].name, names + off);
+                if (!keep && fremovexattr(fd, names + off) < 0 && errno != ENODATA &&
+                    !strncmp(names + off, "user.", 5))
+                        return -errno;
+        }
+        return 0;
+}
+
+/* Remembers a file this process placed (for record_post): its object when it was built from one. */
+static void note_placed(struct rb_plan *p, const struct stat *st, const struct nono_node *n)
+{
         if (p->n_placed == p->cap_placed) {
                 size_t cap = p->cap_placed ? p->cap_placed * 2 : 256;
                 struct rb_placed *nv = realloc(p->placed, cap * sizeof *nv);
@@ -277,7 +328,8 @@ static void note_placed(struct rb_plan *p, int fd, const struct nono_node *n)
                 p->placed = nv;
                 p->cap_placed = cap;
         }
-        p->placed[p->n_placed++] = (struct rb_placed){st.st_dev, st.st_ino, n->size, n->object};
+        p->placed[p->n_placed++] =
+            (struct rb_placed){st->st_dev, st->st_ino, n->size, n->object, .object_known = n->complete};
 }
 
 /* Builds a finished temporary next to the path: from the live file src (may be -1) and the store. */
@@ -319,17 +371,167 @@ static int build_tmp(struct ctx *c, const struct nono_node *n, int parent, const
         }
         r = write_content(c, n, fd, false);
         if (r >= 0)
-                r = finish_tmp_file(fd, n);
-        if (r > 0 && n->complete)
-                note_placed(c->p, fd, n);
+                r = finish_tmp_file(fd, n, NULL);
+        struct stat st;
+        if (r > 0 && fstat(fd, &st) == 0)
+                note_placed(c->p, &st, n);
         return r;
+}
+
+/*
+ * Reusing the inodes a restore replaces (the "spare"). Making a new inode for each temporary was most of a
+ * 10,000-file restore on ext4 without a journal: its allocator skips every inode freed in the last ~35 s
+ * (one buffer lookup each), and a session's own background ingest has just freed thousands, so every
+ * allocation scanned thousands of them, and the replaced inodes that a restore frees slowed down the next
+ * restore the same way. So one temporary is made per root, in the restore's private stash, as SPARE; each
+ * regular file is written there in full (content, owner, xattrs, mode, times) and swapped with the path in
+ * one renameat2(RENAME_EXCHANGE), which leaves the replaced object at SPARE; that becomes the temporary of
+ * the next file. Nothing is allocated or freed per file.
+ *
+ * The replaced object is reused only if it is a regular file with one name, ours, that no other process
+ * has open: a write lease (F_SETLEASE F_WRLCK), taken and dropped at once, succeeds only when no other
+ * open file (or writable shared mapping) refers to the inode. That stops a process that kept the agent's
+ * file open from writing into another path's restored content. It does not stop a process that opens the
+ * temporary in the 0700 stash by name while the restore runs (as with any temporary). Its content was
+ * recorded by the restore session before the journal was written, so overwriting it loses nothing. What
+ * is not reused (another type, several names, open elsewhere) is handled as before: a directory is moved
+ * aside in the stash, a file goes to the reaper and is unlinked.
+ */
+#define SPARE "s"
+
+static void spare_close(struct ctx *c, uint32_t root)
+{
+        if (c->spare[root] >= 0)
+                close(c->spare[root]);
+        c->spare[root] = -1;
+}
+
+/* Whether no other open file refers to fd's inode (see above); false when it cannot tell. */
+static bool unshared(int fd)
+{
+        if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
+                return false;
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        return true;
+}
+
+/* Takes over whatever is at stash/SPARE (the object an exchange replaced, or a leftover of a killed run):
+ * as the spare, or out of the way. */
+static void spare_adopt(struct ctx *c, uint32_t root)
+{
+        int sfd = c->stash[root];
+        _cleanup_close_ int o = openat(sfd, SPARE, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        char nm[32];
+
+        spare_close(c, root);
+        if (o < 0 || fstat(o, &st) < 0)
+                return;
+        if (S_ISREG(st.st_mode) && st.st_nlink == 1) {
+                int fd = open_write(o);
+                if (fd >= 0 && unshared(fd)) {
+                        c->spare[root] = fd;
+                        return;
+                }
+                if (fd >= 0)
+                        close(fd);
+        }
+        if (!S_ISDIR(st.st_mode) && reaper(c) && rb_reaper_hold(c->reaper, o) == 0) {
+                o = -1; /* the reaper owns it now */
+                unlinkat(sfd, SPARE, 0);
+                return;
+        }
+        snprintf(nm, sizeof nm, "y%zu", c->step);
+        renameat2(sfd, SPARE, sfd, nm, RENAME_NOREPLACE);
+}
+
+/* Writes the regular file n into the spare of root (made when there is none): on return stash/SPARE has
+ * exactly n's content and attributes. src_opath: the base content of a block-level node (may be -1). */
+static int fill_spare(struct ctx *c, uint32_t root, const struct nono_node *n, int src_opath)
+{
+        int sfd = c->stash[root], fd, r;
+
+        if (c->spare[root] < 0)
+                spare_adopt(c, root);
+        if (c->spare[root] < 0) {
+                unlinkat(sfd, SPARE, 0); /* something we could not take over */
+                fd = openat(sfd, SPARE, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return -errno;
+                c->spare[root] = fd;
+        }
+        fd = c->spare[root];
+        if (!n->complete) {
+                if (src_opath < 0 && n->size)
+                        return -ENODATA; /* the plan refuses this; defensive */
+                if (ftruncate(fd, 0) < 0)
+                        return -errno;
+                if (src_opath >= 0) {
+                        _cleanup_close_ int src = rfs_open_read(src_opath);
+                        if (src < 0)
+                                return src;
+                        r = rfs_copy_fd(src, fd);
+                        if (r < 0)
+                                return r;
+                }
+                r = write_content(c, n, fd, false);
+        } else {
+                /* over the old bytes, then cut to size: no block is freed and allocated again */
+                if (lseek(fd, 0, SEEK_SET) < 0)
+                        return -errno;
+                r = nono_object_get_fd(c->st, &n->object, fd);
+                if (r < 0) {
+                        rb_set_err("the store lacks the pre-image content of a file (%s): run `nono rollback "
+                                   "verify %s`",
+                                   nono_store_errmsg(), c->p->session);
+                        return -ENODATA;
+                }
+                r = ftruncate(fd, n->size) < 0 ? -errno : 0;
+        }
+        struct stat st;
+        if (r >= 0 && fstat(fd, &st) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = clear_xattrs(fd, n);
+        if (r >= 0)
+                r = finish_tmp_file(fd, n, &st);
+        if (r > 0)
+                note_placed(c->p, &st, n);
+        return r;
+}
+
+/* Puts regular file n at name through the spare. 1: done; 0: this filesystem cannot (no RENAME_EXCHANGE,
+ * or the path is on another filesystem than the stash): the caller makes a temporary next to it. */
+static int place_via_spare(struct ctx *c, const struct rb_step *s, const struct nono_node *n, int parent,
+                           const char *name, int src_opath)
+{
+        int sfd = get_stash(c, s->root), r;
+
+        if (sfd < 0)
+                return sfd;
+        r = fill_spare(c, s->root, n, src_opath);
+        if (r < 0)
+                return r;
+        if (renameat2(sfd, SPARE, parent, name, RENAME_EXCHANGE) == 0) {
+                finished_add(c, s->node);
+                spare_adopt(c, s->root);
+                return 1;
+        }
+        if (errno == ENOENT && renameat2(sfd, SPARE, parent, name, RENAME_NOREPLACE) == 0) {
+                finished_add(c, s->node);
+                spare_close(c, s->root); /* it is the file now */
+                return 1;
+        }
+        if (errno == EXDEV || errno == EINVAL || errno == ENOTSUP)
+                return 0;
+        return -errno;
 }
 
 static int place_file_like(struct ctx *c, const struct rb_step *s, const struct nono_node *n, int parent,
                            const char *name)
 {
         _cleanup_close_ int src = -1;
-        char tmp[64];
+        char tmp[64], hname[32];
         int sfd = -1, r;
         bool from_stash = s->how == RB_FROM_STASH;
 
@@ -342,6 +544,12 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                         return 0; /* done by an earlier run */
                 if (src < 0)
                         return -errno;
+        } else if (s->how == RB_FROM_FSLINK) {
+                src = rb_fs_hlink_entry(c->p, s->root, s->node, hname);
+                if (src == -ENOENT && faccessat(parent, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        return 0; /* done by an earlier run, whose clean-up removed the entry */
+                if (src < 0)
+                        return src;
         } else if (s->how == RB_INPLACE && !(n->type == NONO_FT_FILE && n->complete && n->nlink <= 1)) {
                 /* the live inode matters unless a whole object replaces a single-named file */
                 src = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -369,6 +577,8 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 r = write_content(c, n, w, true);
                 if (r < 0)
                         return r;
+                if (s->how == RB_FROM_FSLINK)
+                        return link_into(c, s->root, c->p->fsstash[s->root], hname, parent, name);
                 return from_stash ? attach_from(c, s->root, sfd, s->path2, parent, name) : 0;
         }
         if (n->type == NONO_FT_FILE || !from_stash) {
@@ -380,6 +590,16 @@ static int place_file_like(struct ctx *c, const struct rb_step *s, const struct 
                 }
                 if (s->how == RB_INPLACE && (n->type == NONO_FT_FIFO || n->type == NONO_FT_SOCK) && src >= 0)
                         return 0;
+                if (n->type == NONO_FT_FILE) {
+                        r = place_via_spare(c, s, n, parent, name, fsst >= 0 ? fsst : src);
+                        if (r < 0)
+                                return r;
+                        if (r > 0) {
+                                if (from_stash)
+                                        drop(c, s->root, sfd, s->path2);
+                                return 0;
+                        }
+                }
                 snprintf(tmp, sizeof tmp, RB_TMP_PREFIX "%llu", (unsigned long long)s->node);
                 r = build_tmp(c, n, parent, tmp, fsst >= 0 ? fsst : src);
                 if (r < 0)
@@ -513,10 +733,42 @@ static int step_meta(struct ctx *c, const struct rb_step *s, bool times)
         return r;
 }
 
+/* A full restore removes fs/'s h<node> names (fs/cow.c "Hard links"): the recorded names are the
+ * inode's again, and its link count is the start one. A partial restore keeps them for the rest. */
+static void drop_hlinks(struct ctx *c, uint32_t root)
+{
+        int sd = c->p->fsstash && root < c->p->n_roots ? c->p->fsstash[root] : -1;
+        int dfd = sd >= 0 ? openat(sd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        struct dirent *de;
+
+        if (!d) {
+                if (dfd >= 0)
+                        close(dfd);
+                return;
+        }
+        while ((de = readdir(d)))
+                if (de->d_name[0] == 'h' && de->d_name[1] >= '0' && de->d_name[1] <= '9')
+                        unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+        /* and the directory, when nothing else is left in it (beside the root, else inside it) */
+        char name[128];
+        snprintf(name, sizeof name, RB_FS_STASH_PREFIX "%s.%u", c->p->session, root);
+        int rootfd = c->p->rootfds[root];
+        _cleanup_close_ int parent = rootfd >= 0 && !c->p->filebase[root]
+                                         ? openat(rootfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                                         : -1;
+        if ((parent < 0 || unlinkat(parent, name, AT_REMOVEDIR) < 0) && rootfd >= 0)
+                unlinkat(rootfd, name, AT_REMOVEDIR);
+}
+
 static int step_clean(struct ctx *c, const struct rb_step *s)
 {
+        if (c->p->full)
+                drop_hlinks(c, s->root);
         if (c->p->rootfds[s->root] < 0)
                 return 0;
+        spare_close(c, s->root);
         if (c->stash[s->root] >= 0) {
                 close(c->stash[s->root]);
                 c->stash[s->root] = -1;
@@ -538,6 +790,32 @@ static int step_roottimes(struct ctx *c, const struct rb_step *s)
         ts[0] = (struct timespec){a / 1000000000LL, a % 1000000000LL};
         ts[1] = (struct timespec){m / 1000000000LL, m % 1000000000LL};
         return futimens(d, ts) < 0 ? -errno : 0;
+}
+
+static int step_rewrite(struct ctx *c, const struct rb_step *s)
+{
+        struct nono_node n = {0};
+        int sfd = get_stash(c, s->root), r;
+
+        if (sfd < 0)
+                return sfd;
+        _cleanup_close_ int o = openat(sfd, s->path2, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (o < 0)
+                return errno == ENOENT ? 0 : -errno; /* cleaned up by an earlier run */
+        r = nono_node_get(c->st, c->p->session, s->node, &n);
+        if (r < 0)
+                return -ENODATA;
+        _cleanup_close_ int w = open_write(o);
+        r = w < 0 ? w : write_content(c, &n, w, true);
+        if (r >= 0)
+                r = rfs_apply_meta(o, &n);
+        if (r >= 0) {
+                struct timespec ts[2] = {{n.atime_ns / 1000000000LL, n.atime_ns % 1000000000LL},
+                                         {n.mtime_ns / 1000000000LL, n.mtime_ns % 1000000000LL}};
+                r = futimens(w, ts) < 0 ? -errno : 0;
+        }
+        nono_node_clear(&n);
+        return r;
 }
 
 static int run_step(struct ctx *c, const struct rb_step *s)
@@ -563,6 +841,8 @@ static int run_step(struct ctx *c, const struct rb_step *s)
                 return 0;
         case RB_ROOTTIMES:
                 return step_roottimes(c, s);
+        case RB_REWRITE:
+                return step_rewrite(c, s);
         default:
                 return -EINVAL;
         }
@@ -585,28 +865,23 @@ static const char *op_name(uint8_t op)
 {
         static const char *n[] = {"",      "open up",           "move aside",   "restore",
                                   "link",  "set attributes of", "set times of", "clean up",
-                                  "phase", "set times of"};
-        return op < 10 ? n[op] : "?";
+                                  "phase", "set times of",      "restore"};
+        return op < 11 ? n[op] : "?";
 }
 
 int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
 {
-        int stash[p->n_roots + 1];
-        struct ctx c = {.st = st, .p = p, .stash = stash};
+        int stash[p->n_roots + 1], spare[p->n_roots + 1];
+        struct ctx c = {.st = st, .p = p, .stash = stash, .spare = spare};
         size_t last_pct = SIZE_MAX;
         /* Test hook: SIGKILL ourselves after this many steps, so crash tests hit exact points, not timings.
          */
         const char *kill_env = getenv("NONO_TEST_RESTORE_KILL_AFTER");
         long kill_after = kill_env ? strtol(kill_env, NULL, 10) : -1, executed = 0;
-        bool places = false;
         int r = 0;
 
         for (size_t i = 0; i <= p->n_roots; i++)
-                stash[i] = -1;
-        for (size_t i = p->done; i < p->n_steps && !places; i++)
-                places = p->steps[i].op == RB_PLACE;
-        if (places)
-                c.reaper = rb_reaper_start(); /* NULL: replaced inodes are freed at once, slower */
+                stash[i] = spare[i] = -1;
         for (c.finished_cap = 16; c.finished_cap < 2 * (p->n_steps - p->done); c.finished_cap *= 2)
                 ;
         c.finished = calloc(c.finished_cap, sizeof *c.finished);
@@ -645,6 +920,7 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
                 fputc('\n', stderr);
         rb_timing("apply steps");
         for (size_t i = 0; i < p->n_roots; i++) {
+                spare_close(&c, i);
                 if (stash[i] >= 0)
                         close(stash[i]);
                 if (r >= 0 && p->rootfds[i] >= 0)

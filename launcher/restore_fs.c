@@ -275,6 +275,71 @@ out:
         return r;
 }
 
+int rfs_object_id_buf(const void *buf, size_t len, nono_digest *out)
+{
+        for (int i = 0; i < 2; i++)
+                if (!idctx[i])
+                        idctx[i] = EVP_MD_CTX_new();
+        EVP_MD_CTX *outer = idctx[0], *c = idctx[1];
+        size_t nd = (len + NONO_CHUNK_SIZE - 1) / NONO_CHUNK_SIZE;
+        uint8_t *digests = malloc(nd ? nd * 32 : 1);
+        uint64_t le = htole64(len);
+        int r = c && outer && digests ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r == 0 && i < nd; i++) {
+                size_t off = i * NONO_CHUNK_SIZE,
+                       l = len - off < NONO_CHUNK_SIZE ? len - off : NONO_CHUNK_SIZE;
+                EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+                EVP_DigestUpdate(c, (const uint8_t *)buf + off, l);
+                EVP_DigestFinal_ex(c, digests + i * 32, NULL);
+        }
+        if (r == 0) {
+                EVP_DigestInit_ex(outer, EVP_sha256(), NULL);
+                EVP_DigestUpdate(outer, "nono-object-v1", 14);
+                EVP_DigestUpdate(outer, &le, 8);
+                if (nd)
+                        EVP_DigestUpdate(outer, digests, nd * 32);
+                EVP_DigestFinal_ex(outer, out->b, NULL);
+        }
+        free(digests);
+        return r;
+}
+
+int rfs_read_all(int fd, size_t max, char **buf, size_t *len)
+{
+        size_t cap = 4096, got = 0;
+        char *b = malloc(cap);
+
+        while (b) {
+                if (got == cap) {
+                        char *nb = cap > max ? NULL : realloc(b, cap * 2);
+                        if (!nb) {
+                                free(b);
+                                return cap > max ? -EFBIG : -ENOMEM;
+                        }
+                        b = nb;
+                        cap *= 2;
+                }
+                ssize_t k = pread(fd, b + got, cap - got, got);
+                if (k < 0) {
+                        free(b);
+                        return -errno;
+                }
+                if (!k)
+                        break;
+                got += k;
+        }
+        if (!b)
+                return -ENOMEM;
+        if (got > max) {
+                free(b);
+                return -EFBIG;
+        }
+        *buf = b;
+        *len = got;
+        return 0;
+}
+
 static bool has_xattr(const struct nono_node *n, const char *name)
 {
         for (size_t i = 0; i < n->n_xattrs; i++)

@@ -40,6 +40,8 @@ enum rb_op {
         RB_PHASE,      /* phase boundary: progress is journaled here */
         RB_ROOTTIMES,  /* directory path (untracked) gets back path2 = "atime_ns mtime_ns" captured at plan
                           time */
+        RB_REWRITE,    /* the file node (several names, none of them recorded) whose live inode is in
+                          stash/path2 gets its content, attributes and times in place (path: where it was) */
 };
 
 enum rb_how {
@@ -47,6 +49,8 @@ enum rb_how {
         RB_INPLACE,        /* the live inode is at path */
         RB_FRESH,          /* build from the store */
         RB_COPY,           /* content from the live file at path2 (outside the restored subset) */
+        RB_FROM_FSLINK,    /* the live inode is fs/'s stash entry h<node> (a multiply-linked file): its
+                              content is restored in place and path is linked to it */
 };
 
 struct rb_step {
@@ -68,15 +72,22 @@ struct rb_item {
         uint64_t k;      /* restore-session node id of the current object; 0: absent */
         bool extra;
         bool trash; /* an extra that needs its own move to the trash (a name not at start, not recorded) */
+        /* A small regular file's content as the conflict check read it (NULL: not kept): the restore
+         * session stores it as its pre-image without reading the file again, if the file's inode, size,
+         * mtime and ctime are still those of cur. Memory only. */
+        char *content;
+        size_t content_len;
 };
 
-/* A regular file this process built from a whole object and renamed into place (restore_apply.c): its
- * content is known, so the restore session's post-image need not read it back (record_post). */
+/* A regular file this process built and renamed into place (restore_apply.c): not any object the plan saw
+ * (a reused inode had another path's content), and when built from a whole object its content is known,
+ * so the restore session's post-image need not read it back (record_post). */
 struct rb_placed {
         dev_t dev;
         ino_t ino;
         uint64_t size;
         nono_digest object;
+        bool object_known;
 };
 
 struct rb_plan {
@@ -87,6 +98,7 @@ struct rb_plan {
         char **filebase; /* roots that are files: rootfds[] is their directory, this their name; else NULL */
         int *fsstash;    /* fs/'s stash directory of each root ("..nono-stash.SESSION.ROOT"), -1: none */
         bool crashed;    /* the session has no final post-images (only fs/'s interim ones) */
+        bool resumed;    /* completing a killed restore (from the journal) */
         size_t n_roots;
         struct rb_item *items;
         size_t n_items;
@@ -96,8 +108,19 @@ struct rb_plan {
         bool full;                /* every path of the session (not a subset): the session becomes RESTORED */
         struct rb_placed *placed; /* memory only (a resumed restore reads the files instead) */
         size_t n_placed, cap_placed;
+        /* Inodes relinked from fs/'s h<node> (RB_FROM_FSLINK): the restore session records each as a node of
+         * its own (no path: its other names are unknown) and the path it is linked to names that node as
+         * its post-image, so undoing the restore writes the content back into the inode (RB_REWRITE).
+         * Memory only: after a resumed restore, undoing it leaves those other names with the start content.
+         */
+        struct rb_placed *relinked; /* .size: the restore session's node id */
+        size_t n_relinked;
         size_t n_conflicts;
+        size_t content_bytes; /* sum of items' content (bounded by RB_CONTENT_MAX) */
 };
+
+#define RB_CONTENT_FILE_MAX (256 * 1024)       /* larger files are streamed, twice */
+#define RB_CONTENT_MAX      (64 * 1024 * 1024) /* content kept between the plan and the undo's record */
 
 #define RB_FS_STASH_PREFIX "..nono-stash."
 
@@ -105,6 +128,9 @@ void rb_plan_free(struct rb_plan *p);
 /* O_PATH fd of fs/'s stash entry of node (the base content of a block-level node, cow.c "content rule"),
  * or -ENOENT. */
 int rb_fs_stash_entry(const struct rb_plan *p, uint32_t root, uint64_t node);
+/* O_PATH fd of fs/'s stash name h<node> of a file that had several names (fs/cow.c "Hard links"), or
+ * -ENOENT. name (may be NULL, >= 32 bytes) gets the entry's name. */
+int rb_fs_hlink_entry(const struct rb_plan *p, uint32_t root, uint64_t node, char *name);
 int rb_open_roots(struct rb_plan *p);
 
 /* restore_plan.c: fills items and steps; lists conflicts on out. */

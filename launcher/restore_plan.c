@@ -212,12 +212,19 @@ out:
 
 static int load_nodes(nono_store *st, struct rb_plan *p, struct nodemap *m)
 {
-        m->ids = calloc(p->n_items + 1, sizeof *m->ids);
+        m->ids = calloc(2 * p->n_items + 1, sizeof *m->ids);
         if (!m->ids)
                 return -ENOMEM;
-        for (size_t i = 0; i < p->n_items; i++)
-                if (p->items[i].target)
-                        m->ids[m->n++] = p->items[i].target;
+        for (size_t i = 0; i < p->n_items; i++) {
+                const struct rb_item *it = &p->items[i];
+                if (it->target)
+                        m->ids[m->n++] = it->target;
+                /* a file now at a path that no path started with (a restore session's relinked inode,
+                 * rb_plan.relinked): its node too, so its content goes back (RB_REWRITE) */
+                if (p->full && it->has_post && it->rec.post_node && it->rec.post_type == NONO_FT_FILE &&
+                    it->rec.post_node != it->target)
+                        m->ids[m->n++] = it->rec.post_node;
+        }
         qsort(m->ids, m->n, sizeof *m->ids, cmp_u64);
         size_t u = 0;
         for (size_t i = 0; i < m->n; i++)
@@ -286,8 +293,28 @@ static bool already_restored(const struct rb_plan *p, const struct rb_item *it, 
         return true;
 }
 
-static int check_conflict(const struct rb_plan *p, const struct rb_item *it, const struct nodemap *m,
-                          FILE *out)
+/* The object id of the regular file at it's path; small files are read into it->content once, for the
+ * restore session's pre-image (restore.c record_pre). */
+static int current_id(struct rb_plan *p, struct rb_item *it, nono_digest *d)
+{
+        _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
+        _cleanup_close_ int fd = o >= 0 ? rfs_open_read(o) : o;
+        char *buf;
+        size_t len;
+
+        if (fd < 0)
+                return fd;
+        if (it->cur.st_size > RB_CONTENT_FILE_MAX || p->content_bytes + it->cur.st_size > RB_CONTENT_MAX ||
+            rfs_read_all(fd, RB_CONTENT_FILE_MAX, &buf, &len) < 0)
+                return rfs_object_id(fd, d, NULL);
+        free(it->content);
+        it->content = buf;
+        it->content_len = len;
+        p->content_bytes += len;
+        return rfs_object_id_buf(buf, len, d);
+}
+
+static int check_conflict(struct rb_plan *p, struct rb_item *it, const struct nodemap *m, FILE *out)
 {
         const struct nono_path_rec *r = &it->rec;
         uint32_t now = it->cur_exists ? ftype_of(it->cur.st_mode) : NONO_FT_ABSENT;
@@ -305,10 +332,8 @@ static int check_conflict(const struct rb_plan *p, const struct rb_item *it, con
                 snprintf(why, sizeof why, "size changed from %llu to %llu", (unsigned long long)r->post_size,
                          (unsigned long long)it->cur.st_size);
         else if (now == NONO_FT_FILE && r->post_has_digest) {
-                _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
-                _cleanup_close_ int fd = o >= 0 ? rfs_open_read(o) : o;
                 nono_digest d;
-                if (fd < 0 || rfs_object_id(fd, &d, NULL) < 0)
+                if (current_id(p, it, &d) < 0)
                         snprintf(why, sizeof why, "cannot be read to compare");
                 else if (memcmp(d.b, r->post_digest.b, 32))
                         snprintf(why, sizeof why, "content changed");
@@ -440,6 +465,17 @@ static int add_new_names(struct rb_plan *p, const struct nodemap *m, size_t i, s
         free(live);
         free(start);
         return r;
+}
+
+/* A file that had several names and whose inode fs/ kept reachable in its stash (h<node>). */
+static bool has_hlink(const struct rb_plan *p, uint32_t root, const struct nono_node *n)
+{
+        int fd = n->type == NONO_FT_FILE && n->nlink > 1 ? rb_fs_hlink_entry(p, root, n->id, NULL) : -1;
+
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
 }
 
 static bool ancestor_moves_back(const struct rb_plan *p, const struct nodemap *m, const struct rb_item *it)
@@ -598,8 +634,10 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                 else if (s != SIZE_MAX) {
                         stash_name(nm, sizeof nm, 'n', m->ids[ni]);
                         r = rb_step_add(p, RB_PLACE, RB_FROM_STASH, it->root, it->target, it->path, nm);
-                } else if (m->nodes[ni].type == NONO_FT_FILE && !m->nodes[ni].complete &&
-                           ancestor_moves_back(p, m, it))
+                } else if (has_hlink(p, it->root, &m->nodes[ni]))
+                        r = rb_step_add(p, RB_PLACE, RB_FROM_FSLINK, it->root, it->target, it->path, NULL);
+                else if (m->nodes[ni].type == NONO_FT_FILE && !m->nodes[ni].complete &&
+                         ancestor_moves_back(p, m, it))
                         r = rb_step_add(p, RB_PLACE, RB_INPLACE, it->root, it->target, it->path, NULL);
                 else
                         r = rb_step_add(p, RB_PLACE, RB_FRESH, it->root, it->target, it->path, NULL);
@@ -611,6 +649,14 @@ static int gen_steps(struct rb_plan *p, struct nodemap *m, size_t *order, size_t
                         r = rb_step_add(p, RB_LINK, 0, it->root, it->target, it->path,
                                         p->items[m->primary[ni]].path);
         }
+        /* an inode with other (unrecorded) names that no path gets back: its content, in the stash */
+        for (size_t k = 0; k < m->n && r >= 0; k++)
+                if (m->primary[k] == SIZE_MAX && m->src[k] != SIZE_MAX && m->nodes[k].type == NONO_FT_FILE &&
+                    m->nodes[k].nlink > 1) {
+                        const struct rb_item *it = &p->items[m->src[k]];
+                        stash_name(nm, sizeof nm, 'n', m->ids[k]);
+                        r = rb_step_add(p, RB_REWRITE, 0, it->root, m->ids[k], it->path, nm);
+                }
         for (size_t j = 0; j < n && r >= 0; j++) {
                 struct rb_item *it = &p->items[order[j]];
                 ssize_t ni = it->target ? node_index(m, it->target) : -1;
@@ -680,7 +726,8 @@ static int note_unrecorded_links(const struct rb_plan *p, const struct nodemap *
         for (size_t k = 0; p->full && k < m->n; k++) {
                 const struct nono_node *nd = &m->nodes[k];
                 const struct rb_item *it = m->primary[k] != SIZE_MAX ? &p->items[m->primary[k]] : NULL;
-                if (nd->type != NONO_FT_FILE || nd->nlink <= names[k] || m->src[k] != SIZE_MAX || !it)
+                if (nd->type != NONO_FT_FILE || nd->nlink <= names[k] || m->src[k] != SIZE_MAX || !it ||
+                    has_hlink(p, it->root, nd))
                         continue;
                 fprintf(
                     out,
@@ -734,8 +781,9 @@ static int find_sources(struct rb_plan *p, struct nodemap *m, const size_t *orde
         for (size_t k = 0; k < m->n; k++) {
                 const struct nono_node *nd = &m->nodes[k];
                 size_t pi = m->primary[k];
-                if (nd->type != NONO_FT_FILE || nd->complete || m->src[k] != SIZE_MAX || !nd->size ||
-                    ancestor_moves_back(p, m, &p->items[pi]))
+                if (pi == SIZE_MAX || nd->type != NONO_FT_FILE || nd->complete || m->src[k] != SIZE_MAX ||
+                    !nd->size || ancestor_moves_back(p, m, &p->items[pi]) ||
+                    has_hlink(p, p->items[pi].root, nd))
                         continue;
                 int e = rb_fs_stash_entry(p, p->items[pi].root, m->ids[k]);
                 if (e >= 0) {

@@ -4,9 +4,14 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "launcher/restore_fs.h"
 
 static int read_file(const char *path, char **out)
 {
@@ -94,6 +99,31 @@ static bool protected(nono_store *st, const struct nono_session *s)
         return false;
 }
 
+/* fs/'s stash of a removed session ("..nono-stash.ID.ROOT" beside each root, else inside it): what is
+ * left there (h<node> names that keep a multiply-linked file's inode reachable for restore, fs/cow.c) is
+ * of no use without the session. Removed fd-relative without following symlinks (restore_fs.h). */
+static void remove_fs_stash(const struct nono_session *s)
+{
+        for (size_t i = 0; s->roots && s->roots[i]; i++) {
+                char name[128], *dir = strdup(s->roots[i]), *sl = dir ? strrchr(dir, '/') : NULL;
+                snprintf(name, sizeof name, "..nono-stash.%s.%zu", s->id, i);
+                if (sl) {
+                        *(sl == dir ? sl + 1 : sl) = 0;
+                        int d = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (d >= 0) {
+                                rfs_remove_tree(d, name);
+                                close(d);
+                        }
+                }
+                free(dir);
+                int r = open(s->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (r >= 0) {
+                        rfs_remove_tree(r, name);
+                        close(r);
+                }
+        }
+}
+
 static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
                           struct nono_cleanup_result *res);
 
@@ -175,6 +205,8 @@ static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bo
                 res->bytes += v[i].preimage_bytes;
                 if (!dry_run && (r = nono_session_delete(st, v[i].id)) < 0)
                         break;
+                if (!dry_run)
+                        remove_fs_stash(&v[i]);
         }
         if (r >= 0 && !dry_run && res->removed)
                 r = nono_store_gc(st, &res->gc);

@@ -3,7 +3,8 @@
 """Random trees, random agent operations and exact tree dumps for the rollback end-to-end tests.
 
   rollback-gen.py tree DIR SEED        make a random tree (files small and > 64 KiB, dirs, symlinks, fifos,
-                                       hard links unless ROLLBACK_GEN_HARDLINKS=0, xattrs, fixed times)
+                                       hard links unless ROLLBACK_GEN_HARDLINKS=0 (=2: the other name
+                                       in a random directory), xattrs, fixed times)
   rollback-gen.py ops DIR SEED [N] [--progress FIFO]
                                        the agent: N random operations (writes, appends, truncates, small writes
                                        into big files, creates, unlinks, mkdir/rmdir, renames over files and
@@ -65,8 +66,11 @@ def tree(d, seed):
                     os.setxattr(p, 'user.t', b'v%d' % i)
                 except OSError:
                     pass
-            if r.random() < 0.1 and os.environ.get('ROLLBACK_GEN_HARDLINKS', '1') == '1':
+            links = os.environ.get('ROLLBACK_GEN_HARDLINKS', '1')
+            if r.random() < 0.1 and links == '1':
                 os.link(p, p + 'h')
+            elif r.random() < 0.15 and links == '2':  # the other name in a random directory
+                os.link(p, os.path.join(d, r.choice(dirs), 'e%dh' % i))
     t = 1500000000
     for i, rel in enumerate(walk(d)):
         os.utime(os.path.join(d, rel), ns=(t + i * 10**9 + 7, t + i * 10**9 + 11), follow_symlinks=False)

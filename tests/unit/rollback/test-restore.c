@@ -491,6 +491,54 @@ static void test_killed_restore_completes(void **state)
         free(before);
 }
 
+/* A restore reuses the inode each file replaces as the next file's temporary (restore_apply.c "spare"),
+ * but never one another process still has open: writes through such a descriptor after the restore must
+ * land in the old, nameless file, not in a restored one. Each agent version is also read back after a
+ * restore of the restore (undo), which puts them back exactly. */
+static void test_replaced_file_open_elsewhere(void **state)
+{
+        struct fx *f = *state;
+        struct model m;
+        char p[4096], *before, *post, *now;
+        const char *names[] = {"a.txt", "b.txt", "dir/c.txt"};
+        int fds[3];
+
+        base_tree(f);
+        before = tree_dump(f->root, true);
+        model_begin(&m, f->st, f->root);
+        for (int i = 0; i < 3; i++)
+                op_write(&m, f, names[i], "agent version\n", O_TRUNC);
+        model_end(&m, false);
+        post = tree_dump(f->root, true);
+        /* a.txt and dir/c.txt stay open (one for writing, one read-only); b.txt is free to reuse */
+        path_of(f, "a.txt", p);
+        fds[0] = open(p, O_RDWR);
+        path_of(f, "dir/c.txt", p);
+        fds[2] = open(p, O_RDONLY);
+        assert_true(fds[0] >= 0 && fds[2] >= 0);
+
+        struct nono_restore_report rep;
+        assert_int_equal(restore(f, m.sid, false, false, NULL, 0, &rep), 0);
+        assert_int_equal(pwrite(fds[0], "LATE WRITE", 10, 0), 10);
+        char buf[64] = {0};
+        assert_int_equal(pread(fds[2], buf, sizeof buf - 1, 0), 14);
+        assert_string_equal(buf, "agent version\n");
+        now = tree_dump(f->root, true);
+        assert_dump(before, now);
+        free(now);
+        close(fds[0]);
+        close(fds[2]);
+
+        /* the restore is undoable: its pre-images are the agent's versions */
+        assert_int_equal(restore(f, rep.restore_id, false, false, NULL, 0, NULL), 0);
+        now = tree_dump(f->root, true);
+        assert_dump(post, now);
+        free(now);
+        free(post);
+        free(before);
+        model_free(&m);
+}
+
 /* The restore's progress is its own small record beside the plan: a new plan starts without it, and
  * deleting the journal deletes it. */
 static void test_journal_progress(void **state)
@@ -554,6 +602,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_killed_restore_completes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_crashed_session, setup, teardown),
             cmocka_unit_test_setup_teardown(test_journal_progress, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_replaced_file_open_elsewhere, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
