@@ -9,8 +9,9 @@
  *     pre-images: the user sees the old file or the new one, never half of one) or, for block-level
  *     pre-images and hard-linked files, into the live inode (so untouched blocks and other names stay);
  *     writing the same bytes again is harmless.
- * Durability: one syncfs() per root at the end instead of an fsync per file (a SIGKILL loses nothing the
- * kernel already has; the journal is deleted only after the syncfs).
+ * Durability: syncfs() per root instead of an fsync per file (a SIGKILL loses nothing the kernel already
+ * has): before each progress record (every 2048 steps and at each phase), so a record never gets to disk
+ * ahead of the steps it lets a re-run skip, and at the end, before the journal is deleted.
  *
  * Cost (a 10,000-file restore, measured with NONO_RESTORE_TIMING=1 and perf): per file, the content,
  * owner, xattrs, mode and times are written into the root's spare temporary in the stash, which is swapped
@@ -902,6 +903,14 @@ int rb_apply(nono_store *st, struct rb_plan *p, bool progress)
                         break;
                 }
                 if (s->op == RB_PHASE || (i + 1) % JOURNAL_EVERY == 0) {
+                        /* A progress record lets a re-run skip these steps, so what they did must be on disk
+                         * first: after a power loss (not a kill: the kernel keeps what it has), a record
+                         * ahead of the data would leave skipped files in neither state. */
+                        for (size_t k = 0; k < p->n_roots && r >= 0; k++)
+                                if (p->rootfds[k] >= 0)
+                                        r = sync_root(p, k);
+                        if (r < 0)
+                                break;
                         p->done = i + 1;
                         r = nono_journal_progress_put(st, p->session, p->done);
                         if (r < 0) {
