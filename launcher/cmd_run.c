@@ -386,7 +386,10 @@ static int ctx_proxy(void *userdata, const struct nono_chan_msg *m, int fd, stru
 }
 
 #ifdef NONO_HAVE_STORE
-/* The durable session record and its start event, then the roots served with recording into it. */
+/* The durable session record, its start event queued, then the roots served with recording into it.
+ * Only the record must be durable before the agent starts (a crash then leaves a listed session): the start
+ * event commits behind it in the background like every later event, and the first durable write of the
+ * session (a pre-image, the end) flushes it with everything before it. */
 static int session_begin(struct run_ctx *c)
 {
         const struct nono_policy *p = c->p;
@@ -405,7 +408,7 @@ static int session_begin(struct run_ctx *c)
         c->session = c->rs.s.id;
         c->proxy_audit.store = c->rs.st;
         snprintf(c->proxy_audit.session, sizeof(c->proxy_audit.session), "%s", c->rs.s.id);
-        /* queued, so that the roots are served while it commits; whatever they record follows it */
+        /* queued first: whatever the roots and the supervisor record follows it in the chain */
         char *pj = nono_policy_to_json(p);
         r = nono_audit_session_start_flags(c->rs.st, c->rs.s.id, c->argv, pj, -1, NONO_ASYNC);
         free(pj);
@@ -418,12 +421,8 @@ static int session_begin(struct run_ctx *c)
                 return r;
         nono_trace("started: roots served");
 #endif
-        nono_supervisor_warm(); /* while the start event commits; joined before the supervisor starts */
-        if ((r = nono_store_sync(c->rs.st)) < 0) {
-                nono_err("cannot record the session start: %s", nono_store_errmsg());
-                return r;
-        }
-        nono_trace("started: audit start event");
+        nono_supervisor_warm(); /* joined before the supervisor starts */
+        nono_trace("started: supervisor warm");
         return 0;
 }
 
@@ -510,7 +509,8 @@ static void ctx_finished(void *userdata, int status, bool ran)
         bool counted = false;
 
 #ifdef NONO_HAVE_STORE
-        ctx_ready(c); /* nothing may write to the session before its record exists */
+        ctx_ready(c);                    /* nothing may write to the session before its record exists */
+        nono_run_session_ending(&c->rs); /* durable all at once at the end of nono_run_session_end */
 #endif
 #ifdef NONO_HAVE_STORE
         /* The whole sandbox is gone: no process can still be waiting on the listener, nor on the proxy.
