@@ -154,25 +154,11 @@ static int check_state(const struct nono_policy *p, char **state)
         return 0;
 }
 
-/* Deny paths are masked in the mount tree, which holds canonical paths only: resolve the ones that exist
- * (a $HOME behind a symlink). A grant inside a read-denied path is a contradiction. */
+/* A grant inside a read-denied path is a contradiction. (Deny paths are canonical already: the mount tree
+ * holds canonical paths only, and policy.c resolved each one's longest existing prefix, so one that exists
+ * is its own realpath.) */
 static int check_denies(struct nono_policy *p)
 {
-        char real[PATH_MAX];
-
-        for (size_t i = 0; i < p->n_denies; i++) {
-                struct nono_deny *d = &p->denies[i];
-                struct stat st;
-                /* most deny paths do not exist: one lstat rather than realpath's readlink per component */
-                if (strpbrk(d->pattern, "*?[") || lstat(d->pattern, &st) < 0 || !realpath(d->pattern, real) ||
-                    !strcmp(real, d->pattern))
-                        continue;
-                char *c = strdup(real);
-                if (!c)
-                        return -ENOMEM;
-                free(d->pattern);
-                d->pattern = c;
-        }
         for (size_t i = 0; i < p->n_grants; i++)
                 for (size_t j = 0; j < p->n_denies; j++)
                         if ((p->denies[j].access & NONO_ACCESS_READ) &&
