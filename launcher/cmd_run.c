@@ -424,10 +424,11 @@ static void *session_main(void *arg)
         return NULL;
 }
 
-/* OpenSSL builds its algorithm tables on first use, and decoding the PEM key sets up its decoders: a few
- * ms that the seal would otherwise spend at the end. Runs beside the session thread and the sandbox while
- * the agent starts and runs; joined before the seal. A failure to load the key is reported by the seal,
- * which then tries again. */
+/* OpenSSL builds its algorithm tables on first use: most of a millisecond of CPU that the seal would
+ * otherwise spend at the end. Started once the agent may exec (ctx_exec_ready): while the sandbox is being
+ * built, init, the network helper and the session thread already keep both CPUs of a small machine busy,
+ * and this work is not on that path; it runs beside the agent and the sandbox's teardown instead. Joined
+ * before the seal. A failure to load the key is reported by the seal, which then tries again. */
 static void *warm_main(void *arg)
 {
         struct run_ctx *c = arg;
@@ -462,6 +463,17 @@ static int ctx_ready(void *userdata)
         }
         return c->session_result;
 }
+
+/* The agent's exec is allowed once the session is recorded; the warm-up starts then. */
+static int ctx_exec_ready(void *userdata)
+{
+        struct run_ctx *c = userdata;
+        int r = ctx_ready(c);
+
+        if (r == 0 && !c->warm_on)
+                warm_start(c);
+        return r;
+}
 #endif
 
 /* nono is single-threaded until here (the sandbox is a raw clone): the session work may now take a thread.
@@ -481,7 +493,6 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
                 return -e;
         }
         c->thread_on = true;
-        warm_start(c);
 #endif
         (void)c, (void)p, (void)argv, (void)init;
         return 0;
@@ -696,7 +707,7 @@ int nono_cmd_run(int argc, char **argv)
             .prepare = ctx_prepare,
             .started = ctx_started,
 #ifdef NONO_HAVE_STORE
-            .ready = ctx_ready,
+            .ready = ctx_exec_ready,
 #endif
             .finished = ctx_finished,
         };
