@@ -118,8 +118,8 @@ static void loopback_up(void)
  * builds the mount tree, then waits; init joins the namespace (setns on the helper's pidfd) before anything
  * runs in it - the agent, the proxy's listener - and only then kills the helper. The namespace belongs to
  * init's user namespace either way (the helper is its child), and nothing but the helper's loopback ioctl
- * runs in it before init joins. If the helper cannot be started, or the kernel cannot setns on a pidfd
- * (< 5.8), init makes the namespace itself as before.
+ * runs in it before init joins. If the helper cannot be started, or init cannot join its namespace (a kernel
+ * without setns on a pidfd, < 5.8), init makes the namespace itself as before.
  */
 struct net_helper {
         pid_t pid;
@@ -187,9 +187,7 @@ static void net_join(struct net_helper *h)
                         net_helper_stop(h);
                         return;
                 }
-                if (errno != EINVAL)
-                        die(SETUP_FAILED, "cannot enter the network namespace: %s", strerror(errno));
-                net_helper_stop(h); /* a kernel without setns on pidfds: make it here */
+                net_helper_stop(h); /* a kernel without setns on pidfds (EINVAL), or an LSM: make it here */
         }
         if (unshare(CLONE_NEWNET) < 0)
                 die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));
