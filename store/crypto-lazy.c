@@ -70,7 +70,8 @@ static bool loaded;
 
 static void load(void)
 {
-        void *h = dlopen(NONO_LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
+        void *h =
+            dlopen(NONO_LIBCRYPTO_SONAME, RTLD_LAZY | RTLD_LOCAL); /* as when linked: bind on first call */
 
         if (!h) {
                 fprintf(stderr, "nono: cannot load %s (install libssl3): %s\n", NONO_LIBCRYPTO_SONAME,
