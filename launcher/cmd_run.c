@@ -312,11 +312,6 @@ struct run_ctx {
         bool warm_on, warm_have_key;
         struct nono_audit_key warm_key;
 #endif
-#ifdef NONO_HAVE_STORE
-        /* libcrypto loading (store/crypto-lazy.c) while the policy is resolved; joined before the clone */
-        pthread_t crypto;
-        bool crypto_on;
-#endif
         nono_proxy *proxy; /* --allow-domain: the filtering proxy, outside the agent's net namespace */
         struct nono_proxy_audit proxy_audit;
 };
@@ -332,31 +327,9 @@ static bool wants_proxy(const struct nono_policy *p)
         return p->allow_domains && p->allow_domains[0] && !p->allow_net;
 }
 
-#ifdef NONO_HAVE_STORE
-/* OpenSSL frees its tables in an atexit handler: milliseconds spent after everything is durable, freeing
- * memory the exit frees anyway. As the first OpenSSL call of the process, the flag takes. */
-static void *crypto_main(void *arg)
-{
-        if (nono_crypto_preload())
-                OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-        (void)arg;
-        return NULL;
-}
-
-static void crypto_join(struct run_ctx *c)
-{
-        if (c->crypto_on)
-                pthread_join(c->crypto, NULL);
-        c->crypto_on = false;
-}
-#endif
-
 static int ctx_prepare(void *userdata, const struct nono_policy *p, char **state)
 {
         struct run_ctx *c = userdata;
-#ifdef NONO_HAVE_STORE
-        crypto_join(c); /* nono must be single-threaded again before the sandbox's raw clone */
-#endif
 #ifdef NONO_HAVE_FS
         char err[512];
         int r = nono_run_fs_open(p, state, &c->fs, err, sizeof(err));
@@ -445,6 +418,13 @@ static int session_begin(struct run_ctx *c)
 static void *session_main(void *arg)
 {
         struct run_ctx *c = arg;
+
+        /* The first OpenSSL call of the process, so libcrypto is loaded here (store/crypto-lazy.c), beside
+         * init, rather than before main() on the way to the clone. OpenSSL frees its tables in an atexit
+         * handler: milliseconds spent after everything is durable, freeing memory the exit frees anyway;
+         * as the first call, the flag takes. */
+        if (nono_crypto_preload())
+                OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 
         c->session_result = session_begin(c);
         if (c->session_result < 0)
@@ -619,7 +599,6 @@ static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struc
 static void ctx_free(struct run_ctx *c)
 {
 #ifdef NONO_HAVE_STORE
-        crypto_join(c);
         warm_join(c);
         ctx_ready(c);
         explicit_bzero(&c->warm_key, sizeof(c->warm_key));
@@ -718,12 +697,6 @@ int nono_cmd_run(int argc, char **argv)
         }
         nono_trace("run: options parsed");
         struct run_ctx ctx = {.summary = want_summary};
-#ifdef NONO_HAVE_STORE
-        if (!dry)
-                ctx.crypto_on = pthread_create(&ctx.crypto, NULL, crypto_main, NULL) == 0;
-        if (!ctx.crypto_on)
-                OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-#endif
         struct nono_run_hooks hooks = {
             .userdata = &ctx,
 #ifdef NONO_HAVE_FS

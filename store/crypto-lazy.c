@@ -6,9 +6,9 @@
  * empty program linked with -lcrypto starts in 1.6 ms, without it in 0.5 ms), on the serial path of `nono
  * run` before the sandbox can start. So no nono binary links it: this file defines the OpenSSL functions that
  * nono calls (the prototypes are OpenSSL's own headers', so a signature mismatch does not compile), and each
- * one dlopen()s the library once and calls the real function. `nono run` calls nono_crypto_preload() from a
- * thread while it resolves the policy, so the loading overlaps with that work; every other caller loads it
- * on first use. If libcrypto cannot be loaded, the functions fail the way OpenSSL reports failure (NULL or
+ * one dlopen()s the library once and calls the real function. `nono run` makes its first OpenSSL call from
+ * its session thread, after the sandbox's clone, so the loading overlaps with init building the sandbox;
+ * every caller loads it on first use. If libcrypto cannot be loaded, the functions fail the way OpenSSL reports failure (NULL or
  * 0) after one message naming the library; libcrypto is a dependency of the package, so that is a broken
  * installation.
  */
