@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * crypto-lazy.c - libcrypto (OpenSSL 3), loaded on first use or ahead of it in a thread.
+ * crypto-lazy.c - libcrypto (OpenSSL 3), loaded on first use.
  *
  * Mapping and relocating libcrypto before main() cost about 1 ms of CPU in every nono process (measured: an
  * empty program linked with -lcrypto starts in 1.6 ms, without it in 0.5 ms), on the serial path of `nono
  * run` before the sandbox can start. So no nono binary links it: this file defines the OpenSSL functions that
  * nono calls (the prototypes are OpenSSL's own headers', so a signature mismatch does not compile), and each
  * one dlopen()s the library once and calls the real function. `nono run` makes its first OpenSSL call from
- * its session thread, after the sandbox's clone, so the loading overlaps with init building the sandbox;
- * every caller loads it on first use. If libcrypto cannot be loaded, the functions fail the way OpenSSL reports failure (NULL or
- * 0) after one message naming the library; libcrypto is a dependency of the package, so that is a broken
- * installation.
+ * its session thread, after the sandbox's clone, so the loading overlaps with init building the sandbox.
+ * If libcrypto cannot be loaded, the functions fail the way OpenSSL reports failure (NULL or 0) after one
+ * message naming the library; libcrypto is a dependency of the package, so that is a broken installation.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co., which the store uses for its chunk hashes */
 #include <dlfcn.h>
