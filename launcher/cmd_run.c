@@ -35,9 +35,7 @@
 #include "launcher/run-session.h"
 #include "launcher/seal.h"
 #include "launcher/supervisor.h"
-#include "store/crypto-lazy.h"
 #include "store/store.h"
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #endif
 
@@ -418,13 +416,6 @@ static int session_begin(struct run_ctx *c)
 static void *session_main(void *arg)
 {
         struct run_ctx *c = arg;
-
-        /* The first OpenSSL call of the process, so libcrypto is loaded here (store/crypto-lazy.c), beside
-         * init, rather than before main() on the way to the clone. OpenSSL frees its tables in an atexit
-         * handler: milliseconds spent after everything is durable, freeing memory the exit frees anyway;
-         * as the first call, the flag takes. */
-        if (nono_crypto_preload())
-                OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 
         c->session_result = session_begin(c);
         if (c->session_result < 0)

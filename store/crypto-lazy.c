@@ -7,7 +7,7 @@
  * run` before the sandbox can start. So no nono binary links it: this file defines the OpenSSL functions that
  * nono calls (the prototypes are OpenSSL's own headers', so a signature mismatch does not compile), and each
  * one dlopen()s the library once and calls the real function. `nono run` makes its first OpenSSL call from
- * its session thread, after the sandbox's clone, so the loading overlaps with init building the sandbox.
+ * the store's writer thread (its first event), so the loading overlaps with init building the sandbox.
  * If libcrypto cannot be loaded, the functions fail the way OpenSSL reports failure (NULL or 0) after one
  * message naming the library; libcrypto is a dependency of the package, so that is a broken installation.
  */
@@ -21,8 +21,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "store/crypto-lazy.h"
 
 #ifndef NONO_LIBCRYPTO_SONAME
 #define NONO_LIBCRYPTO_SONAME "libcrypto.so.3"
@@ -85,6 +83,9 @@ static void load(void)
         }
         CRYPTO_FUNCS(X)
 #undef X
+        /* The first OpenSSL call of the process, so the flag takes: OpenSSL would otherwise free its tables
+         * in an atexit handler, milliseconds spent after everything is durable on memory the exit frees. */
+        real.OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
         loaded = true;
 }
 
@@ -92,11 +93,6 @@ static bool ready(void)
 {
         pthread_once(&once, load);
         return loaded;
-}
-
-bool nono_crypto_preload(void)
-{
-        return ready();
 }
 
 int EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size, const EVP_MD *type,

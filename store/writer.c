@@ -279,8 +279,8 @@ int writer_start(nono_store *s)
         pthread_rwlock_destroy(&s->maplock);
         pthread_rwlock_init(&s->maplock, &a);
         pthread_rwlockattr_destroy(&a);
-        if (!(s->wctx = EVP_MD_CTX_new()))
-                return store_err(-ENOMEM, "out of memory");
+        /* s->wctx is made by the writer at its first event (event.c): opening a store needs no OpenSSL, so
+         * `nono run` loads libcrypto (crypto-lazy.c) off its way to the agent */
         int r = pthread_create(&s->thread, NULL, writer_main, s);
         if (r)
                 return store_err(-r, "cannot start the store's writer thread: %s", strerror(r));
