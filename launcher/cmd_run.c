@@ -308,6 +308,7 @@ struct run_ctx {
         /* the warm-up thread: OpenSSL's tables and the seal key, while the policy is resolved */
         pthread_t warm;
         bool warm_on, warm_have_key;
+        unsigned exec_asked; /* ctx_exec_ready calls */
         struct nono_audit_key warm_key;
 #endif
         nono_proxy *proxy; /* --allow-domain: the filtering proxy, outside the agent's net namespace */
@@ -463,13 +464,15 @@ static int ctx_ready(void *userdata)
         return c->session_result;
 }
 
-/* The agent's exec is allowed once the session is recorded; the warm-up starts then. */
+/* The agent's exec is allowed once the session is recorded. nono_run asks twice: for the agent's exec
+ * request (the reply waits for the answer), then once the reply is sent. The warm-up starts at the second,
+ * so that its CPU does not stand between the reply and the agent's wake-up on a busy machine. */
 static int ctx_exec_ready(void *userdata)
 {
         struct run_ctx *c = userdata;
         int r = ctx_ready(c);
 
-        if (r == 0 && !c->warm_on)
+        if (r == 0 && c->exec_asked++ && !c->warm_on)
                 warm_start(c);
         return r;
 }
