@@ -36,7 +36,6 @@
 #include "launcher/seal.h"
 #include "launcher/supervisor.h"
 #include "store/store.h"
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #endif
 
@@ -154,25 +153,11 @@ static int check_state(const struct nono_policy *p, char **state)
         return 0;
 }
 
-/* Deny paths are masked in the mount tree, which holds canonical paths only: resolve the ones that exist
- * (a $HOME behind a symlink). A grant inside a read-denied path is a contradiction. */
+/* A grant inside a read-denied path is a contradiction. (Deny paths are canonical already: the mount tree
+ * holds canonical paths only, and policy.c resolved each one's longest existing prefix, so one that exists
+ * is its own realpath.) */
 static int check_denies(struct nono_policy *p)
 {
-        char real[PATH_MAX];
-
-        for (size_t i = 0; i < p->n_denies; i++) {
-                struct nono_deny *d = &p->denies[i];
-                struct stat st;
-                /* most deny paths do not exist: one lstat rather than realpath's readlink per component */
-                if (strpbrk(d->pattern, "*?[") || lstat(d->pattern, &st) < 0 || !realpath(d->pattern, real) ||
-                    !strcmp(real, d->pattern))
-                        continue;
-                char *c = strdup(real);
-                if (!c)
-                        return -ENOMEM;
-                free(d->pattern);
-                d->pattern = c;
-        }
         for (size_t i = 0; i < p->n_grants; i++)
                 for (size_t j = 0; j < p->n_denies; j++)
                         if ((p->denies[j].access & NONO_ACCESS_READ) &&
@@ -323,6 +308,7 @@ struct run_ctx {
         /* the warm-up thread: OpenSSL's tables and the seal key, while the policy is resolved */
         pthread_t warm;
         bool warm_on, warm_have_key;
+        unsigned exec_asked; /* ctx_exec_ready calls */
         struct nono_audit_key warm_key;
 #endif
         nono_proxy *proxy; /* --allow-domain: the filtering proxy, outside the agent's net namespace */
@@ -386,7 +372,10 @@ static int ctx_proxy(void *userdata, const struct nono_chan_msg *m, int fd, stru
 }
 
 #ifdef NONO_HAVE_STORE
-/* The durable session record and its start event, then the roots served with recording into it. */
+/* The durable session record, its start event queued, then the roots served with recording into it.
+ * Only the record must be durable before the agent starts (a crash then leaves a listed session): the start
+ * event commits behind it in the background like every later event, and the first durable write of the
+ * session (a pre-image, the end) flushes it with everything before it. */
 static int session_begin(struct run_ctx *c)
 {
         const struct nono_policy *p = c->p;
@@ -405,7 +394,7 @@ static int session_begin(struct run_ctx *c)
         c->session = c->rs.s.id;
         c->proxy_audit.store = c->rs.st;
         snprintf(c->proxy_audit.session, sizeof(c->proxy_audit.session), "%s", c->rs.s.id);
-        /* queued, so that the roots are served while it commits; whatever they record follows it */
+        /* queued first: whatever the roots and the supervisor record follows it in the chain */
         char *pj = nono_policy_to_json(p);
         r = nono_audit_session_start_flags(c->rs.st, c->rs.s.id, c->argv, pj, -1, NONO_ASYNC);
         free(pj);
@@ -418,12 +407,8 @@ static int session_begin(struct run_ctx *c)
                 return r;
         nono_trace("started: roots served");
 #endif
-        nono_supervisor_warm(); /* while the start event commits; joined before the supervisor starts */
-        if ((r = nono_store_sync(c->rs.st)) < 0) {
-                nono_err("cannot record the session start: %s", nono_store_errmsg());
-                return r;
-        }
-        nono_trace("started: audit start event");
+        nono_supervisor_warm(); /* joined before the supervisor starts */
+        nono_trace("started: supervisor warm");
         return 0;
 }
 
@@ -439,10 +424,11 @@ static void *session_main(void *arg)
         return NULL;
 }
 
-/* OpenSSL builds its algorithm tables on first use, and decoding the PEM key sets up its decoders: a few
- * ms that the seal would otherwise spend at the end. Runs beside the session thread and the sandbox while
- * the agent starts and runs; joined before the seal. A failure to load the key is reported by the seal,
- * which then tries again. */
+/* OpenSSL builds its algorithm tables on first use: most of a millisecond of CPU that the seal would
+ * otherwise spend at the end. Started once the agent may exec (ctx_exec_ready): while the sandbox is being
+ * built, init, the network helper and the session thread already keep both CPUs of a small machine busy,
+ * and this work is not on that path; it runs beside the agent and the sandbox's teardown instead. Joined
+ * before the seal. A failure to load the key is reported by the seal, which then tries again. */
 static void *warm_main(void *arg)
 {
         struct run_ctx *c = arg;
@@ -477,6 +463,19 @@ static int ctx_ready(void *userdata)
         }
         return c->session_result;
 }
+
+/* The agent's exec is allowed once the session is recorded. nono_run asks twice: for the agent's exec
+ * request (the reply waits for the answer), then once the reply is sent. The warm-up starts at the second,
+ * so that its CPU does not stand between the reply and the agent's wake-up on a busy machine. */
+static int ctx_exec_ready(void *userdata)
+{
+        struct run_ctx *c = userdata;
+        int r = ctx_ready(c);
+
+        if (r == 0 && c->exec_asked++ && !c->warm_on)
+                warm_start(c);
+        return r;
+}
 #endif
 
 /* nono is single-threaded until here (the sandbox is a raw clone): the session work may now take a thread.
@@ -496,7 +495,6 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
                 return -e;
         }
         c->thread_on = true;
-        warm_start(c);
 #endif
         (void)c, (void)p, (void)argv, (void)init;
         return 0;
@@ -510,7 +508,8 @@ static void ctx_finished(void *userdata, int status, bool ran)
         bool counted = false;
 
 #ifdef NONO_HAVE_STORE
-        ctx_ready(c); /* nothing may write to the session before its record exists */
+        ctx_ready(c);                    /* nothing may write to the session before its record exists */
+        nono_run_session_ending(&c->rs); /* durable all at once at the end of nono_run_session_end */
 #endif
 #ifdef NONO_HAVE_STORE
         /* The whole sandbox is gone: no process can still be waiting on the listener, nor on the proxy.
@@ -696,11 +695,6 @@ int nono_cmd_run(int argc, char **argv)
 
 int nono_run_recorded(const struct nono_policy_flags *f, char **cmd, bool dry, bool json, bool summary)
 {
-#ifdef NONO_HAVE_STORE
-        /* OpenSSL frees its tables in an atexit handler: milliseconds spent after everything is durable,
-         * freeing memory the exit frees anyway. First OpenSSL call of the process: the flag takes. */
-        OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-#endif
         struct run_ctx ctx = {.summary = summary};
         struct nono_run_hooks hooks = {
             .userdata = &ctx,
@@ -715,7 +709,7 @@ int nono_run_recorded(const struct nono_policy_flags *f, char **cmd, bool dry, b
             .prepare = ctx_prepare,
             .started = ctx_started,
 #ifdef NONO_HAVE_STORE
-            .ready = ctx_ready,
+            .ready = ctx_exec_ready,
 #endif
             .finished = ctx_finished,
         };

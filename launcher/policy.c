@@ -101,8 +101,49 @@ static int add_deny(struct nono_policy *p, const char *pattern, unsigned access,
 /* The canonical form of a path that may not exist or may hold globs: realpath() of the longest existing
  * prefix that has no glob character, then the rest as written. The prefix is found with stat() (one call
  * each) and realpath() (a readlink per component) runs once: the default profile's hundred deny paths,
- * most of them absent, made this a visible part of `nono run`'s start. */
-static char *canon_prefix(const char *path)
+ * most of them absent, made this a visible part of `nono run`'s start. The existing prefixes repeat ($HOME,
+ * $HOME/.config): the last few are remembered (struct canon_cache), so most paths cost one stat(). */
+#define CANON_CACHE 4
+struct canon_cache {
+        char *pre[CANON_CACHE], *real[CANON_CACHE];
+        unsigned next;
+};
+
+static void canon_cache_free(struct canon_cache *c)
+{
+        for (size_t i = 0; i < CANON_CACHE; i++) {
+                free(c->pre[i]);
+                free(c->real[i]);
+        }
+        *c = (struct canon_cache){0};
+}
+
+/* pre's realpath() when pre exists, from the cache or found (and remembered); NULL otherwise. */
+static const char *canon_lookup(struct canon_cache *c, char *pre, char real[PATH_MAX])
+{
+        struct stat st;
+
+        for (size_t i = 0; i < CANON_CACHE; i++)
+                if (c->pre[i] && !strcmp(c->pre[i], pre))
+                        return c->real[i];
+        if (stat(pre, &st) < 0 || !realpath(pre, real))
+                return NULL;
+        unsigned k = c->next++ % CANON_CACHE;
+        char *cr = strdup(real);
+        if (!cr)
+                return real;
+        free(c->pre[k]);
+        free(c->real[k]);
+        c->pre[k] = strdup(pre);
+        c->real[k] = cr;
+        if (!c->pre[k]) {
+                free(cr);
+                c->real[k] = NULL;
+        }
+        return real;
+}
+
+static char *canon_prefix(struct canon_cache *cache, const char *path)
 {
         char real[PATH_MAX], *pre, *r;
         size_t n = strcspn(path, "*?[");
@@ -112,20 +153,18 @@ static char *canon_prefix(const char *path)
                         n--;
         for (;;) {
                 size_t m = n;
-                struct stat st;
-                bool ok;
 
                 while (m > 1 && path[m - 1] == '/')
                         m--;
                 if (!(pre = strndup(path, m)))
                         return NULL;
-                ok = stat(pre, &st) == 0 && realpath(pre, real) != NULL;
+                const char *rp = canon_lookup(cache, pre, real);
                 free(pre);
-                if (ok) {
+                if (rp) {
                         const char *rest = path + m;
-                        if (!strcmp(real, "/"))
+                        if (!strcmp(rp, "/"))
                                 return asprintf(&r, "/%s", rest + (*rest == '/')) < 0 ? NULL : r;
-                        return asprintf(&r, "%s%s", real, rest) < 0 ? NULL : r;
+                        return asprintf(&r, "%s%s", rp, rest) < 0 ? NULL : r;
                 }
                 if (m <= 1)
                         return strdup(path);
@@ -263,7 +302,7 @@ static int resolve_grants(struct nono_policy *p, const struct nono_profile *prof
 /* nono's own configuration (user profiles, keys) and data: an agent that could write a user profile
  * with "override": true would choose its next sandbox. The sandbox masks the store as well; this makes the
  * policy say so, and refuses flag grants inside them. */
-static int deny_nono_state(struct nono_policy *p, const struct nono_vars *vars)
+static int deny_nono_state(struct nono_policy *p, const struct nono_vars *vars, struct canon_cache *cache)
 {
         const char *home = getenv("NONO_HOME");
         const char *dirs[] = {vars->xdg_config_home, vars->xdg_data_home, NULL};
@@ -273,23 +312,23 @@ static int deny_nono_state(struct nono_policy *p, const struct nono_vars *vars)
                 char *path, *c;
                 if (asprintf(&path, "%s/nono", dirs[i]) < 0)
                         return -ENOMEM;
-                c = canon_prefix(path);
+                c = canon_prefix(cache, path);
                 free(path);
                 r = c ? add_deny(p, c, NONO_ACCESS_READ | NONO_ACCESS_WRITE, "nono") : -ENOMEM;
                 free(c);
         }
         if (r == 0 && home && home[0] == '/') {
-                char *c = canon_prefix(home);
+                char *c = canon_prefix(cache, home);
                 r = c ? add_deny(p, c, NONO_ACCESS_READ | NONO_ACCESS_WRITE, "nono") : -ENOMEM;
                 free(c);
         }
         return r;
 }
 
-static int resolve_denies(struct nono_policy *p, const struct nono_profile *prof)
+static int resolve_denies(struct nono_policy *p, const struct nono_profile *prof, struct canon_cache *cache)
 {
         for (size_t i = 0; i < prof->n_deny; i++) {
-                char *c = canon_prefix(prof->deny[i].path);
+                char *c = canon_prefix(cache, prof->deny[i].path);
                 int r;
 
                 if (!c)
@@ -343,9 +382,11 @@ int nono_policy_resolve(const struct nono_policy_flags *f, struct nono_policy *o
                 r = -ENOMEM;
                 goto out;
         }
-        r = resolve_denies(&p, &prof);
+        struct canon_cache cache = {0};
+        r = resolve_denies(&p, &prof, &cache);
         if (r == 0)
-                r = deny_nono_state(&p, &vars);
+                r = deny_nono_state(&p, &vars, &cache);
+        canon_cache_free(&cache);
         if (r == 0)
                 r = resolve_grants(&p, &prof, f, err);
         if (r < 0)

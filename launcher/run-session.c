@@ -56,9 +56,21 @@ int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy
         return r;
 }
 
+int nono_run_session_durable(struct nono_run_session *rs)
+{
+        nono_store_defer_sync(rs->st, false);
+        return nono_store_sync(rs->st);
+}
+
+void nono_run_session_ending(struct nono_run_session *rs)
+{
+        if (rs->st)
+                nono_store_defer_sync(rs->st, true);
+}
+
 int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preimage_bytes)
 {
-        int r;
+        int r, d;
 
         if (!rs->st)
                 return 0;
@@ -78,6 +90,14 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         nono_trace("end: sealed");
         if (r < 0 && nono_session_update(rs->st, &rs->s) < 0)
                 fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
+        /* the roots' last events, the end event and the seal were committed one fdatasync each (deferred
+         * since nono_run_session_ending): one more makes all of them durable */
+        if ((d = nono_run_session_durable(rs)) < 0) {
+                fprintf(stderr, "nono: the end of session %s may not be on disk: %s\n", rs->s.id,
+                        nono_store_errmsg());
+                r = r < 0 ? r : d;
+        }
+        nono_trace("end: durable");
         /* automatic retention (config.json): old rollback sessions go, never this one nor a running one */
         if (rs->s.rollback && nono_retention_apply(rs->st) < 0)
                 fprintf(stderr,

@@ -20,10 +20,15 @@ struct nono_run_session {
         bool have_key;
 };
 
-/* Opens the store and creates the session (state running). roots: NULL-terminated root paths. */
+/* Opens the store and creates the session (state running), durably. roots: NULL-terminated root paths. */
 int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, char **argv,
                            char **roots, char *err, size_t errlen);
-/* Marks it finished with the status. The store stays open: fs/ and the audit seal still use it. */
+/* Ends the deferral and waits until everything written so far is durable. */
+int nono_run_session_durable(struct nono_run_session *rs);
+/* The agent is gone: defers durability again, so that the roots' last events, the end event and the seal
+ * commit one fdatasync each; nono_run_session_end() flushes them all at its end. */
+void nono_run_session_ending(struct nono_run_session *rs);
+/* Marks it finished with the status, sealed, and durable. The store stays open: fs/ may still use it. */
 int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preimage_bytes);
 /* Closes the store, after everything that writes to it (fs/ roots, supervisor, proxy) is freed. */
 void nono_run_session_close(struct nono_run_session *rs);

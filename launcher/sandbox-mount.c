@@ -237,6 +237,44 @@ static bool has_glob(const char *s)
         return strpbrk(s, "*?[") != NULL;
 }
 
+/*
+ * A write-only deny (a shell start-up file: readable, never writable) needs no read-only mask where the
+ * grant it lies in is read-only itself: Landlock gives no write right there, and a read-only root refuses
+ * writes (fs/ records each refusal as a violation; a system grant is a read-only bind). Skipping it keeps
+ * init from touching that root while it builds the tree: masking was the first request of a FUSE root such
+ * as ~/.gitconfig (granted read-only and write-denied), so init waited for that root to be served. The
+ * deepest grant that holds the path decides, since it is the mount the path is reached through; a grant
+ * beneath the path is its own mount with its own access, unaffected either way.
+ */
+static bool ro_already(const struct nono_policy *p, const struct nono_deny *d)
+{
+        const struct nono_grant *in = NULL;
+
+        if (d->access & NONO_ACCESS_READ)
+                return false;
+        for (size_t i = 0; i < p->n_grants; i++)
+                if (nono_path_under(d->pattern, p->grants[i].path) &&
+                    (!in || strlen(p->grants[i].path) > strlen(in->path)))
+                        in = &p->grants[i];
+        return in && !(in->access & NONO_ACCESS_WRITE);
+}
+
+/*
+ * A mask can only land on something that the tree holds: a path inside a grant, a mount point made for one
+ * (a parent of a grant), or /dev and /proc. Anything else is in the empty tmpfs skeleton or the private /tmp
+ * (empty too) and cannot exist, so it is skipped without the lstat() that would find nothing: the default
+ * profile has a hundred deny paths, most of them under $HOME, which is rarely granted whole.
+ */
+static bool in_tree(const struct nono_policy *p, const char *path)
+{
+        if (nono_path_under(path, "/dev") || nono_path_under(path, "/proc"))
+                return true;
+        for (size_t i = 0; i < p->n_grants; i++)
+                if (nono_path_under(path, p->grants[i].path) || nono_path_under(p->grants[i].path, path))
+                        return true;
+        return false;
+}
+
 static int build_tree(const struct nono_sandbox_config *c, int chan, char *err, size_t errlen)
 {
         const struct nono_policy *p = c->policy;
@@ -263,14 +301,17 @@ static int build_tree(const struct nono_sandbox_config *c, int chan, char *err, 
                                          .index = g->system ? 0 : root_id++};
         }
         for (size_t i = 0; i < p->n_denies; i++)
-                if (!has_glob(p->denies[i].pattern))
+                if (!has_glob(p->denies[i].pattern) && !ro_already(p, &p->denies[i]) &&
+                    in_tree(p, p->denies[i].pattern))
                         e[n++] =
                             (struct mentry){.path = p->denies[i].pattern,
                                             .kind = p->denies[i].access & NONO_ACCESS_READ ? M_MASK : M_RO,
                                             .index = p->denies[i].access};
         for (size_t i = 0; i < n_state; i++)
-                e[n++] = (struct mentry){
-                    .path = c->state_paths[i], .kind = M_MASK, .index = NONO_ACCESS_READ | NONO_ACCESS_WRITE};
+                if (in_tree(p, c->state_paths[i]))
+                        e[n++] = (struct mentry){.path = c->state_paths[i],
+                                                 .kind = M_MASK,
+                                                 .index = NONO_ACCESS_READ | NONO_ACCESS_WRITE};
         qsort(e, n, sizeof(*e), cmp_entry);
 
         nono_trace("init: staging done");

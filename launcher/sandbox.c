@@ -112,6 +112,88 @@ static void loopback_up(void)
                 die(SETUP_FAILED, "cannot bring the loopback interface up: %s", strerror(errno));
 }
 
+/*
+ * The network namespace is the slow one to make: creating it and bringing loopback up cost init about 1 ms
+ * of kernel work (0.5 each) on the path to the agent's exec. A helper forked by init does both while init
+ * builds the mount tree, then waits; init joins the namespace (setns on the helper's pidfd) before anything
+ * runs in it - the agent, the proxy's listener - and only then kills the helper. The namespace belongs to
+ * init's user namespace either way (the helper is its child), and nothing but the helper's loopback ioctl
+ * runs in it before init joins. If the helper cannot be started, or init cannot join its namespace (a kernel
+ * without setns on a pidfd, < 5.8), init makes the namespace itself as before.
+ */
+struct net_helper {
+        pid_t pid;
+        int pidfd; /* -1: no helper, make the namespace inline */
+        int pipe;  /* read end: one byte once loopback is up, EOF if the helper failed */
+};
+
+static void net_helper_start(struct net_helper *h)
+{
+        int p[2], pidfd = -1;
+        pid_t pid, init = getpid();
+
+        *h = (struct net_helper){.pid = -1, .pidfd = -1, .pipe = -1};
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return;
+        pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return;
+        }
+        if (pid == 0) {
+                char ok = 1;
+                close_from(3, p[1]); /* the channel above all: init's death must close it at once */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != init)
+                        _exit(SETUP_FAILED);
+                if (unshare(CLONE_NEWNET) < 0)
+                        die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));
+                loopback_up();
+                if (write(p[1], &ok, 1) != 1)
+                        _exit(SETUP_FAILED);
+                for (;;)
+                        pause(); /* holds the namespace until init has joined it and kills us */
+        }
+        close(p[1]);
+        *h = (struct net_helper){.pid = pid, .pidfd = pidfd, .pipe = p[0]};
+}
+
+static void net_helper_stop(struct net_helper *h)
+{
+        if (h->pid > 0) {
+                kill(h->pid, SIGKILL);
+                while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        if (h->pidfd >= 0)
+                close(h->pidfd);
+        if (h->pipe >= 0)
+                close(h->pipe);
+        *h = (struct net_helper){.pid = -1, .pidfd = -1, .pipe = -1};
+}
+
+/* init enters the helper's namespace, or makes one itself when there is no helper. */
+static void net_join(struct net_helper *h)
+{
+        char ok;
+
+        if (h->pidfd >= 0) {
+                ssize_t n;
+                while ((n = read(h->pipe, &ok, 1)) < 0 && errno == EINTR)
+                        ;
+                if (n != 1) /* the helper said why on stderr */
+                        die(SETUP_FAILED, "cannot set up the network namespace");
+                if (setns(h->pidfd, CLONE_NEWNET) == 0) {
+                        net_helper_stop(h);
+                        return;
+                }
+                net_helper_stop(h); /* a kernel without setns on pidfds (EINVAL), or an LSM: make it here */
+        }
+        if (unshare(CLONE_NEWNET) < 0)
+                die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));
+        loopback_up();
+}
+
 static void proxy_listener(uint16_t port, int chan)
 {
         _cleanup_close_ int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -280,20 +362,22 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
         close_from(3, chan);
         if (c->user_ns)
                 map_ids(getuid(), getgid());
-        /* The network namespace is made here rather than by clone: it is the slow one (~1 ms), and here it
-         * overlaps with the parent's session record. Nothing runs in the host's network before it. */
-        if (!c->share_net && unshare(CLONE_NEWNET) < 0)
-                die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));
+        /* The network namespace is made beside init rather than by clone (see struct net_helper); init
+         * joins it before anything runs that could use the network. */
+        struct net_helper nh = {.pid = -1, .pidfd = -1, .pipe = -1};
         if (!c->share_net)
-                loopback_up();
+                net_helper_start(&nh);
         if (sethostname("nono", 4) < 0)
                 die(SETUP_FAILED, "sethostname: %s", strerror(errno));
         /* built now, while the parent writes the session record; the agent only loads it */
         if ((r = nono_seccomp_compile(&so, &prog)) < 0)
                 die(SETUP_FAILED, "cannot build the seccomp filter: %s", strerror(-r));
-        nono_trace("init: ids, lo, hostname");
+        nono_trace("init: ids, hostname, seccomp");
         if (nono_sandbox_build_root(c, chan, err, sizeof(err)) < 0)
                 die(SETUP_FAILED, "cannot build the sandbox: %s", err);
+        if (!c->share_net)
+                net_join(&nh);
+        nono_trace("init: net joined");
         if (c->proxy_port && !c->share_net)
                 proxy_listener(c->proxy_port, chan);
 

@@ -36,6 +36,8 @@ static int append_run(nono_store *s, MDB_txn *txn, struct work *w)
 
         if ((r = session_require(s, txn, a->sid)) < 0 || (r = evstate_load(s, txn, a->sid, &es)) < 0)
                 return r;
+        if (!s->wctx && !(s->wctx = EVP_MD_CTX_new())) /* writer thread only; freed by nono_store_close */
+                return store_err(-ENOMEM, "out of memory");
         size_t cap = a->n < BATCH_EVENTS ? a->n : BATCH_EVENTS;
         /* Writer-thread scratch, kept between appends: a fresh 100+ KiB array per append would be mmapped
          * and faulted in every time. */

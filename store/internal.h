@@ -101,6 +101,7 @@ struct nono_store {
         int async_err;
         char async_msg[256];
         bool all_synced; /* under mu: everything committed so far is also flushed */
+        bool defer;      /* under mu: sync calls wait for the commit only (nono_store_defer_sync) */
 
         /* 1 MiB buffers for async copies and fd reads, recycled: fresh pages cost a fault each, which
          * dominated async ingest on a VM (see object.c). */

@@ -61,8 +61,13 @@ int nono_store_home(char *buf, size_t len);
 int nono_store_open(const char *home, unsigned flags, nono_store **out);
 void nono_store_close(nono_store *s);
 
-/* Waits until everything this process queued so far is durable. */
+/* Waits until everything this process queued so far is durable (committed only, while deferred). */
 int nono_store_sync(nono_store *s);
+/* On: until it is turned off, calls that would wait for durability wait for their commit only (readable,
+ * kept across a crash of this process, not yet across a power cut); each commit then costs one fdatasync
+ * instead of two. Off, then nono_store_sync(): everything is durable. For a sequence of sync calls of which
+ * only the outcome of the last must be durable (see writer.c). Addition by launcher/ (nono run). */
+void nono_store_defer_sync(nono_store *s, bool on);
 
 /* An exclusive advisory lock named name (a file <store>/<name>.lock, flock), for work that two nono
  * processes must not do at once on one store (restore, cleanup). Never waits: -EBUSY when another process

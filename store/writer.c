@@ -35,6 +35,14 @@
  * consistent (a power cut may undo that last commit, never corrupt it). A batch with any sync caller, or the
  * barrier that nono_store_sync() queues, commits with full syncs and flushes any meta page left behind.
  * A process crash (SIGKILL) loses nothing committed either way: the page cache survives it.
+ *
+ * Deferred durability (nono_store_defer_sync): a caller that makes several sync calls in a row and only
+ * needs the last to be durable (nono run: the session record, then its start event; at the end the roots'
+ * events, the end event, the seal) turns it on, and every batch commits as an async-only one does (data
+ * flushed, meta page not): one fdatasync per commit instead of two, and a sync call returns once its work
+ * is committed - readable by every reader, kept across a crash of this process, but not across a power cut
+ * until the next full sync. Turning it off and calling nono_store_sync() makes all of it durable with one
+ * more fdatasync. The file stays consistent throughout (a power cut undoes the unflushed commits whole).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -107,7 +115,7 @@ static int classify_write_error(nono_store *s, int rc, size_t bytes)
         return avail < (uint64_t)bytes + (1u << 20) ? ENOSPC : rc;
 }
 
-static void run_batch(nono_store *s, struct work **items, size_t n)
+static void run_batch(nono_store *s, struct work **items, size_t n, bool defer)
 {
         MDB_txn *txn;
         int rc;
@@ -132,7 +140,7 @@ static void run_batch(nono_store *s, struct work **items, size_t n)
                         flush_counters(s, txn);
                 rc = s->txn_err;
                 bool need_sync = false;
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n && !defer; i++)
                         need_sync |= !items[i]->async;
                 if (rc) {
                         mdb_txn_abort(txn);
@@ -171,7 +179,7 @@ static void run_batch(nono_store *s, struct work **items, size_t n)
                 if (n > 1 && rc != MDB_MAP_FULL && rc != ENOSPC) {
                         /* Find the culprit: every item alone. */
                         for (size_t i = 0; i < n; i++)
-                                run_batch(s, &items[i], 1);
+                                run_batch(s, &items[i], 1, defer);
                         return;
                 }
                 int e = store_mdb_err(s, rc, "committing");
@@ -217,9 +225,10 @@ static void *writer_main(void *arg)
                 }
                 if (!s->head)
                         s->tail = NULL;
+                bool defer = s->defer;
                 pthread_mutex_unlock(&s->mu);
 
-                run_batch(s, items, n);
+                run_batch(s, items, n, defer);
 
                 /* Read everything we need from the items before publishing: sync callers free theirs. */
                 uint64_t last = items[n - 1]->ticket;
@@ -270,8 +279,8 @@ int writer_start(nono_store *s)
         pthread_rwlock_destroy(&s->maplock);
         pthread_rwlock_init(&s->maplock, &a);
         pthread_rwlockattr_destroy(&a);
-        if (!(s->wctx = EVP_MD_CTX_new()))
-                return store_err(-ENOMEM, "out of memory");
+        /* s->wctx is made by the writer at its first event (event.c): opening a store needs no OpenSSL, so
+         * `nono run` loads libcrypto (crypto-lazy.c) off its way to the agent */
         int r = pthread_create(&s->thread, NULL, writer_main, s);
         if (r)
                 return store_err(-r, "cannot start the store's writer thread: %s", strerror(r));
@@ -362,6 +371,15 @@ int writer_sink_result(nono_store *s, struct work_sink *k, int r)
         return r;
 }
 
+void nono_store_defer_sync(nono_store *s, bool on)
+{
+        if (s->flags & NONO_STORE_RDONLY)
+                return;
+        pthread_mutex_lock(&s->mu);
+        s->defer = on;
+        pthread_mutex_unlock(&s->mu);
+}
+
 static int barrier_run(nono_store *s, MDB_txn *txn, struct work *w)
 {
         return 0;
@@ -377,7 +395,7 @@ int nono_store_sync(nono_store *s)
         /* Nothing queued and nothing left unflushed: nothing to wait for. Else a sync item: its batch
          * commits with full syncs, after everything queued before it. */
         pthread_mutex_lock(&s->mu);
-        bool idle = s->durable == s->enqueued && s->all_synced;
+        bool idle = s->durable == s->enqueued && (s->all_synced || s->defer);
         pthread_mutex_unlock(&s->mu);
         if (!idle && (r = writer_submit(s, &barrier, false)) < 0)
                 return r;

