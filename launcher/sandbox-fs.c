@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fs/fs.h"
@@ -223,6 +224,8 @@ int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, stru
                 reply->status = r;
                 return 0;
         }
+        if (m->arg > 0 && m->arg2 == 0) /* the mount's anonymous device, from the child */
+                nono_fs_tune_readahead(makedev(0, (unsigned)m->arg));
         pthread_mutex_lock(&f->lock);
         rt->attached = true;
         rt->fuse_fd = fd;

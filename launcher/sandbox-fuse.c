@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fs/fs.h"
 #include "launcher/sandbox-util.h"
 #include "launcher/sandbox.h"
 
@@ -45,7 +47,13 @@ static int fuse_child_mount(const struct nono_grant *g, unsigned index, const ch
                 return -errno;
         }
         nono_trace("fuse: mounted");
-        m = (struct nono_chan_msg){.kind = NONO_CHAN_FUSE_FD, .index = index};
+        /* the mount's device (asked without a request: nobody serves it yet), so that the parent can widen
+         * its readahead window (nono_fs_tune_readahead) */
+        dev_t dev = nono_fs_mount_dev(target);
+        m = (struct nono_chan_msg){.kind = NONO_CHAN_FUSE_FD,
+                                   .index = index,
+                                   .arg = (int32_t)minor(dev),
+                                   .arg2 = (int32_t)major(dev)};
         if ((r = nono_chan_call(chan, &m, fd, &reply)) < 0) {
                 snprintf(err, errlen, "nono could not serve %s: %s", g->path, strerror(-r));
                 return r;

@@ -56,3 +56,16 @@ wait_file() {
         [ "$status" -eq 0 ] || [[ "$output" == *"store"* ]]
         [[ "$output" != *running* ]]
 }
+
+@test "root: the agent's granted directory is read ahead a megabyte at a time, not FUSE's 128 KiB" {
+        is_root || skip "only root may widen a mount's readahead (sysfs)"
+        [ -w /sys/class/bdi ] || skip "/sys is read-only here"
+        "$NONO" run -- sh -c 'stat -c %Hd:%Ld . > dev; trap "exit 0" USR1; while :; do sleep 0.02; done' &
+        pid=$!
+        wait_file "$W/dev"
+        dev=$(cat "$W/dev")
+        [[ "$dev" == 0:* ]] # the FUSE mount, not the backing disk
+        [ "$(cat "/sys/class/bdi/$dev/read_ahead_kb")" = 1024 ]
+        kill -USR1 "$pid"
+        wait "$pid"
+}
