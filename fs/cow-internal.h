@@ -44,7 +44,17 @@ struct nono_cow {
         bool ingest_stop, ingest_busy;
         uint64_t killpoint, points; /* test hook, see cow.c */
         bool dirty;                 /* records queued that the next change depends on */
-        bool finished;              /* cow_finish ran: the store is not used any more */
+        /* inodes that have a STASH/h<node> name, so that the agent is shown their link count without it
+         * (cow_hide_stash_links); own lock: asked on every getattr of a multiply-linked file, while c->lock
+         * may be held across a durable store sync */
+        pthread_mutex_t hl_lock;
+        struct hl_key {
+                dev_t dev;
+                ino_t ino;
+        } * hl;
+        size_t n_hl, cap_hl;
+        _Atomic size_t hl_count;
+        bool finished; /* cow_finish ran: the store is not used any more */
 };
 
 struct obj *obj_find(struct nono_cow *c, dev_t dev, ino_t ino);

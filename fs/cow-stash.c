@@ -142,6 +142,53 @@ out:
         return r;
 }
 
+/* The agent must see the link counts it would see without fs/ (test-fs-fuzz compares them with the backing
+ * filesystem's): the h<node> name is fs/'s, not the tree's. */
+static void hl_add(struct nono_cow *c, dev_t dev, ino_t ino)
+{
+        pthread_mutex_lock(&c->hl_lock);
+        if (c->n_hl == c->cap_hl) {
+                size_t nc = c->cap_hl ? c->cap_hl * 2 : 16;
+                struct hl_key *n = realloc(c->hl, nc * sizeof(*n));
+                if (!n) {
+                        pthread_mutex_unlock(&c->hl_lock);
+                        return; /* shown one link too many: cosmetic, the restore is unaffected */
+                }
+                c->hl = n;
+                c->cap_hl = nc;
+        }
+        c->hl[c->n_hl++] = (struct hl_key){dev, ino};
+        atomic_store(&c->hl_count, c->n_hl);
+        pthread_mutex_unlock(&c->hl_lock);
+}
+
+static void hl_del(struct nono_cow *c, dev_t dev, ino_t ino)
+{
+        pthread_mutex_lock(&c->hl_lock);
+        for (size_t k = 0; k < c->n_hl; k++)
+                if (c->hl[k].dev == dev && c->hl[k].ino == ino) {
+                        c->hl[k] = c->hl[--c->n_hl];
+                        break;
+                }
+        atomic_store(&c->hl_count, c->n_hl);
+        pthread_mutex_unlock(&c->hl_lock);
+}
+
+void cow_hide_stash_links(struct nono_fs *fs, struct stat *st)
+{
+        struct nono_cow *c = fs->cow;
+
+        if (!c || st->st_nlink < 1 || !S_ISREG(st->st_mode) || !atomic_load(&c->hl_count))
+                return;
+        pthread_mutex_lock(&c->hl_lock);
+        for (size_t k = 0; k < c->n_hl; k++)
+                if (c->hl[k].dev == st->st_dev && c->hl[k].ino == st->st_ino) {
+                        st->st_nlink--;
+                        break;
+                }
+        pthread_mutex_unlock(&c->hl_lock);
+}
+
 void stash_hlink(struct nono_fs *fs, struct obj *o, int vfd)
 {
         char name[40], p[64];
@@ -154,9 +201,10 @@ void stash_hlink(struct nono_fs *fs, struct obj *o, int vfd)
         if (linkat(vfd, "", sd, name, AT_EMPTY_PATH) < 0 && errno != EEXIST &&
             linkat(AT_FDCWD, p, sd, name, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
                 return; /* restore falls back to the recorded names (and says what it could not relink) */
-        if (fsync_dirfd(sd) == 0)
+        if (fsync_dirfd(sd) == 0) {
                 o->hlinked = true;
-        else
+                hl_add(fs->cow, o->dev, o->ino);
+        } else
                 unlinkat(sd, name, 0);
 }
 
@@ -169,6 +217,7 @@ void stash_hunlink(struct nono_fs *fs, struct obj *o)
         snprintf(name, sizeof(name), "h%llu", (unsigned long long)o->node);
         unlinkat(fs->cow->stash_fd, name, 0);
         o->hlinked = false;
+        hl_del(fs->cow, o->dev, o->ino);
 }
 
 void stash_remove_if_empty(struct nono_fs *fs)

@@ -71,7 +71,7 @@
  * link). Restore writes the start content into that inode (every name of it, found or not, sees it) and
  * links the recorded names to it. At the session end h<node> is removed when a recorded path's post-image
  * names the node (restore reaches the inode there); otherwise it stays until the session is restored.
- * While the session runs the agent sees one more link on such a file (st_nlink). Best effort: when the
+ * The agent is shown the link count without that name (cow_hide_stash_links). Best effort: when the
  * link cannot be made, restore falls back to the recorded names and says which names it could not relink.
  *
  * What is not recorded: atime-only changes caused by reads; objects created and removed within the session
@@ -840,6 +840,7 @@ int cow_new(struct nono_fs *fs)
                 return -ENOMEM;
         }
         pthread_mutex_init(&c->lock, NULL);
+        pthread_mutex_init(&c->hl_lock, NULL);
         pthread_cond_init(&c->ingest_wake, NULL);
         pthread_cond_init(&c->ingest_idle, NULL);
         fs->cow = c;
@@ -888,6 +889,8 @@ void cow_free(struct nono_fs *fs)
         for (size_t k = 0; k < c->n_paths; k++)
                 free(c->paths[k]);
         free(c->paths);
+        free(c->hl);
+        pthread_mutex_destroy(&c->hl_lock);
         free(c->tab);
         if (c->stash_fd >= 0)
                 close(c->stash_fd);

@@ -34,5 +34,9 @@ int cow_before_link(struct nono_fs *fs, struct fsino *x, struct fsino *ddir, con
 /* x was created in this session (it has no pre-image; things below it neither). */
 void cow_after_create(struct nono_fs *fs, struct fsino *x);
 
+/* st is what the backing filesystem says of an object about to be shown to the agent: drops from st_nlink
+ * the name fs/ itself gave the inode in its stash (cow-stash.c), so link counts are as without fs/. */
+void cow_hide_stash_links(struct nono_fs *fs, struct stat *st);
+
 /* Session end: waits for background ingests, writes post-images of every recorded path. */
 int cow_finish(struct nono_fs *fs);

@@ -43,6 +43,7 @@ void fill_entry(struct nono_fs *fs, struct fuse_entry_param *e, struct fsino *i,
         memset(e, 0, sizeof(*e));
         e->ino = i == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
         e->attr = *st;
+        cow_hide_stash_links(fs, &e->attr);
         e->attr_timeout = fs->timeout;
         e->entry_timeout = fs->timeout;
 }
@@ -179,6 +180,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         int r = fsino_stat(fs, fsino_peek(fs, ino), &st);
         if (r < 0)
                 return (void)fuse_reply_err(req, -r);
+        cow_hide_stash_links(fs, &st);
         fuse_reply_attr(req, &st, fs->timeout);
 }
 

@@ -253,6 +253,43 @@ static void t_preimages(void **s)
 }
 
 /* Unlinking a big, partly captured file costs a link, and the background ingest makes its node complete. */
+/* A file with two names, changed through one: fs/ links its inode into its stash (so restore can reach the
+ * name in a directory the session never saw), and the agent must still see the link counts it would see
+ * without fs/: 2 while both names exist, 1 after one is removed. */
+static void t_stash_link_hidden(void **s)
+{
+        struct mnt m;
+        char id[NONO_SESSION_ID_LEN + 1];
+        struct stat st;
+        nono_store *st_ = open_store();
+
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        put(P(m.back, "a"), "x", 1);
+        mkdir(P(m.back, "d"), 0755);
+        assert_int_equal(link(P(m.back, "a"), P(m.back, "d/b")), 0);
+        new_session(st_, m.back, true, id);
+        struct nono_fs_config c = {.store = st_, .session = id, .preimages = true};
+        assert_int_equal(mnt_serve(&m, &c), 0);
+
+        int fd = open(P(m.mp, "a"), O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "y", 1), 1);
+        assert_int_equal(close(fd), 0);
+        assert_int_equal(stat(P(m.back, "a"), &st), 0);
+        assert_int_equal(st.st_nlink, 3); /* a, d/b and fs/'s stash name: the case under test happened */
+        /* d/b is looked up for the first time now: its attributes come fresh from fs/ */
+        assert_int_equal(stat(P(m.mp, "d/b"), &st), 0);
+        assert_int_equal(st.st_nlink, 2);
+        assert_int_equal(st.st_size, 2);
+        assert_int_equal(unlink(P(m.mp, "d/b")), 0);
+        assert_int_equal(stat(P(m.mp, "a"), &st), 0);
+        assert_int_equal(st.st_nlink, 1);
+        mnt_unmount(&m);
+        nono_store_close(st_);
+        mnt_down(&m);
+}
+
 static void t_stash_ingest(void **s)
 {
         struct mnt m;
@@ -393,8 +430,9 @@ static int teardown(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(t_events),       cmocka_unit_test(t_preimages), cmocka_unit_test(t_stash_ingest),
-            cmocka_unit_test(t_truncate_big), cmocka_unit_test(t_two_roots),
+            cmocka_unit_test(t_events),       cmocka_unit_test(t_preimages),
+            cmocka_unit_test(t_stash_ingest), cmocka_unit_test(t_truncate_big),
+            cmocka_unit_test(t_two_roots),    cmocka_unit_test(t_stash_link_hidden),
         };
         return cmocka_run_group_tests_name("fs-record", tests, setup, teardown);
 }
