@@ -8,6 +8,7 @@
  * worker, and writes as large as splice allows (max_write below).
  */
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,8 +60,20 @@ static int copy_config(nono_fs *fs, const struct nono_fs_config *cfg)
         return 0;
 }
 
+static void heap_buffers(void)
+{
+        mallopt(M_MMAP_THRESHOLD, 8 << 20);
+        mallopt(M_TRIM_THRESHOLD, 16 << 20);
+}
+
 int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
 {
+        /* libfuse answers a READ it cannot splice by copying into a buffer it mallocs for that request (1 MiB
+         * for the reads of a cold sequential file); above glibc's mmap threshold each is a fresh mmap whose
+         * 256 pages fault in and are zeroed, then munmap'ed: half again the daemon's CPU per cold read.
+         * From the heap, the buffers are reused. */
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, heap_buffers);
         struct stat st;
         int r;
 
@@ -216,7 +229,11 @@ void nono_fs_tune_readahead(dev_t dev)
         int fd = open(p, O_WRONLY | O_CLOEXEC);
         if (fd < 0)
                 return;
-        if (write(fd, "1024", 4) != 4) {
+        /* two of the largest READ requests (max_pages follows max_write, see max_write()), so one is served
+         * while the next is on its way and a window is never split into a full request and a 4 KiB one */
+        char v[16];
+        int n = snprintf(v, sizeof(v), "%u", 2 * (max_write() >> 10));
+        if (write(fd, v, (size_t)n) != n) {
                 /* the window stays at 128 KiB: slower cold reads, nothing else */
         }
         close(fd);

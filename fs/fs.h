@@ -64,9 +64,9 @@ int nono_fs_mount(nono_fs *fs, const char *mountpoint);
 /* The device of a FUSE mount fs/ serves at path (without a request to the server, so it can be asked
  * before the mount is served). 0 if unknown. */
 dev_t nono_fs_mount_dev(const char *path);
-/* Raises the kernel's readahead window of the FUSE mount with device dev to what fs/ asks for in FUSE_INIT
- * (1 MiB; the kernel caps a new mount at 128 KiB, so a cold sequential read costs one round trip per
- * 128 KiB). Needs root (sysfs): for anyone else it does nothing, and the mount works as before. */
+/* Raises the kernel's readahead window of the FUSE mount with device dev to two of fs/'s largest reads
+ * (about 2 MiB; the kernel starts a new mount at 128 KiB, so a cold sequential read costs one round trip
+ * per 128 KiB). Needs root (sysfs): for anyone else it does nothing, and the mount works as before. */
 void nono_fs_tune_readahead(dev_t dev);
 int nono_fs_attach(nono_fs *fs, int fuse_fd);
 

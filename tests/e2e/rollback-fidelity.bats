@@ -378,17 +378,30 @@ unmount_fs() {
         [ "$(dump "$W")" = "$before" ]
 }
 
-@test "fidelity under nono run --rollback (the sandboxed agent)" {
-        W="$T/w"
-        python3 "$GEN" tree "$W" 5
-        before=$(dump "$W")
-        cd "$W"
-        run timeout 60 "$NONO" run --rollback --read "$T" -- python3 "$T/gen.py" ops "$W" 5 30
-        [ "$status" -ne 124 ] || skip "nono run --rollback did not finish within 60 s on this build"
-        [ "$status" -eq 0 ]
-        sid=$("$NONO" rollback list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
-        cd "$T"
-        run "$NONO" rollback restore "$sid"
-        [ "$status" -eq 0 ]
-        [ "$(dump "$W")" = "$before" ]
+@test "fidelity under nono run --rollback: a random agent in the sandbox, restored exactly (NONO_TEST_SEEDS, default 100)" {
+        local failed=""
+        for seed in $(seq 1 "${NONO_TEST_SEEDS:-100}"); do
+                W="$T/w$seed"
+                ROLLBACK_GEN_HARDLINKS=${ROLLBACK_GEN_HARDLINKS:-2} python3 "$GEN" tree "$W" "$seed"
+                before=$(dump "$W")
+                cd "$W"
+                run timeout 60 "$NONO" run --rollback --read "$T" -- python3 "$T/gen.py" ops "$W" "$seed" 30
+                [ "$status" -ne 124 ] || skip "nono run --rollback did not finish within 60 s on this build"
+                if [ "$status" -ne 0 ]; then
+                        echo "seed $seed: the agent failed ($status): $output"
+                        failed="$failed $seed"
+                        cd "$T"
+                        continue
+                fi
+                sid=$("$NONO" rollback list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+                cd "$T"
+                run "$NONO" rollback restore "$sid"
+                if [ "$status" -ne 0 ] || [ "$(dump "$W")" != "$before" ]; then
+                        echo "seed $seed failed (session $sid): $output"
+                        diff <(echo "$before") <(dump "$W") || true
+                        failed="$failed $seed"
+                fi
+                rm -rf "$W"
+        done
+        [ -z "$failed" ] || { echo "failing seeds:$failed"; false; }
 }

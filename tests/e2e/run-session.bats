@@ -57,7 +57,7 @@ wait_file() {
         [[ "$output" != *running* ]]
 }
 
-@test "root: the agent's granted directory is read ahead a megabyte at a time, not FUSE's 128 KiB" {
+@test "root: the agent's granted directory is read ahead megabytes at a time, not FUSE's 128 KiB" {
         is_root || skip "only root may widen a mount's readahead (sysfs)"
         [ -w /sys/class/bdi ] || skip "/sys is read-only here"
         "$NONO" run -- sh -c 'stat -c %Hd:%Ld . > dev; trap "exit 0" USR1; while :; do sleep 0.02; done' &
@@ -65,7 +65,7 @@ wait_file() {
         wait_file "$W/dev"
         dev=$(cat "$W/dev")
         [[ "$dev" == 0:* ]] # the FUSE mount, not the backing disk
-        [ "$(cat "/sys/class/bdi/$dev/read_ahead_kb")" = 1024 ]
+        [ "$(cat "/sys/class/bdi/$dev/read_ahead_kb")" -ge 1024 ] # two of the largest reads (the default: 128)
         kill -USR1 "$pid"
         wait "$pid"
 }

@@ -247,9 +247,9 @@ static void t_big_writes_and_attrs(void **s)
         free(got);
 }
 
-/* The kernel's readahead window of the mount: 1 MiB when fs/ could raise it (root), so a cold sequential
- * read goes through fs/ a megabyte at a time, not 128 KiB. Unprivileged, sysfs is not writable: the mount
- * works with the kernel's default, which is not asserted here. */
+/* The kernel's readahead window of the mount: about 2 MiB when fs/ could raise it (root), so a cold
+ * sequential read goes through fs/ a megabyte at a time, not 128 KiB. Unprivileged, sysfs is not writable:
+ * the mount works with the kernel's default, which is not asserted here. */
 static void t_readahead_window(void **s)
 {
         struct stat st;
@@ -263,7 +263,7 @@ static void t_readahead_window(void **s)
         assert_non_null(f);
         assert_non_null(fgets(v, sizeof(v), f));
         fclose(f);
-        assert_string_equal(v, "1024\n");
+        assert_true(atoi(v) >= 1024); /* two of the largest reads: 2 x max_write, 1 MiB at least */
 }
 
 static int setup(void **s)
