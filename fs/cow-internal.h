@@ -17,6 +17,7 @@ struct obj {
         bool stashed;     /* a stash entry exists for its node */
         bool hlinked;     /* a multiply-linked file: STASH/h<node> is a name of its inode (cow-stash.c) */
         bool reached;     /* a post-image found it at a recorded path */
+        bool multi;       /* a file that had several names when captured */
         uint8_t *chunks;  /* bitmap of captured chunks (files) */
         struct obj *next; /* hash chain */
 };
@@ -44,6 +45,7 @@ struct nono_cow {
         bool ingest_stop, ingest_busy;
         uint64_t killpoint, points; /* test hook, see cow.c */
         bool dirty;                 /* records queued that the next change depends on */
+        size_t n_multi;             /* captured objects with multi set */
         /* inodes that have a STASH/h<node> name, so that the agent is shown their link count without it
          * (cow_hide_stash_links); own lock: asked on every getattr of a multiply-linked file, while c->lock
          * may be held across a durable store sync */

@@ -489,6 +489,44 @@ static int record_links(struct nono_fs *fs, struct obj *o, nlink_t nlink)
         return r;
 }
 
+/* A directory seen for the first time (start: its path at session start), after files with several names
+ * were captured: an entry of it that is one of those files is another name of theirs that record_links
+ * could not find then (this directory had no node yet), e.g. a/x changed, then the directory b holding
+ * b/y renamed. Recording b/y now (before the change to b) lets restore bring that name back; without it,
+ * restore took b/y for a/x moved and left one name. Names moved or created here during the session are
+ * recorded already, and the first record of a path wins. */
+static int record_dir_links(struct nono_fs *fs, int fd, const struct stat *dst, const char *start)
+{
+        struct nono_cow *c = fs->cow;
+        int dfd = reopen_fd(fd, O_RDONLY | O_DIRECTORY);
+        if (dfd < 0)
+                return 0;
+        DIR *dir = fdopendir(dfd);
+        if (!dir) {
+                close(dfd);
+                return 0;
+        }
+        int r = 0;
+        size_t budget = LINK_SCAN_BUDGET;
+        for (struct dirent *e; r >= 0 && budget && (e = readdir(dir)); budget--) {
+                struct stat st;
+                if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+                        continue;
+                struct obj *x = obj_find(c, dst->st_dev, e->d_ino);
+                if (!x || !x->multi || !x->node ||
+                    fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != x->dev ||
+                    st.st_ino != x->ino)
+                        continue;
+                char *p = NULL;
+                if (asprintf(&p, "%s%s%s", start, *start ? "/" : "", e->d_name) < 0)
+                        break;
+                r = record_path(fs, p, x->node);
+                free(p);
+        }
+        closedir(dir);
+        return r;
+}
+
 /* The object of fd (O_PATH) with stat st: its node, created and queued on first sight. NULL with *err set,
  * or an obj with node 0 when it was created in the session. */
 static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, const char *start, int *err)
@@ -522,8 +560,13 @@ static struct obj *capture(struct nono_fs *fs, int fd, const struct stat *st, co
                 *err = record_path(fs, start, o->node);
         if (!*err && o->type == NONO_FT_FILE && st->st_nlink > 1)
                 *err = record_links(fs, o, st->st_nlink);
-        if (!*err && o->type == NONO_FT_FILE && st->st_nlink > 1)
+        if (!*err && o->type == NONO_FT_FILE && st->st_nlink > 1) {
                 stash_hlink(fs, o, fd);
+                o->multi = true;
+                c->n_multi++;
+        }
+        if (!*err && o->type == NONO_FT_DIR && start && c->n_multi)
+                *err = record_dir_links(fs, fd, st, start);
         if (*err) {
                 o->node = 0; /* not durable: try again next time */
                 return NULL;
