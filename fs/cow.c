@@ -439,17 +439,21 @@ static int put_node(struct nono_fs *fs, struct obj *o, int fd, const struct stat
  * looks in the directory of the name it reached the file by and in every directory the session recorded
  * (a node), and records each other name found there (pre: this node), before the change. Names in other
  * directories stay unrecorded: restore puts back the content of the names it knows. */
+static DIR *dir_stream(int fd)
+{
+        int dfd = reopen_fd(fd, O_RDONLY | O_DIRECTORY);
+        DIR *dir = dfd < 0 ? NULL : fdopendir(dfd);
+        if (!dir && dfd >= 0)
+                close(dfd);
+        return dir;
+}
+
 static int scan_dir_for_links(struct nono_fs *fs, struct obj *o, struct fsino *d, size_t *found,
                               size_t *budget)
 {
-        int dfd = reopen_fd(d->fd, O_RDONLY | O_DIRECTORY);
-        if (dfd < 0)
+        DIR *dir = dir_stream(d->fd);
+        if (!dir)
                 return 0;
-        DIR *dir = fdopendir(dfd);
-        if (!dir) {
-                close(dfd);
-                return 0;
-        }
         int r = 0;
         struct dirent *e;
         while (r >= 0 && *budget && (e = readdir(dir))) {
@@ -498,14 +502,9 @@ static int record_links(struct nono_fs *fs, struct obj *o, nlink_t nlink)
 static int record_dir_links(struct nono_fs *fs, int fd, const struct stat *dst, const char *start)
 {
         struct nono_cow *c = fs->cow;
-        int dfd = reopen_fd(fd, O_RDONLY | O_DIRECTORY);
-        if (dfd < 0)
+        DIR *dir = dir_stream(fd);
+        if (!dir)
                 return 0;
-        DIR *dir = fdopendir(dfd);
-        if (!dir) {
-                close(dfd);
-                return 0;
-        }
         int r = 0;
         size_t budget = LINK_SCAN_BUDGET;
         for (struct dirent *e; r >= 0 && budget && (e = readdir(dir)); budget--) {
