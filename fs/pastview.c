@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,48 +73,6 @@ static int live_stat(struct pv *v, const char *rel, struct stat *st)
         r = fstat(fd, st) < 0 ? -errno : 0;
         close(fd);
         return r;
-}
-
-static int object_id(int fd, nono_digest *out)
-{
-        EVP_MD_CTX *c = EVP_MD_CTX_new(), *o = EVP_MD_CTX_new();
-        unsigned char *buf = malloc(NONO_CHUNK_SIZE), md[32];
-        uint64_t total = 0, le;
-        ssize_t k;
-
-        EVP_DigestInit_ex(o, EVP_sha256(), NULL);
-        EVP_DigestUpdate(o, "nono-object-v1", 14);
-        /* size goes first: hash the chunks into a side context, then combine */
-        EVP_MD_CTX *chunks = EVP_MD_CTX_new();
-        unsigned char *dig = NULL;
-        size_t nd = 0;
-        for (;;) {
-                size_t got = 0;
-                while (got < NONO_CHUNK_SIZE &&
-                       (k = pread(fd, buf + got, NONO_CHUNK_SIZE - got, total + got)) > 0)
-                        got += k;
-                if (!got)
-                        break;
-                EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-                EVP_DigestUpdate(c, buf, got);
-                EVP_DigestFinal_ex(c, md, NULL);
-                dig = realloc(dig, (nd + 1) * 32);
-                memcpy(dig + nd++ * 32, md, 32);
-                total += got;
-                if (got < NONO_CHUNK_SIZE)
-                        break;
-        }
-        le = htole64(total);
-        EVP_DigestUpdate(o, &le, 8);
-        if (nd)
-                EVP_DigestUpdate(o, dig, nd * 32);
-        EVP_DigestFinal_ex(o, out->b, NULL);
-        EVP_MD_CTX_free(c);
-        EVP_MD_CTX_free(o);
-        EVP_MD_CTX_free(chunks);
-        free(dig);
-        free(buf);
-        return 0;
 }
 
 /* ---- records ---- */
@@ -411,7 +368,7 @@ static int materialize(struct pv *v, const char *path, struct obj *o)
         if (*o->live)
                 lfd = open_beneath(v->rootfd, o->live, O_RDONLY);
         if (lfd >= 0 && lr && lr->post_has_digest) {
-                object_id(lfd, &d);
+                nono_object_id_fd(lfd, &d, NULL);
                 if (memcmp(d.b, lr->post_digest.b, 32)) {
                         close(lfd);
                         lfd = -1;

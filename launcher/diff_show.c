@@ -162,7 +162,7 @@ static void *read_live(const struct showctx *x, uint32_t root, const char *path,
                 return NULL;
         }
         fd = rfs_open_read(o);
-        if (fd < 0 || (want && (rfs_object_id(fd, &d, &sz) < 0 || memcmp(d.b, want->b, 32)))) {
+        if (fd < 0 || (want && (nono_object_id_fd(fd, &d, &sz) < 0 || memcmp(d.b, want->b, 32)))) {
                 /* changed since: fs/ stores post-image contents, so the store may still have it */
                 if (want && nono_object_get_buf(x->st, want, &buf, len) == 0)
                         return buf;

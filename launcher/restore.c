@@ -223,6 +223,20 @@ static int put_content(nono_store *st, int fd, const struct stat *sb, nono_diges
         return r;
 }
 
+/* The live content of fd (O_PATH) as n's complete pre-image in the restore session; adds its size to *bytes.
+ */
+static int put_live_content(nono_store *st, int fd, const struct stat *sb, struct nono_node *n,
+                            uint64_t *bytes)
+{
+        _cleanup_close_ int rd = rfs_open_read(fd);
+        uint64_t sz = 0;
+        int r = rd < 0 ? rd : put_content(st, rd, sb, &n->object, &sz);
+
+        n->complete = true;
+        *bytes += sz;
+        return r;
+}
+
 /* The file the plan read (same inode, size, mtime and ctime): its content then is its content now. */
 static bool same_file(const struct stat *a, const struct stat *b)
 {
@@ -251,13 +265,8 @@ static int record_relinked(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                         return -ENOMEM;
                 p->relinked = nv;
                 r = rfs_read_meta(fd, &st2, &n);
-                if (r >= 0) {
-                        _cleanup_close_ int rd = rfs_open_read(fd);
-                        uint64_t sz = 0;
-                        r = rd < 0 ? rd : put_content(st, rd, &st2, &n.object, &sz);
-                        n.complete = true;
-                        *bytes += sz;
-                }
+                if (r >= 0)
+                        r = put_live_content(st, fd, &st2, &n, bytes);
                 if (r >= 0)
                         r = nono_node_put(st, p->restore_id, &n, NONO_ASYNC);
                 if (r >= 0)
@@ -298,11 +307,7 @@ static int record_pre(nono_store *st, struct rb_plan *p, uint64_t *bytes)
                                         n.complete = true;
                                         *bytes += it->content_len;
                                 } else if (r >= 0 && n.type == NONO_FT_FILE) {
-                                        _cleanup_close_ int rd = rfs_open_read(fd);
-                                        uint64_t sz = 0;
-                                        r = rd < 0 ? rd : put_content(st, rd, &st2, &n.object, &sz);
-                                        n.complete = true;
-                                        *bytes += sz;
+                                        r = put_live_content(st, fd, &st2, &n, bytes);
                                 }
                                 if (r >= 0)
                                         r = nono_node_put(st, p->restore_id, &n, NONO_ASYNC);
@@ -409,7 +414,7 @@ static int record_post(nono_store *st, struct rb_plan *p)
                         } else if (S_ISREG(st2.st_mode)) {
                                 _cleanup_close_ int rd = rfs_open_read(fd);
                                 rec.post_has_digest =
-                                    rd >= 0 && rfs_object_id(rd, &rec.post_digest, NULL) == 0;
+                                    rd >= 0 && nono_object_id_fd(rd, &rec.post_digest, NULL) == 0;
                         } else if (S_ISLNK(st2.st_mode)) {
                                 ssize_t l = readlinkat(fd, "", link, sizeof link - 1);
                                 if (l >= 0) {

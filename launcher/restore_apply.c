@@ -237,6 +237,19 @@ static int open_write(int fd_opath)
         return fd < 0 ? -errno : fd; /* META sets the final mode */
 }
 
+/* The node's whole object written into fd at its offset; -ENODATA (with the message) when the store lacks it.
+ */
+static int get_object(struct ctx *c, const struct nono_node *n, int fd)
+{
+        if (nono_object_get_fd(c->st, &n->object, fd) < 0) {
+                rb_set_err(
+                    "the store lacks the pre-image content of a file (%s): run `nono rollback verify %s`",
+                    nono_store_errmsg(), c->p->session);
+                return -ENODATA;
+        }
+        return 0;
+}
+
 /* Writes the node's recorded content into fd: the whole object, or the captured chunks over what is there. */
 static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool whole_over_existing)
 {
@@ -245,13 +258,8 @@ static int write_content(struct ctx *c, const struct nono_node *n, int fd, bool 
         if (n->complete) {
                 if (whole_over_existing && (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0))
                         return -errno;
-                r = nono_object_get_fd(c->st, &n->object, fd);
-                if (r < 0) {
-                        rb_set_err("the store lacks the pre-image content of a file (%s): run `nono rollback "
-                                   "verify %s`",
-                                   nono_store_errmsg(), c->p->session);
+                if (get_object(c, n, fd) < 0)
                         return -ENODATA;
-                }
                 /* a fresh temporary has exactly the object's bytes (the object's size is the node's) */
                 return whole_over_existing && ftruncate(fd, n->size) < 0 ? -errno : 0;
         }
@@ -480,13 +488,8 @@ static int fill_spare(struct ctx *c, uint32_t root, const struct nono_node *n, i
                 /* over the old bytes, then cut to size: no block is freed and allocated again */
                 if (lseek(fd, 0, SEEK_SET) < 0)
                         return -errno;
-                r = nono_object_get_fd(c->st, &n->object, fd);
-                if (r < 0) {
-                        rb_set_err("the store lacks the pre-image content of a file (%s): run `nono rollback "
-                                   "verify %s`",
-                                   nono_store_errmsg(), c->p->session);
+                if (get_object(c, n, fd) < 0)
                         return -ENODATA;
-                }
                 r = ftruncate(fd, n->size) < 0 ? -errno : 0;
         }
         struct stat st;

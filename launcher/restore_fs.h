@@ -43,11 +43,6 @@ int rfs_lstat(int rootfd, const char *rel, struct stat *st);
 int rfs_read_meta(int fd_opath, const struct stat *st, struct nono_node *out);
 /* Opens an O_PATH fd for reading; adds u+r for the duration when the owner lacks it. */
 int rfs_open_read(int fd_opath);
-/* Object id of a regular file's content, as the store computes it (nono_object_put_fd), without storing. */
-int rfs_object_id(int fd, nono_digest *out, uint64_t *size);
-
-/* The same id of content in memory. */
-int rfs_object_id_buf(const void *buf, size_t len, nono_digest *out);
 /* Reads all of fd (from offset 0) into a new buffer if it is at most max bytes; -EFBIG if larger. */
 int rfs_read_all(int fd, size_t max, char **buf, size_t *len);
 

@@ -281,7 +281,7 @@ static bool already_restored(const struct rb_plan *p, const struct rb_item *it, 
                 _cleanup_close_ int o = rfs_open_path(p->rootfds[it->root], it->path);
                 _cleanup_close_ int fd = o >= 0 ? rfs_open_read(o) : o;
                 nono_digest d;
-                return n->complete && fd >= 0 && rfs_object_id(fd, &d, NULL) == 0 &&
+                return n->complete && fd >= 0 && nono_object_id_fd(fd, &d, NULL) == 0 &&
                        !memcmp(d.b, n->object.b, 32);
         }
         if (n->type == NONO_FT_SYMLINK) {
@@ -306,12 +306,12 @@ static int current_id(struct rb_plan *p, struct rb_item *it, nono_digest *d)
                 return fd;
         if (it->cur.st_size > RB_CONTENT_FILE_MAX || p->content_bytes + it->cur.st_size > RB_CONTENT_MAX ||
             rfs_read_all(fd, RB_CONTENT_FILE_MAX, &buf, &len) < 0)
-                return rfs_object_id(fd, d, NULL);
+                return nono_object_id_fd(fd, d, NULL);
         free(it->content);
         it->content = buf;
         it->content_len = len;
         p->content_bytes += len;
-        return rfs_object_id_buf(buf, len, d);
+        return nono_object_id_buf(buf, len, d);
 }
 
 static int check_conflict(struct rb_plan *p, struct rb_item *it, const struct nodemap *m, FILE *out)

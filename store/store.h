@@ -107,6 +107,10 @@ int nono_object_get_fd(nono_store *s, const nono_digest *d, int fd); /* writes f
 int nono_object_size(nono_store *s, const nono_digest *d, uint64_t *size);
 int nono_object_has(nono_store *s, const nono_digest *d);    /* 1 present, 0 absent, <0 error */
 int nono_object_verify(nono_store *s, const nono_digest *d); /* 0, -ENOENT missing, -EBADMSG mismatch */
+/* The id nono_object_put_* would give the content of fd (read from offset 0; size: its length) or of buf,
+ * without storing it. Addition for restore and the past view, which compare live files with the store. */
+int nono_object_id_fd(int fd, nono_digest *out, uint64_t *size);
+int nono_object_id_buf(const void *buf, size_t len, nono_digest *out);
 
 /* ---- sessions ------------------------------------------------------------------------------------- */
 

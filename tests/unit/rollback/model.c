@@ -223,7 +223,7 @@ void model_end(struct model *m, bool crashed)
                                         r.post_node = m->nodes[k].id;
                         if (S_ISREG(st.st_mode)) {
                                 int rd = rfs_open_read(fd);
-                                r.post_has_digest = rfs_object_id(rd, &r.post_digest, NULL) == 0;
+                                r.post_has_digest = nono_object_id_fd(rd, &r.post_digest, NULL) == 0;
                                 close(rd);
                         } else if (S_ISLNK(st.st_mode)) {
                                 ssize_t l = readlinkat(fd, "", link, sizeof link - 1);

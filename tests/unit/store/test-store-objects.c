@@ -63,6 +63,22 @@ static void object_id_definition(void **state)
         unsigned int l = 32;
         EVP_Digest(msg, sizeof(msg), want.b, &l, EVP_sha256(), NULL);
         assert_memory_equal(&d, &want, 32);
+        /* the same id computed without storing, from memory and from a file (and of empty content) */
+        nono_digest b, fdd, e0, e1;
+        uint64_t size = 0;
+        assert_ok(nono_object_id_buf(buf, n, &b));
+        assert_memory_equal(&b, &want, 32);
+        FILE *tf = tmpfile();
+        assert_non_null(tf);
+        assert_int_equal(fwrite(buf, 1, n, tf), n);
+        fflush(tf);
+        assert_ok(nono_object_id_fd(fileno(tf), &fdd, &size));
+        assert_memory_equal(&fdd, &want, 32);
+        assert_int_equal(size, n);
+        assert_ok(nono_object_put_buf(f->st, "", 0, &e0, 0));
+        assert_ok(nono_object_id_buf("", 0, &e1));
+        assert_memory_equal(&e0, &e1, 32);
+        fclose(tf);
         free(buf);
 }
 
