@@ -36,7 +36,7 @@
 #include "launcher/seal.h"
 #include "launcher/supervisor.h"
 #include "store/store.h"
-#include <openssl/evp.h>
+#include <sodium.h>
 #endif
 
 extern char **environ;
@@ -424,17 +424,19 @@ static void *session_main(void *arg)
         return NULL;
 }
 
-/* OpenSSL builds its algorithm tables on first use: most of a millisecond of CPU that the seal would
- * otherwise spend at the end. Started once the agent may exec (ctx_exec_ready): while the sandbox is being
- * built, init, the network helper and the session thread already keep both CPUs of a small machine busy,
- * and this work is not on that path; it runs beside the agent and the sandbox's teardown instead. Joined
- * before the seal. A failure to load the key is reported by the seal, which then tries again. */
+/* The audit key is read and libsodium made ready (the store's writer usually loaded it already, for the
+ * chain of the first event) off the path of the seal at the end. Started once the agent may exec
+ * (ctx_exec_ready): while the sandbox is being built, init, the network helper and the session thread
+ * already keep both CPUs of a small machine busy, and this work is not on that path; it runs beside the
+ * agent and the sandbox's teardown instead. Joined before the seal. A failure to load the key is reported
+ * by the seal, which then tries again. */
 static void *warm_main(void *arg)
 {
         struct run_ctx *c = arg;
-        EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
 
-        EVP_MD_free(md);
+        if (sodium_init() < 0) {
+                /* said on stderr; the seal fails and says so */
+        }
         c->warm_have_key = nono_audit_key_load(NULL, true, &c->warm_key) == 0;
         return NULL;
 }

@@ -149,6 +149,7 @@ static void net_helper_start(struct net_helper *h)
                 if (unshare(CLONE_NEWNET) < 0)
                         die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));
                 loopback_up();
+                nono_trace("nethelper: lo up");
                 if (write(p[1], &ok, 1) != 1)
                         _exit(SETUP_FAILED);
                 for (;;)
@@ -158,11 +159,13 @@ static void net_helper_start(struct net_helper *h)
         *h = (struct net_helper){.pid = pid, .pidfd = pidfd, .pipe = p[0]};
 }
 
-static void net_helper_stop(struct net_helper *h)
+/* Without wait, the helper is left to init's loop to reap: its exit (the teardown of a copy of nono's
+ * address space) then runs beside the sandbox's start instead of before it. */
+static void net_helper_stop(struct net_helper *h, bool wait)
 {
         if (h->pid > 0) {
                 kill(h->pid, SIGKILL);
-                while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+                while (wait && waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
                         ;
         }
         if (h->pidfd >= 0)
@@ -181,13 +184,15 @@ static void net_join(struct net_helper *h)
                 ssize_t n;
                 while ((n = read(h->pipe, &ok, 1)) < 0 && errno == EINTR)
                         ;
+                nono_trace("init: net helper ready");
                 if (n != 1) /* the helper said why on stderr */
                         die(SETUP_FAILED, "cannot set up the network namespace");
                 if (setns(h->pidfd, CLONE_NEWNET) == 0) {
-                        net_helper_stop(h);
+                        net_helper_stop(h, false);
                         return;
                 }
-                net_helper_stop(h); /* a kernel without setns on pidfds (EINVAL), or an LSM: make it here */
+                /* a kernel without setns on pidfds (EINVAL), or an LSM: make it here */
+                net_helper_stop(h, true);
         }
         if (unshare(CLONE_NEWNET) < 0)
                 die(SETUP_FAILED, "cannot create the network namespace: %s", strerror(errno));

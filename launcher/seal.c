@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +105,8 @@ static int key_from_pkey(EVP_PKEY *pk, struct nono_audit_key *out)
  * DER that end in the 32-byte seed. Read directly, because PEM_read_PrivateKey first registers every
  * cipher and digest name of OpenSSL and sets up its decoders: most of a millisecond of CPU in each
  * `nono run`, spent to parse a fixed 64-character line. Anything else (another PEM layout, a different
- * key type) goes to OpenSSL's reader, which judges it as before.
+ * key type) goes to OpenSSL's reader, which judges it as before. The public key is derived from the seed by
+ * libsodium, which signs (store/sodium-lazy.c), so a plain run does not load libcrypto at all.
  */
 static int key_parse_fast(FILE *f, struct nono_audit_key *out)
 {
@@ -122,11 +124,16 @@ static int key_parse_fast(FILE *f, struct nono_audit_key *out)
                 return -EINVAL;
         memcpy(b64, text + strlen(begin), 64);
         b64[64] = '\0';
-        if (EVP_DecodeBlock(der, (const unsigned char *)b64, 64) == 48 && !memcmp(der, der_prefix, 16)) {
-                _cleanup_pkey_ EVP_PKEY *pk =
-                    EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, der + 16, 32);
-                ok = pk ? key_from_pkey(pk, out) : -EINVAL;
+        size_t dlen = 0;
+        uint8_t sk[64];
+        if (sodium_base642bin(der, sizeof(der), b64, 64, NULL, &dlen, NULL, sodium_base64_VARIANT_ORIGINAL) ==
+                0 &&
+            dlen == 48 && !memcmp(der, der_prefix, 16) &&
+            crypto_sign_seed_keypair(out->pub, sk, der + 16) == 0) {
+                memcpy(out->priv, der + 16, 32);
+                ok = 0;
         }
+        explicit_bzero(sk, sizeof(sk));
         explicit_bzero(text, sizeof(text));
         explicit_bzero(b64, sizeof(b64));
         explicit_bzero(der, sizeof(der));
@@ -286,7 +293,8 @@ bad:
 
 static void sha256(const void *buf, size_t len, uint8_t out[32])
 {
-        EVP_Digest(buf, len, out, NULL, EVP_sha256(), NULL);
+        if (crypto_hash_sha256(out, buf, len))
+                memset(out, 0, 32); /* libsodium missing (said on stderr): a seal that verifies nothing */
 }
 
 void nono_audit_key_fingerprint(const uint8_t pub[32], char *out, size_t len)
@@ -410,29 +418,22 @@ static int seal_message(const struct nono_session *s, uint64_t count, const nono
 }
 #define SEAL_MSG_MAX (sizeof(SEAL_MAGIC) + NONO_SESSION_ID_LEN + 8 + 32 + 32)
 
+/* RFC 8032 Ed25519 (libsodium: the same signatures as OpenSSL's, see store/sodium-lazy.c) */
 static bool ed25519_verify(const uint8_t pub[32], const uint8_t sig[64], const uint8_t *msg, size_t len)
 {
-        _cleanup_pkey_ EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        bool ok = false;
-
-        if (pk && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1)
-                ok = EVP_DigestVerify(ctx, sig, 64, msg, len) == 1;
-        EVP_MD_CTX_free(ctx);
-        return ok;
+        return crypto_sign_verify_detached(sig, msg, len, pub) == 0;
 }
 
 static int ed25519_sign(const struct nono_audit_key *k, const uint8_t *msg, size_t len, uint8_t sig[64])
 {
-        _cleanup_pkey_ EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, k->priv, 32);
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        size_t siglen = 64;
+        uint8_t pk[32], sk[64]; /* libsodium's secret key is the seed followed by the public key */
+        unsigned long long siglen = 0;
         int r = -EIO;
 
-        if (pk && ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-            EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == 64)
+        if (crypto_sign_seed_keypair(pk, sk, k->priv) == 0 &&
+            crypto_sign_detached(sig, &siglen, msg, len, sk) == 0 && siglen == 64)
                 r = 0;
-        EVP_MD_CTX_free(ctx);
+        explicit_bzero(sk, sizeof(sk));
         return r;
 }
 

@@ -408,7 +408,6 @@ void nono_store_close(nono_store *s)
         pool_free(s);
         free(s->scratch);
         pthread_mutex_destroy(&s->pool_mu);
-        EVP_MD_CTX_free(s->wctx);
         EVP_MD_free(s->sha256);
         pthread_rwlock_destroy(&s->maplock);
         pthread_mutex_destroy(&s->mu);

@@ -36,8 +36,6 @@ static int append_run(nono_store *s, MDB_txn *txn, struct work *w)
 
         if ((r = session_require(s, txn, a->sid)) < 0 || (r = evstate_load(s, txn, a->sid, &es)) < 0)
                 return r;
-        if (!s->wctx && !(s->wctx = EVP_MD_CTX_new())) /* writer thread only; freed by nono_store_close */
-                return store_err(-ENOMEM, "out of memory");
         size_t cap = a->n < BATCH_EVENTS ? a->n : BATCH_EVENTS;
         /* Writer-thread scratch, kept between appends: a fresh 100+ KiB array per append would be mmapped
          * and faulted in every time. */
@@ -54,7 +52,7 @@ static int append_run(nono_store *s, MDB_txn *txn, struct work *w)
                 for (size_t j = 0; j < m; j++) {
                         struct nono_event *e = &a->ev[i + j];
                         e->seq = es.next_seq++;
-                        chain_with(s->wctx, store_sha256(s), &es.head, e, &e->chain);
+                        nono_event_chain(&es.head, e, &e->chain);
                         es.head = e->chain;
                         count_event(&es.counts, e);
                         if ((r = rawev_from(s, txn, a->sid, &es, e, &v[j])) < 0)
@@ -190,7 +188,6 @@ static int events_walk(nono_store *s, const char *sid, uint64_t from, nono_event
                        struct walk_report *rep)
 {
         struct pathtab pt = {0};
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         nono_digest chain;
         uint64_t next_key = 0, expect = 1;
         uint8_t k[SID_LEN + 8];
@@ -198,8 +195,6 @@ static int events_walk(nono_store *s, const char *sid, uint64_t from, nono_event
         int r = 0;
         bool first = true;
 
-        if (!ctx)
-                return store_err(-ENOMEM, "out of memory");
         nono_event_chain_seed(sid, &chain);
         memcpy(k, sid, SID_LEN);
         for (;;) {
@@ -260,7 +255,7 @@ static int events_walk(nono_store *s, const char *sid, uint64_t from, nono_event
                                 }
                                 e->detail = detail;
                         }
-                        chain_with(ctx, store_sha256(s), &chain, e, &e->chain);
+                        nono_event_chain(&chain, e, &e->chain);
                         chain = e->chain;
                         if (rep) {
                                 if (!rep->bad_seq &&
@@ -283,7 +278,6 @@ static int events_walk(nono_store *s, const char *sid, uint64_t from, nono_event
         if (rep)
                 rep->head = chain;
         pathtab_free(&pt);
-        EVP_MD_CTX_free(ctx);
         return r < 0 ? r : 0;
 }
 

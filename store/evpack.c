@@ -16,12 +16,9 @@
  * chain recomputed from the content. It does not stop a writer who can rewrite the store and recompute
  * every prefix and the head: the seal (an Ed25519 signature of the head, audit issue) stops that.
  */
-/* SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP, but per event hash EVP costs an
- * allocation and a provider dispatch (CRYPTO_zalloc, OPENSSL_cleanse in the profile): the low-level calls
- * compute the same digest with a stack context. */
-#define OPENSSL_API_COMPAT 0x10100000L
+/* The chain's SHA-256 is libsodium's (store/sodium-lazy.c says why): a stack context, no allocation. */
 #include <errno.h>
-#include <openssl/sha.h>
+#include <sodium.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -83,13 +80,11 @@ size_t nono_event_canonical(const struct nono_event *ev, uint8_t *buf, size_t ca
         return canon_str(buf, cap, off, ev->detail);
 }
 
-void chain_with(EVP_MD_CTX *c, const EVP_MD *md, const nono_digest *prev, const struct nono_event *ev,
-                nono_digest *out)
+void nono_event_chain(const nono_digest *prev, const struct nono_event *ev, nono_digest *out)
 {
         uint8_t stack[1024];
         uint8_t *buf = stack;
         size_t n = nono_event_canonical(ev, stack, sizeof(stack));
-        unsigned int len = 32;
 
         if (n > sizeof(stack)) {
                 buf = malloc(n);
@@ -99,21 +94,12 @@ void chain_with(EVP_MD_CTX *c, const EVP_MD *md, const nono_digest *prev, const 
                 }
                 nono_event_canonical(ev, buf, n);
         }
-        SHA256_CTX sc;
-        (void)c, (void)md, (void)len;
-        SHA256_Init(&sc);
-        SHA256_Update(&sc, prev->b, 32);
-        SHA256_Update(&sc, buf, n);
-        SHA256_Final(out->b, &sc);
+        crypto_hash_sha256_state sc;
+        if (crypto_hash_sha256_init(&sc) || crypto_hash_sha256_update(&sc, prev->b, 32) ||
+            crypto_hash_sha256_update(&sc, buf, n) || crypto_hash_sha256_final(&sc, out->b))
+                memset(out, 0, sizeof(*out)); /* libsodium missing (said on stderr): a chain nobody matches */
         if (buf != stack)
                 free(buf);
-}
-
-void nono_event_chain(const nono_digest *prev, const struct nono_event *ev, nono_digest *out)
-{
-        EVP_MD_CTX *c = EVP_MD_CTX_new();
-        chain_with(c, EVP_sha256(), prev, ev, out);
-        EVP_MD_CTX_free(c);
 }
 
 void nono_event_chain_seed(const char *session, nono_digest *out)
@@ -121,7 +107,8 @@ void nono_event_chain_seed(const char *session, nono_digest *out)
         uint8_t buf[13 + SID_LEN];
         memcpy(buf, "nono-audit-v1", 13);
         memcpy(buf + 13, session, SID_LEN);
-        sha256_buf(NULL, buf, sizeof(buf), out);
+        if (crypto_hash_sha256(out->b, buf, sizeof(buf)))
+                memset(out, 0, sizeof(*out));
 }
 
 /* ---- evstate ---- */

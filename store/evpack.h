@@ -29,8 +29,6 @@ struct rawev {
         uint8_t chain8[CHAIN_STORED];
 };
 
-void chain_with(EVP_MD_CTX *c, const EVP_MD *md, const nono_digest *prev, const struct nono_event *ev,
-                nono_digest *out);
 void count_event(struct nono_event_counts *c, const struct nono_event *e);
 
 /* Loads the session's event state (a fresh one, seeded chain, when it has no events yet). */

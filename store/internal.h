@@ -113,7 +113,6 @@ struct nono_store {
         bool meta_unsynced;         /* an async-only commit left its meta page unflushed (MDB_NOMETASYNC) */
         int txn_err;                /* first LMDB failure in the current write transaction */
         struct intern_cache *cache; /* (session, path) -> path id, see event.c */
-        EVP_MD_CTX *wctx;
         int64_t chunk_bytes_delta;
         void *scratch; /* event.c: reusable batch array */
         size_t scratch_cap;
