@@ -83,11 +83,6 @@ static int append_json_flags(nono_store *st, const char *session, struct nono_ev
         return r;
 }
 
-static int append_json(nono_store *st, const char *session, struct nono_event *ev, cJSON *detail)
-{
-        return append_json_flags(st, session, ev, detail, 0);
-}
-
 int nono_audit_session_start(nono_store *st, const char *session, char *const *argv, const char *policy_json,
                              int landlock_abi)
 {
@@ -129,9 +124,23 @@ int nono_audit_session_start_flags(nono_store *st, const char *session, char *co
 
 int nono_audit_session_end(nono_store *st, const char *session, int exit_status, int64_t duration_ns)
 {
+        struct nono_event ev;
+        int r = nono_audit_end_event(st, session, exit_status, duration_ns, &ev);
+
+        if (r == 0)
+                r = nono_events_append(st, session, &ev, 1, 0);
+        free((char *)ev.detail);
+        return r;
+}
+
+int nono_audit_end_event(nono_store *st, const char *session, int exit_status, int64_t duration_ns,
+                         struct nono_event *ev)
+{
         struct nono_event_counts c;
         cJSON *d, *cnt;
         int r;
+
+        *ev = (struct nono_event){.type = NONO_EV_SESSION, .op = NONO_OP_END};
 
         r = nono_store_sync(st);
         if (r == 0)
@@ -171,12 +180,14 @@ int nono_audit_session_end(nono_store *st, const char *session, int exit_status,
         cJSON_AddNumberToObject(cnt, "writes", (double)c.writes);
         cJSON_AddNumberToObject(cnt, "violations", (double)c.violations);
 
-        struct nono_event ev = {
-            .type = NONO_EV_SESSION,
-            .op = NONO_OP_END,
-            .result = 0,
-        };
-        r = append_json(st, session, &ev, d);
+        char *json = cJSON_PrintUnformatted(d);
         cJSON_Delete(d);
-        return r;
+        if (!json)
+                return -ENOMEM;
+        ev->time_ns = now_ns();
+        ev->pid = (uint32_t)getpid();
+        ev->ppid = (uint32_t)getppid();
+        ev->uid = (uint32_t)getuid();
+        ev->detail = json;
+        return 0;
 }

@@ -30,6 +30,11 @@ int nono_audit_session_start_flags(nono_store *st, const char *session, char *co
  * An agent killed by SIGSYS (the deny filter's KILL action) adds a violation event, because that death is the
  * only trace a killed syscall leaves without kernel audit. Durable on return. */
 int nono_audit_session_end(nono_store *st, const char *session, int exit_status, int64_t duration_ns);
+/* The same end event, made but not appended (a SIGSYS violation event is appended, durably): for a caller
+ * that signs the seal over it before it is written (nono_audit_end_sealed, seal.h). ev->detail is malloc'd:
+ * the caller frees it. */
+int nono_audit_end_event(nono_store *st, const char *session, int exit_status, int64_t duration_ns,
+                         struct nono_event *ev);
 
 /* "open", "exec", "connect", ... ("?" for unknown). */
 const char *nono_op_name(unsigned op);

@@ -80,14 +80,13 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         rs->s.preimage_bytes = preimage_bytes;
         /* the end event, then the final record with the seal, last, in one update: nothing may be written
          * to the session after it. A session whose end event or seal failed is still finished (unsealed). */
-        r = nono_audit_session_end(rs->st, rs->s.id, status, rs->s.end_ns - rs->s.start_ns);
-        nono_trace("end: end event");
-        if (r < 0)
-                fprintf(stderr, "nono: cannot record the end of session %s: %s\n", rs->s.id,
-                        nono_store_errmsg());
-        if (r == 0 && (r = nono_audit_seal_final(rs->st, &rs->s, rs->have_key ? &rs->key : NULL)) < 0)
+        bool ended;
+        r = nono_audit_end_sealed(rs->st, &rs->s, rs->have_key ? &rs->key : NULL, &ended);
+        nono_trace("end: end event and seal");
+        if (r < 0 && !ended)
+                fprintf(stderr, "nono: %s\n", nono_audit_errmsg());
+        else if (r < 0)
                 fprintf(stderr, "nono: cannot seal session %s: %s\n", rs->s.id, nono_audit_errmsg());
-        nono_trace("end: sealed");
         if (r < 0 && nono_session_update(rs->st, &rs->s) < 0)
                 fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
         /* the roots' last events, the end event and the seal were committed one fdatasync each (deferred

@@ -7,6 +7,7 @@
  * seal (the signed count and head, which catch appends, truncation and a consistent rewrite).
  */
 #include "launcher/seal.h"
+#include "launcher/audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -610,17 +611,92 @@ int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_
         return seal_impl(st, session, key, NULL);
 }
 
-int nono_audit_seal_final(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key)
+/* Why it is safe to sign the writer's head without the walk seal_impl does: verification recomputes the
+ * chain from the stored content and compares it with the signed head, so content altered before the seal
+ * fails verification either way (the walk only refused to seal it); and the head signed here is the one the
+ * writer computed from the events it was given, not one recomputed from what may have been altered since. */
+static int end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *k,
+                      struct nono_event *ev, bool *ended)
+{
+        struct nono_session s = {0};
+        nono_digest head, chain, after;
+        uint64_t last, last_after = 0;
+        uint8_t msg[SEAL_MSG_MAX];
+        size_t mlen;
+        int r;
+
+        if ((r = nono_events_tail(st, fin->id, &last, &head)) < 0 ||
+            (r = nono_session_get(st, fin->id, &s)) < 0) {
+                r = fail(r, "cannot read session %s: %s", fin->id, nono_store_errmsg());
+                goto slow;
+        }
+        s.state = fin->state;
+        s.end_ns = fin->end_ns;
+        s.exit_status = fin->exit_status;
+        s.preimage_bytes = fin->preimage_bytes;
+        ev->seq = last + 1;
+        nono_event_chain(&head, ev, &chain);
+        if ((r = seal_message(&s, ev->seq, &chain, msg, &mlen)) < 0 ||
+            (r = ed25519_sign(k, msg, mlen, s.seal)) < 0) {
+                r = fail(r, "cannot sign session %s", s.id);
+                goto slow;
+        }
+        memcpy(s.seal_pub, k->pub, 32);
+        s.sealed_events = ev->seq;
+        /* queued, then the record: the writer commits both in one transaction (a sync caller ends its wait
+         * for more async work) */
+        if ((r = nono_events_append(st, fin->id, ev, 1, NONO_ASYNC)) < 0) {
+                r = fail(r, "cannot record the end of session %s: %s", fin->id, nono_store_errmsg());
+                goto out; /* nothing was written */
+        }
+        r = nono_session_update(st, &s);
+        int t = nono_events_tail(st, fin->id, &last_after, &after);
+        if (r == 0 && t == 0 && last_after == ev->seq && !memcmp(&after, &chain, sizeof(chain))) {
+                *ended = true;
+                goto out;
+        }
+        /* The end event failed (the caller then stores the record unsealed), or something else was appended
+         * in between: seal again over the events as stored. */
+        *ended = t == 0 && last_after >= ev->seq;
+        if (!*ended)
+                r = fail(r < 0 ? r : -EIO, "cannot record the end of session %s: %s", fin->id,
+                         nono_store_errmsg());
+        else
+                r = seal_impl(st, fin->id, k, fin);
+        goto out;
+slow:
+        /* the end event without the shortcut, then the seal the slow way */
+        if (nono_events_append(st, fin->id, ev, 1, 0) == 0) {
+                *ended = true;
+                r = seal_impl(st, fin->id, k, fin);
+        }
+out:
+        nono_session_clear(&s);
+        return r;
+}
+
+int nono_audit_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key,
+                          bool *ended)
 {
         struct nono_audit_key k;
-        int r = 0;
+        struct nono_event ev;
+        int r;
 
-        if (key)
+        *ended = false;
+        r = nono_audit_end_event(st, fin->id, fin->exit_status, fin->end_ns - fin->start_ns, &ev);
+        if (r < 0)
+                return fail(r, "cannot record the end of session %s: %s", fin->id, nono_store_errmsg());
+        if (key) {
                 k = *key;
-        else if ((r = nono_audit_key_load(NULL, true, &k)) < 0)
+        } else if ((r = nono_audit_key_load(NULL, true, &k)) < 0) {
+                /* no key: the end event alone, and the session stays unsealed */
+                *ended = nono_events_append(st, fin->id, &ev, 1, 0) == 0;
+                free((char *)ev.detail);
                 return r;
-        r = seal_impl(st, fin->id, &k, fin);
+        }
+        r = end_sealed(st, fin, &k, &ev, ended);
         explicit_bzero(&k, sizeof(k));
+        free((char *)ev.detail);
         return r;
 }
 

@@ -60,11 +60,19 @@ uint8_t *nono_session_canonical(const struct nono_session *s, size_t *len);
  */
 int nono_audit_seal(nono_store *st, const char *session);
 int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_audit_key *key);
-/* nono_audit_seal() for `nono run`'s end: the record's final state, end_ns, exit_status and preimage_bytes
- * (from fin, whose id names the session) are signed and stored together with the seal, in one durable
- * update instead of two. key: loaded earlier (NULL: nono_audit_key_load(NULL, true)). On failure nothing
- * is written: the caller stores the final fields unsealed. */
-int nono_audit_seal_final(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key);
+/*
+ * `nono run`'s end: the end event (nono_audit_end_event) and the seal over it, committed together. The
+ * record's final state, end_ns, exit_status and preimage_bytes (from fin, whose id names the session) are
+ * signed and stored with the seal. The seal signs the chain as the store's writer left it plus the end
+ * event's link, computed here before the event is written: no walk over the session's events, and one
+ * commit instead of two. If anything else reached the session in between (the head is read back after the
+ * commit), it is sealed again the slow way, over the events as stored. key: loaded earlier (NULL:
+ * nono_audit_key_load(NULL, true)). Returns 0; or < 0 with *ended telling whether the end event was
+ * recorded and nono_audit_errmsg() what failed; when the seal failed the caller stores the final fields
+ * unsealed.
+ */
+int nono_audit_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key,
+                          bool *ended);
 
 enum nono_verdict {
         NONO_VERIFY_OK = 0,       /* chain intact, sealed, signature good by a trusted key */

@@ -340,6 +340,24 @@ int nono_events_count(nono_store *st, const char *session, struct nono_event_cou
         return r;
 }
 
+int nono_events_tail(nono_store *st, const char *session, uint64_t *last_seq, nono_digest *head)
+{
+        struct evstate es;
+        MDB_txn *txn;
+        int r;
+
+        if ((r = store_session_check(session)) < 0)
+                return r;
+        if ((r = rtxn_begin(st, &txn)) < 0)
+                return r;
+        if ((r = session_require(st, txn, session)) == 0 && (r = evstate_load(st, txn, session, &es)) == 0) {
+                *last_seq = es.next_seq - 1;
+                *head = es.head;
+        }
+        rtxn_end(st, txn);
+        return r;
+}
+
 /* ---- raw access (tamper tests, tools) ---- */
 
 struct raw_work {

@@ -364,6 +364,9 @@ struct nono_event_counts {
         uint64_t reads, writes; /* file opens that read / wrote bytes */
 };
 int nono_events_count(nono_store *st, const char *session, struct nono_event_counts *out);
+/* The session's last event number (0: none yet) and its full chain value (the seeded chain when there are
+ * none), as the writer left them at its last commit: what a seal of the session as it stands signs. */
+int nono_events_tail(nono_store *st, const char *session, uint64_t *last_seq, nono_digest *head);
 
 /* Canonical bytes of an event (what the chain hashes): fixed little-endian layout of every field but chain,
  * strings as le32 length + bytes. Returns the length; writes at most cap bytes.

@@ -405,6 +405,75 @@ static void test_killed_session_is_unsealed(void **state)
         assert_int_equal(r.first_bad, 2);
 }
 
+/* nono run's end: the end event and the seal in one commit, the seal computed before the event is written.
+ * The result must be indistinguishable from the end event followed by nono_audit_seal(): it verifies, and
+ * tampering with it is caught as with any other session. */
+static void end_sealed_session(struct fx *f, int status)
+{
+        char *argv[] = {"agent", "end", NULL};
+        struct nono_session s, fin = {0};
+        bool ended = false;
+
+        assert_int_equal(tl_session_create(f->st, argv, &s), 0);
+        snprintf(f->id, sizeof(f->id), "%s", s.id);
+        assert_int_equal(nono_audit_session_start(f->st, s.id, argv, NULL, -1), 0);
+        for (int i = 0; i < 3; i++) {
+                struct nono_event ev = {.type = NONO_EV_FILE, .op = NONO_OP_OPEN, .path = "x", .pid = 7};
+                assert_int_equal(nono_events_append(f->st, s.id, &ev, 1, NONO_ASYNC), 0);
+        }
+        assert_int_equal(nono_session_get(f->st, s.id, &fin), 0);
+        fin.state = NONO_SESSION_FINISHED;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        fin.end_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        fin.exit_status = status;
+        fin.preimage_bytes = 12345;
+        assert_int_equal(nono_audit_end_sealed(f->st, &fin, NULL, &ended), 0);
+        assert_true(ended);
+        nono_session_clear(&fin);
+        nono_session_clear(&s);
+        f->n = 5; /* start + 3 + end */
+}
+
+static void test_end_sealed(void **state)
+{
+        struct fx *f = *state;
+        struct nono_verify_report r;
+        struct nono_session s = {0};
+        struct grab g;
+
+        end_sealed_session(f, 3);
+        verify(f, NULL, &r);
+        if (r.verdict != NONO_VERIFY_OK)
+                fail_msg("verdict %d: %s", r.verdict, r.problem);
+        assert_true(r.signature_ok);
+        assert_int_equal(r.events, f->n);
+        assert_int_equal(nono_session_get(f->st, f->id, &s), 0);
+        assert_int_equal(s.state, NONO_SESSION_FINISHED);
+        assert_int_equal(s.exit_status, 3);
+        assert_int_equal(s.preimage_bytes, 12345);
+        assert_int_equal(s.sealed_events, f->n);
+        nono_session_clear(&s);
+        grab(f, 0, &g);
+        assert_int_equal(g.last, f->n); /* the end event is the last, and the seal covers it */
+
+        /* a file event of that session altered afterwards */
+        grab(f, 3, &g);
+        g.ev.pid = 8;
+        assert_int_equal(nono_events_raw_put(f->st, f->id, &g.ev), 0);
+        expect_bad(f, 3, "event 3 does not match its hash");
+}
+
+static void test_end_sealed_then_appended(void **state)
+{
+        struct fx *f = *state;
+        struct nono_event ev = {.type = NONO_EV_FILE, .op = NONO_OP_OPEN, .path = "late", .pid = 9};
+
+        end_sealed_session(f, 0);
+        assert_int_equal(nono_events_append(f->st, f->id, &ev, 1, 0), 0);
+        expect_bad(f, f->n + 1, "added after the session was sealed");
+}
+
 static void test_seal_refuses_broken_chain(void **state)
 {
         struct fx *f = *state;
@@ -431,6 +500,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_local_key_swapped, setup, teardown),
             cmocka_unit_test_setup_teardown(test_killed_session_is_unsealed, setup, teardown),
             cmocka_unit_test_setup_teardown(test_seal_refuses_broken_chain, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_end_sealed, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_end_sealed_then_appended, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
