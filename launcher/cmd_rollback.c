@@ -104,7 +104,7 @@ static int cmd_list(int argc, char **argv)
 
         if (open_store(true, &st) < 0)
                 return 1;
-        if (nono_session_list(st, &v, &n) < 0)
+        if (nono_session_list_rollback(st, &v, &n) < 0)
                 return nono_err("cannot list sessions: %s", nono_store_errmsg());
         if (!json)
                 printf("%-14s %-19s %-19s %-9s %7s %8s %7s %10s  %s\n", "ID", "STARTED", "ENDED", "STATE",

@@ -154,7 +154,7 @@ static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bo
         int r;
 
         memset(res, 0, sizeof *res);
-        r = nono_session_list(st, &v, &n);
+        r = nono_session_list_rollback(st, &v, &n);
         if (r < 0)
                 return r;
         drop = calloc(n + 1, 1);

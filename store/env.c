@@ -254,6 +254,11 @@ static int open_tables_existing(nono_store *s)
                 store_err_clear();
                 return 1;
         }
+        if (mdb_dbi_open(txn, "rbsess", 0, &s->db_rbsess)) { /* made before the index: build it */
+                mdb_txn_abort(txn);
+                return 1;
+        }
+        s->has_rbsess = true;
         /* Commit, not abort: handles opened in a read transaction survive only its commit. */
         rc = mdb_txn_commit(txn);
         return rc ? open_env_error(s, rc) : 0;
@@ -307,6 +312,21 @@ static int open_tables(nono_store *s)
                 mdb_txn_abort(txn);
                 return r;
         }
+        /* The index of rollback sessions, made (and filled from the sessions there are) in the transaction
+         * that creates it; a read-only open of a store without it lists sessions the slow way. */
+        rc = mdb_dbi_open(txn, "rbsess", 0, &s->db_rbsess);
+        if (rc == MDB_NOTFOUND && !rdonly) {
+                if ((rc = mdb_dbi_open(txn, "rbsess", MDB_CREATE, &s->db_rbsess)) == 0 &&
+                    (r = session_rbsess_build(s, txn)) < 0) {
+                        mdb_txn_abort(txn);
+                        return r;
+                }
+        }
+        if (rc && rc != MDB_NOTFOUND) {
+                mdb_txn_abort(txn);
+                return open_env_error(s, rc);
+        }
+        s->has_rbsess = rc == 0;
         if (fresh) {
                 uint8_t ver[4];
                 le32_put(ver, NONO_STORE_SCHEMA_VERSION);

@@ -81,6 +81,10 @@ struct nono_store {
         unsigned flags;
         MDB_dbi db_meta, db_chunks, db_objects, db_refs, db_sessions, db_nodes, db_nodechunks, db_paths,
             db_events, db_evstate, db_pathids, db_pathstr, db_journal;
+        /* rollback session ids (session.c, nono_session_list_rollback); false in a read-only open of a store
+         * made before the index existed, which then lists the slow way */
+        MDB_dbi db_rbsess;
+        bool has_rbsess;
         EVP_MD *sha256;
         int64_t gc_grace_s;
 
@@ -176,6 +180,7 @@ int object_unref_chunks(nono_store *s, MDB_txn *txn, const nono_digest *id);
 
 /* ---- per-session cleanup and checks ---- */
 int session_require(nono_store *s, MDB_txn *txn, const char *sid); /* 0, or -ENOENT with a message */
+int session_rbsess_build(nono_store *s, MDB_txn *txn);             /* fills the new rollback-session index */
 int change_delete_session(nono_store *s, MDB_txn *txn, const char *sid);
 int event_delete_session(nono_store *s, MDB_txn *txn, const char *sid);
 

@@ -227,6 +227,8 @@ static int create_run(nono_store *s, MDB_txn *txn, struct work *w)
         wb_free(&b);
         if (r == 0)
                 r = db_put(s, txn, s->db_meta, "idgen", 5, gen, 12);
+        if (r == 0 && sw->sess->rollback && s->has_rbsess)
+                r = db_put(s, txn, s->db_rbsess, sw->sess->id, SID_LEN, "", 0);
         return r;
 }
 
@@ -385,6 +387,100 @@ int nono_session_list(nono_store *st, struct nono_session **out, size_t *n)
         return 0;
 }
 
+/* The index is filled once, in the transaction that creates it (a store made by an earlier nono): every
+ * session is read that one time. */
+int session_rbsess_build(nono_store *s, MDB_txn *txn)
+{
+        MDB_cursor *c;
+        MDB_val k, v;
+        int rc;
+
+        if ((rc = mdb_cursor_open(txn, s->db_sessions, &c)))
+                return store_mdb_err(s, rc, "indexing rollback sessions");
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                struct nono_session x;
+                char id[SID_LEN + 1];
+                if (k.mv_size != SID_LEN)
+                        continue;
+                memcpy(id, k.mv_data, SID_LEN);
+                id[SID_LEN] = 0;
+                if (session_decode(id, v.mv_data, v.mv_size, &x) < 0) {
+                        store_err_clear(); /* a damaged record stays out of the index; listing it says so */
+                        continue;
+                }
+                bool rb = x.rollback;
+                nono_session_clear(&x);
+                MDB_val ik = {SID_LEN, id}, iv = {0, ""};
+                if (rb && (rc = mdb_put(txn, s->db_rbsess, &ik, &iv, 0)))
+                        break;
+        }
+        mdb_cursor_close(c);
+        return rc && rc != MDB_NOTFOUND ? store_mdb_err(s, rc, "indexing rollback sessions") : 0;
+}
+
+int nono_session_list_rollback(nono_store *st, struct nono_session **out, size_t *n)
+{
+        MDB_txn *txn;
+        MDB_cursor *c;
+        MDB_val k, v, rec;
+        struct nono_session *vec = NULL;
+        size_t cnt = 0, cap = 0;
+        int r = 0, rc;
+
+        *out = NULL;
+        *n = 0;
+        if (!st->has_rbsess) { /* read-only, store older than the index: all sessions, filtered */
+                if ((r = nono_session_list(st, &vec, &cnt)) < 0)
+                        return r;
+                for (size_t i = 0; i < cnt; i++) {
+                        if (vec[i].rollback)
+                                vec[(*n)++] = vec[i];
+                        else
+                                nono_session_clear(&vec[i]);
+                }
+                *out = vec;
+                return 0;
+        }
+        if ((r = rtxn_begin(st, &txn)) < 0)
+                return r;
+        if ((rc = mdb_cursor_open(txn, st->db_rbsess, &c))) {
+                rtxn_end(st, txn);
+                return store_mdb_err(st, rc, "listing rollback sessions");
+        }
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                char id[SID_LEN + 1];
+                if (k.mv_size != SID_LEN)
+                        continue;
+                memcpy(id, k.mv_data, SID_LEN);
+                id[SID_LEN] = 0;
+                if (db_get(st, txn, st->db_sessions, id, SID_LEN, &rec) < 0) {
+                        store_err_clear(); /* deleted by a nono that predates the index */
+                        continue;
+                }
+                if (cnt == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        struct nono_session *nv = realloc(vec, cap * sizeof(*nv));
+                        if (!nv) {
+                                r = store_err(-ENOMEM, "out of memory");
+                                break;
+                        }
+                        vec = nv;
+                }
+                if ((r = session_decode(id, rec.mv_data, rec.mv_size, &vec[cnt])) < 0)
+                        break;
+                cnt++;
+        }
+        mdb_cursor_close(c);
+        rtxn_end(st, txn);
+        if (r < 0) {
+                nono_session_list_free(vec, cnt);
+                return r;
+        }
+        *out = vec;
+        *n = cnt;
+        return 0;
+}
+
 /* ---- delete ---- */
 
 static int delete_run(nono_store *s, MDB_txn *txn, struct work *w)
@@ -397,6 +493,8 @@ static int delete_run(nono_store *s, MDB_txn *txn, struct work *w)
         if ((r = change_delete_session(s, txn, sw->id)) < 0 || (r = event_delete_session(s, txn, sw->id)) < 0)
                 return r;
         db_del(s, txn, s->db_journal, sw->id, SID_LEN);
+        if (s->has_rbsess)
+                db_del(s, txn, s->db_rbsess, sw->id, SID_LEN);
         r = db_del(s, txn, s->db_sessions, sw->id, SID_LEN);
         return r == -ENOENT ? 0 : r;
 }

@@ -156,6 +156,9 @@ int nono_session_update(nono_store *st, const struct nono_session *s);
 int nono_session_get(nono_store *st, const char *id, struct nono_session *out);
 /* All sessions, oldest first. */
 int nono_session_list(nono_store *st, struct nono_session **out, size_t *n);
+/* The rollback sessions only, oldest first: read through an index, so the cost follows their number, not
+ * that of all sessions (each record holds its policy: reading 500 of them cost 20 ms). */
+int nono_session_list_rollback(nono_store *st, struct nono_session **out, size_t *n);
 /* Deletes a session and everything it owns (nodes, paths, events, journal), dropping its references. */
 int nono_session_delete(nono_store *st, const char *id);
 void nono_session_clear(struct nono_session *s);

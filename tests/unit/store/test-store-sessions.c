@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <lmdb.h>
+
 #include "helpers.h"
 
 static void create_get_update(void **state)
@@ -177,6 +179,76 @@ static void delete_everything(void **state)
         assert_int_equal(nono_session_delete(f->st, s.id), -ENOENT);
 }
 
+/* nono_session_list_rollback: the rollback sessions only, oldest first, read through an index; a store made
+ * before the index (simulated by dropping it) gets it built at its next writable open, and a read-only open
+ * of such a store lists them the slow way. */
+static void expect_rollback_list(nono_store *st, char ids[][NONO_SESSION_ID_LEN + 1], size_t want)
+{
+        struct nono_session *v;
+        size_t n;
+        assert_ok(nono_session_list_rollback(st, &v, &n));
+        assert_int_equal(n, want);
+        for (size_t i = 0; i < n; i++) {
+                assert_string_equal(v[i].id, ids[i]);
+                assert_true(v[i].rollback);
+        }
+        nono_session_list_free(v, n);
+}
+
+static void drop_index(const char *home)
+{
+        char dir[300];
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        snprintf(dir, sizeof(dir), "%s/store", home);
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+        assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "rbsess", 0, &dbi), 0);
+        assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+}
+
+static void rollback_index(void **state)
+{
+        struct fixture *f = *state;
+        char ids[6][NONO_SESSION_ID_LEN + 1];
+        size_t k = 0;
+        for (int i = 0; i < 10; i++) {
+                struct nono_session s;
+                new_session(f->st, &s);
+                if (i % 3 == 0) {
+                        struct nono_session plain = s;
+                        plain.rollback = false; /* an audit-only session between them */
+                        assert_ok(nono_session_create(f->st, &plain));
+                }
+                if (i % 2 == 0)
+                        snprintf(ids[k++], sizeof(ids[0]), "%s", s.id);
+                else
+                        assert_ok(nono_session_delete(f->st, s.id));
+        }
+        struct nono_session *all;
+        size_t n;
+        assert_ok(nono_session_list(f->st, &all, &n));
+        assert_int_equal(n, 5 + 4); /* 5 kept rollback sessions, 4 plain ones */
+        nono_session_list_free(all, n);
+        expect_rollback_list(f->st, ids, k);
+
+        nono_store_close(f->st);
+        drop_index(f->home);
+        assert_ok(nono_store_open(f->home, NONO_STORE_RDONLY, &f->st));
+        expect_rollback_list(f->st, ids, k); /* no index, read-only: all sessions filtered */
+        nono_store_close(f->st);
+        assert_ok(nono_store_open(f->home, 0, &f->st)); /* builds the index */
+        expect_rollback_list(f->st, ids, k);
+        nono_store_close(f->st);
+        assert_ok(nono_store_open(f->home, NONO_STORE_RDONLY, &f->st));
+        expect_rollback_list(f->st, ids, k); /* and a read-only open now uses it */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -186,6 +258,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(crash_detection, fx_setup, fx_teardown),
             cmocka_unit_test_setup_teardown(journal, fx_setup, fx_teardown),
             cmocka_unit_test_setup_teardown(delete_everything, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(rollback_index, fx_setup, fx_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
