@@ -98,6 +98,9 @@ static void *ingest_main(void *arg)
         struct nono_fs *fs = arg;
         struct nono_cow *c = fs->cow;
 
+        /* idle at first: the first pre-image then finds content hashing ready */
+        if (fs->cfg.store)
+                nono_store_warm_content_hash(fs->cfg.store);
         pthread_mutex_lock(&c->lock);
         for (;;) {
                 while (!c->queue && !c->ingest_stop)

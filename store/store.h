@@ -63,6 +63,9 @@ void nono_store_close(nono_store *s);
 
 /* Waits until everything this process queued so far is durable (committed only, while deferred). */
 int nono_store_sync(nono_store *s);
+/* Gets content hashing ready (libcrypto, loaded on first use, and its SHA-256): about 5 ms of CPU that the
+ * first pre-image of a --rollback session would otherwise wait for. For a thread with nothing else to do. */
+void nono_store_warm_content_hash(nono_store *st);
 /* On: until it is turned off, calls that would wait for durability wait for their commit only (readable,
  * kept across a crash of this process, not yet across a power cut); each commit then costs one fdatasync
  * instead of two. Off, then nono_store_sync(): everything is durable. For a sequence of sync calls of which
