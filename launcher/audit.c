@@ -64,12 +64,11 @@ static int64_t now_ns(void)
         return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Appends one event built here and waits until it is durable. */
-static int append_json_flags(nono_store *st, const char *session, struct nono_event *ev, cJSON *detail,
-                             unsigned flags)
+/* Stamps an event made by nono itself (now, this process) and sets its detail from the JSON (ev->detail is
+ * then malloc'd, or NULL without detail). */
+static int event_stamp(struct nono_event *ev, cJSON *detail)
 {
         char *json = detail ? cJSON_PrintUnformatted(detail) : NULL;
-        int r;
 
         if (detail && !json)
                 return -ENOMEM;
@@ -78,8 +77,19 @@ static int append_json_flags(nono_store *st, const char *session, struct nono_ev
         ev->ppid = (uint32_t)getppid();
         ev->uid = (uint32_t)getuid();
         ev->detail = json;
-        r = nono_events_append(st, session, ev, 1, flags);
-        free(json);
+        return 0;
+}
+
+/* Appends one event built here and waits until it is durable. */
+static int append_json_flags(nono_store *st, const char *session, struct nono_event *ev, cJSON *detail,
+                             unsigned flags)
+{
+        int r = event_stamp(ev, detail);
+
+        if (r == 0)
+                r = nono_events_append(st, session, ev, 1, flags);
+        free((char *)ev->detail);
+        ev->detail = NULL;
         return r;
 }
 
@@ -180,14 +190,7 @@ int nono_audit_end_event(nono_store *st, const char *session, int exit_status, i
         cJSON_AddNumberToObject(cnt, "writes", (double)c.writes);
         cJSON_AddNumberToObject(cnt, "violations", (double)c.violations);
 
-        char *json = cJSON_PrintUnformatted(d);
+        r = event_stamp(ev, d);
         cJSON_Delete(d);
-        if (!json)
-                return -ENOMEM;
-        ev->time_ns = now_ns();
-        ev->pid = (uint32_t)getpid();
-        ev->ppid = (uint32_t)getppid();
-        ev->uid = (uint32_t)getuid();
-        ev->detail = json;
-        return 0;
+        return r;
 }

@@ -323,38 +323,40 @@ int nono_events_verify(nono_store *st, const char *session, uint64_t *bad_seq, n
         return 0;
 }
 
-int nono_events_count(nono_store *st, const char *session, struct nono_event_counts *out)
+/* The session's event state, in a read transaction of its own. */
+static int evstate_read(nono_store *st, const char *session, struct evstate *es)
 {
-        struct evstate es;
         MDB_txn *txn;
         int r;
 
-        *out = (struct nono_event_counts){0};
         if ((r = store_session_check(session)) < 0)
                 return r;
         if ((r = rtxn_begin(st, &txn)) < 0)
                 return r;
-        if ((r = session_require(st, txn, session)) == 0 && (r = evstate_load(st, txn, session, &es)) == 0)
-                *out = es.counts;
+        if ((r = session_require(st, txn, session)) == 0)
+                r = evstate_load(st, txn, session, es);
         rtxn_end(st, txn);
+        return r;
+}
+
+int nono_events_count(nono_store *st, const char *session, struct nono_event_counts *out)
+{
+        struct evstate es;
+        int r = evstate_read(st, session, &es);
+
+        *out = r == 0 ? es.counts : (struct nono_event_counts){0};
         return r;
 }
 
 int nono_events_tail(nono_store *st, const char *session, uint64_t *last_seq, nono_digest *head)
 {
         struct evstate es;
-        MDB_txn *txn;
-        int r;
+        int r = evstate_read(st, session, &es);
 
-        if ((r = store_session_check(session)) < 0)
-                return r;
-        if ((r = rtxn_begin(st, &txn)) < 0)
-                return r;
-        if ((r = session_require(st, txn, session)) == 0 && (r = evstate_load(st, txn, session, &es)) == 0) {
+        if (r == 0) {
                 *last_seq = es.next_seq - 1;
                 *head = es.head;
         }
-        rtxn_end(st, txn);
         return r;
 }
 

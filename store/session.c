@@ -340,41 +340,55 @@ int nono_session_get(nono_store *st, const char *id, struct nono_session *out)
         return r;
 }
 
-int nono_session_list(nono_store *st, struct nono_session **out, size_t *n)
+/* Decodes a session record onto the end of a growing list. */
+static int list_push(struct nono_session **vec, size_t *cnt, size_t *cap, const char *id, const MDB_val *rec)
+{
+        if (*cnt == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                struct nono_session *nv = realloc(*vec, c * sizeof(*nv));
+                if (!nv)
+                        return store_err(-ENOMEM, "out of memory");
+                *vec = nv;
+                *cap = c;
+        }
+        int r = session_decode(id, rec->mv_data, rec->mv_size, &(*vec)[*cnt]);
+        if (r == 0)
+                (*cnt)++;
+        return r;
+}
+
+/* The sessions whose ids are the keys of dbi, oldest first: the records themselves (db_sessions), or looked
+ * up by an index's keys (db_rbsess; ids the index holds but the store no longer does are skipped). */
+static int list_walk(nono_store *st, MDB_dbi dbi, bool via_index, struct nono_session **out, size_t *n)
 {
         MDB_txn *txn;
         MDB_cursor *c;
-        MDB_val k, v;
+        MDB_val k, v, rec;
         struct nono_session *vec = NULL;
         size_t cnt = 0, cap = 0;
-        int r, rc;
+        int r = 0, rc;
 
         *out = NULL;
         *n = 0;
         if ((r = rtxn_begin(st, &txn)) < 0)
                 return r;
-        if ((rc = mdb_cursor_open(txn, st->db_sessions, &c))) {
+        if ((rc = mdb_cursor_open(txn, dbi, &c))) {
                 rtxn_end(st, txn);
                 return store_mdb_err(st, rc, "listing sessions");
         }
         for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                char id[SID_LEN + 1];
                 if (k.mv_size != SID_LEN)
                         continue;
-                if (cnt == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        struct nono_session *nv = realloc(vec, cap * sizeof(*nv));
-                        if (!nv) {
-                                r = store_err(-ENOMEM, "out of memory");
-                                break;
-                        }
-                        vec = nv;
-                }
-                char id[SID_LEN + 1];
                 memcpy(id, k.mv_data, SID_LEN);
                 id[SID_LEN] = 0;
-                if ((r = session_decode(id, v.mv_data, v.mv_size, &vec[cnt])) < 0)
+                rec = v;
+                if (via_index && db_get(st, txn, st->db_sessions, id, SID_LEN, &rec) < 0) {
+                        store_err_clear(); /* deleted by a nono that predates the index */
+                        continue;
+                }
+                if ((r = list_push(&vec, &cnt, &cap, id, &rec)) < 0)
                         break;
-                cnt++;
         }
         mdb_cursor_close(c);
         rtxn_end(st, txn);
@@ -385,6 +399,11 @@ int nono_session_list(nono_store *st, struct nono_session **out, size_t *n)
         *out = vec;
         *n = cnt;
         return 0;
+}
+
+int nono_session_list(nono_store *st, struct nono_session **out, size_t *n)
+{
+        return list_walk(st, st->db_sessions, false, out, n);
 }
 
 /* The index is filled once, in the transaction that creates it (a store made by an earlier nono): every
@@ -420,64 +439,23 @@ int session_rbsess_build(nono_store *s, MDB_txn *txn)
 
 int nono_session_list_rollback(nono_store *st, struct nono_session **out, size_t *n)
 {
-        MDB_txn *txn;
-        MDB_cursor *c;
-        MDB_val k, v, rec;
-        struct nono_session *vec = NULL;
-        size_t cnt = 0, cap = 0;
-        int r = 0, rc;
+        struct nono_session *vec;
+        size_t cnt;
+        int r;
 
-        *out = NULL;
+        if (st->has_rbsess)
+                return list_walk(st, st->db_rbsess, true, out, n);
+        /* read-only, a store older than the index: all sessions, filtered */
+        if ((r = list_walk(st, st->db_sessions, false, &vec, &cnt)) < 0)
+                return r;
         *n = 0;
-        if (!st->has_rbsess) { /* read-only, store older than the index: all sessions, filtered */
-                if ((r = nono_session_list(st, &vec, &cnt)) < 0)
-                        return r;
-                for (size_t i = 0; i < cnt; i++) {
-                        if (vec[i].rollback)
-                                vec[(*n)++] = vec[i];
-                        else
-                                nono_session_clear(&vec[i]);
-                }
-                *out = vec;
-                return 0;
-        }
-        if ((r = rtxn_begin(st, &txn)) < 0)
-                return r;
-        if ((rc = mdb_cursor_open(txn, st->db_rbsess, &c))) {
-                rtxn_end(st, txn);
-                return store_mdb_err(st, rc, "listing rollback sessions");
-        }
-        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-                char id[SID_LEN + 1];
-                if (k.mv_size != SID_LEN)
-                        continue;
-                memcpy(id, k.mv_data, SID_LEN);
-                id[SID_LEN] = 0;
-                if (db_get(st, txn, st->db_sessions, id, SID_LEN, &rec) < 0) {
-                        store_err_clear(); /* deleted by a nono that predates the index */
-                        continue;
-                }
-                if (cnt == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        struct nono_session *nv = realloc(vec, cap * sizeof(*nv));
-                        if (!nv) {
-                                r = store_err(-ENOMEM, "out of memory");
-                                break;
-                        }
-                        vec = nv;
-                }
-                if ((r = session_decode(id, rec.mv_data, rec.mv_size, &vec[cnt])) < 0)
-                        break;
-                cnt++;
-        }
-        mdb_cursor_close(c);
-        rtxn_end(st, txn);
-        if (r < 0) {
-                nono_session_list_free(vec, cnt);
-                return r;
+        for (size_t i = 0; i < cnt; i++) {
+                if (vec[i].rollback)
+                        vec[(*n)++] = vec[i];
+                else
+                        nono_session_clear(&vec[i]);
         }
         *out = vec;
-        *n = cnt;
         return 0;
 }
 
