@@ -405,7 +405,7 @@ static int cmd_cleanup(int argc, char **argv)
         }
         if (open_store(false, &st) < 0)
                 return 1;
-        r = nono_cleanup(st, &rules, dry, stdout, &res);
+        r = nono_cleanup(st, &rules, dry, true, stdout, &res);
         if (r == -EBUSY)
                 return nono_err("another nono%s is restoring or cleaning up sessions in this store: let it "
                                 "finish, then run this again",
@@ -413,7 +413,7 @@ static int cmd_cleanup(int argc, char **argv)
         if (r < 0)
                 return nono_err("cleanup failed: %s", nono_store_errmsg());
         printf("%s %zu session(s), kept %zu", dry ? "would remove" : "removed", res.removed, res.kept);
-        if (!dry && res.removed)
+        if (!dry && res.gc.bytes_freed)
                 printf("; freed %llu bytes", (unsigned long long)res.gc.bytes_freed);
         printf("\n");
         return 0;

@@ -124,11 +124,11 @@ static void remove_fs_stash(const struct nono_session *s)
         }
 }
 
-static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
-                          struct nono_cleanup_result *res);
+static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bool dry_run, bool sweep,
+                          FILE *out, struct nono_cleanup_result *res);
 
 /* Not while a restore runs: it may need the pre-images a cleanup would free (nono_store_lock). */
-int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
+int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_run, bool sweep, FILE *out,
                  struct nono_cleanup_result *res)
 {
         int lk = -1, holder = 0, r;
@@ -138,14 +138,15 @@ int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_ru
                 res->busy_pid = holder;
                 return r;
         }
-        r = cleanup_locked(st, rules, dry_run, out, res);
+        r = cleanup_locked(st, rules, dry_run, sweep, out, res);
         nono_store_unlock(lk);
         return r;
 }
 
-static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
-                          struct nono_cleanup_result *res)
+static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bool dry_run, bool sweep,
+                          FILE *out, struct nono_cleanup_result *res)
 {
+        bool running = false;
         struct nono_session *v = NULL;
         size_t n = 0, nrb = 0;
         bool *drop;
@@ -167,6 +168,7 @@ static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bo
                 if (v[i].rollback) {
                         nrb++;
                         total += v[i].preimage_bytes;
+                        running |= v[i].state == NONO_SESSION_RUNNING; /* its owner alive (store.h) */
                 }
         /* oldest first: count, age, then bytes; the newest rollback session is always kept */
         size_t seen = 0;
@@ -208,8 +210,8 @@ static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bo
                 if (!dry_run)
                         remove_fs_stash(&v[i]);
         }
-        if (r >= 0 && !dry_run && res->removed)
-                r = nono_store_gc(st, &res->gc);
+        if (r >= 0 && !dry_run && (res->removed || sweep))
+                r = sweep && !running ? nono_store_gc_now(st, &res->gc) : nono_store_gc(st, &res->gc);
         free(drop);
         nono_session_list_free(v, n);
         return r;
@@ -226,6 +228,6 @@ int nono_retention_apply(nono_store *st)
                 fprintf(stderr, "nono: %s (automatic cleanup skipped)\n", err);
                 return r;
         }
-        r = nono_cleanup(st, &rules, false, NULL, &res);
+        r = nono_cleanup(st, &rules, false, false, NULL, &res);
         return r == -EBUSY ? 0 : r; /* a restore or cleanup is running: the next session applies it */
 }

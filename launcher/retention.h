@@ -39,8 +39,11 @@ struct nono_cleanup_result {
 };
 
 /* Removes the rollback sessions the rules select (oldest first); dry_run lists them on out instead. -EBUSY
- * when a restore or another cleanup holds the store's rollback lock. */
-int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_run, FILE *out,
+ * when a restore or another cleanup holds the store's rollback lock. With sweep (`nono rollback cleanup`),
+ * the content no session references is freed too even when no session was removed, and when no rollback
+ * session is running, without the grace period (nono_store_gc_now): a pre-image refused because the disk
+ * was full leaves its chunks behind, and they would otherwise keep the store full for an hour. */
+int nono_cleanup(nono_store *st, const struct nono_retention *rules, bool dry_run, bool sweep, FILE *out,
                  struct nono_cleanup_result *res);
 
 /* The automatic retention: load the config and clean up quietly. For `nono run --rollback` at exit. */

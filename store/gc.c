@@ -96,6 +96,16 @@ static int gc_run(nono_store *s, MDB_txn *txn, struct work *w)
         return 0;
 }
 
+int nono_store_gc_now(nono_store *st, struct nono_gc_stats *out)
+{
+        int64_t grace = st->gc_grace_s;
+
+        st->gc_grace_s = 0;
+        int r = nono_store_gc(st, out);
+        st->gc_grace_s = grace;
+        return r;
+}
+
 int nono_store_gc(nono_store *st, struct nono_gc_stats *out)
 {
         struct nono_gc_stats total = {0};

@@ -419,6 +419,10 @@ struct nono_gc_stats {
 };
 /* Frees chunks and objects that no session references. */
 int nono_store_gc(nono_store *st, struct nono_gc_stats *out);
+/* The same without the grace period: also what was put moments ago and is referenced by nothing, such as
+ * the chunks of a pre-image refused for lack of space. Only when no put can be waiting for its reference
+ * (no session of this store running): a put that races it has its reference refused (-ENOENT). */
+int nono_store_gc_now(nono_store *st, struct nono_gc_stats *out);
 
 struct nono_store_stats {
         uint64_t chunks, chunk_bytes, objects, sessions, map_size, used_bytes;
