@@ -113,8 +113,6 @@ static int cmd_list(int argc, char **argv)
                 struct nono_session *s = &v[i];
                 struct nono_changes c = {0};
                 char a[32], b[32], *cmd;
-                if (!s->rollback)
-                        continue;
                 nono_changes_load(st, s->id, NULL, NULL, 0, &c);
                 cmd = command_line(s);
                 if (json) {

@@ -148,7 +148,7 @@ static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bo
 {
         bool running = false;
         struct nono_session *v = NULL;
-        size_t n = 0, nrb = 0;
+        size_t n = 0; /* rollback sessions only, oldest first */
         bool *drop;
         uint64_t total = 0;
         struct timespec now;
@@ -164,23 +164,19 @@ static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bo
                 return -ENOMEM;
         }
         clock_gettime(CLOCK_REALTIME, &now);
-        for (size_t i = 0; i < n; i++)
-                if (v[i].rollback) {
-                        nrb++;
-                        total += v[i].preimage_bytes;
-                        running |= v[i].state == NONO_SESSION_RUNNING; /* its owner alive (store.h) */
-                }
+        for (size_t i = 0; i < n; i++) {
+                total += v[i].preimage_bytes;
+                running |= v[i].state == NONO_SESSION_RUNNING; /* its owner alive (store.h) */
+        }
         /* oldest first: count, age, then bytes; the newest rollback session is always kept */
         size_t seen = 0;
         for (size_t i = 0; i < n; i++) {
                 struct nono_session *s = &v[i];
-                if (!s->rollback)
-                        continue;
                 seen++;
-                if (seen == nrb || protected(st, s))
+                if (seen == n || protected(st, s))
                         continue;
                 bool d = false;
-                if (rules->keep >= 0 && nrb - seen >= (size_t)rules->keep)
+                if (rules->keep >= 0 && n - seen >= (size_t)rules->keep)
                         d = true;
                 if (rules->max_age_days >= 0 &&
                     now.tv_sec - s->start_ns / 1000000000LL > rules->max_age_days * 86400LL)
@@ -193,8 +189,6 @@ static int cleanup_locked(nono_store *st, const struct nono_retention *rules, bo
                 total -= s->preimage_bytes;
         }
         for (size_t i = 0; i < n; i++) {
-                if (!v[i].rollback)
-                        continue;
                 if (!drop[i]) {
                         res->kept++;
                         continue;

@@ -89,8 +89,8 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
                 fprintf(stderr, "nono: cannot seal session %s: %s\n", rs->s.id, nono_audit_errmsg());
         if (r < 0 && nono_session_update(rs->st, &rs->s) < 0)
                 fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
-        /* the roots' last events, the end event and the seal were committed one fdatasync each (deferred
-         * since nono_run_session_ending): one more makes all of them durable */
+        /* the roots' last events, then the end event with the seal, were committed one fdatasync each
+         * (deferred since nono_run_session_ending): one more makes all of them durable */
         if ((d = nono_run_session_durable(rs)) < 0) {
                 fprintf(stderr, "nono: the end of session %s may not be on disk: %s\n", rs->s.id,
                         nono_store_errmsg());

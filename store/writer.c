@@ -279,8 +279,9 @@ int writer_start(nono_store *s)
         pthread_rwlock_destroy(&s->maplock);
         pthread_rwlock_init(&s->maplock, &a);
         pthread_rwlockattr_destroy(&a);
-        /* s->wctx is made by the writer at its first event (event.c): opening a store needs no OpenSSL, so
-         * `nono run` loads libcrypto (crypto-lazy.c) off its way to the agent */
+        /* opening a store loads no crypto library: the writer loads libsodium at its first event (the chain,
+         * sodium-lazy.c), libcrypto only when content is hashed (crypto-lazy.c), off `nono run`'s way to the
+         * agent */
         int r = pthread_create(&s->thread, NULL, writer_main, s);
         if (r)
                 return store_err(-r, "cannot start the store's writer thread: %s", strerror(r));
