@@ -695,27 +695,43 @@ static int data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, uint6
         return capture_chunks(fs, o, x, fd, off, end);
 }
 
+/* Under cow->lock: nothing more of [off, off+len) of o's original bytes is owed to the store. */
+static bool data_captured(const struct nono_cow *c, const struct obj *o, uint64_t off, uint64_t len)
+{
+        if (c->finished || !o)
+                return false;
+        if (o->created || (o->node && o->safe))
+                return true;
+        if (!o->node || !o->chunks)
+                return false;
+        uint64_t to = len >= o->size || off + len >= o->size ? o->size : off + len;
+        for (uint64_t i = off / CH; off < to && i <= (to - 1) / CH; i++)
+                if (!(o->chunks[i / 8] & (1u << (i % 8))))
+                        return false;
+        return true;
+}
+
 int cow_before_data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, uint64_t len)
 {
         if (!fs->cow)
                 return 0;
         /* fast path: already safe, or created in the session, or all affected chunks captured */
         pthread_mutex_lock(&fs->cow->lock);
-        struct obj *o = obj_find(fs->cow, x->dev, x->ino);
-        bool done = !fs->cow->finished && o && (o->created || (o->node && o->safe));
-        if (o && o->node && !done && o->chunks) {
-                uint64_t to = len >= o->size || off + len >= o->size ? o->size : off + len;
-                done = true;
-                for (uint64_t i = off / CH; off < to && i <= (to - 1) / CH; i++)
-                        if (!(o->chunks[i / 8] & (1u << (i % 8)))) {
-                                done = false;
-                                break;
-                        }
-        }
+        bool done = data_captured(fs->cow, obj_find(fs->cow, x->dev, x->ino), off, len);
         pthread_mutex_unlock(&fs->cow->lock);
         if (done)
                 return 0;
         LOCKED(data(fs, x, fd, off, len));
+}
+
+bool cow_data_free(struct nono_fs *fs, struct fsino *x)
+{
+        if (!fs->cow)
+                return true;
+        pthread_mutex_lock(&fs->cow->lock);
+        bool done = data_captured(fs->cow, obj_find(fs->cow, x->dev, x->ino), 0, UINT64_MAX);
+        pthread_mutex_unlock(&fs->cow->lock);
+        return done;
 }
 
 static int truncate_(struct nono_fs *fs, struct fsino *x, int fd, uint64_t size)

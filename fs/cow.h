@@ -19,6 +19,9 @@ int cow_before_meta(struct nono_fs *fs, struct fsino *x);
 /* Bytes [off, off+len) of regular file x change (write, fallocate, copy_file_range destination); fd is any
  * fd open on x (for reading the old bytes; -1 to reopen). */
 int cow_before_data(struct nono_fs *fs, struct fsino *x, int fd, uint64_t off, uint64_t len);
+/* True when no write to x's data owes the store anything more (pre-images off, x created in this session,
+ * or all of its original bytes captured): such writes may bypass the daemon (passthrough.c). */
+bool cow_data_free(struct nono_fs *fs, struct fsino *x);
 /* x is truncated to size (ftruncate, O_TRUNC). */
 int cow_before_truncate(struct nono_fs *fs, struct fsino *x, int fd, uint64_t size);
 /* name is created in dir (create, mkdir, mknod, symlink, link target). */

@@ -42,6 +42,10 @@ struct fsino {
         /* (mtime, size) of the file for which the kernel's page cache of it is known current, hashed;
          * 0 = never opened (ops-file.c "CACHE") */
         _Atomic uint64_t data_stamp;
+        /* open handles of this file (passthrough.c; the kernel takes one mode at a time) and the backing
+         * file registered for the passthrough ones (0: none); under fs->lock */
+        uint32_t pt_opens, cached_opens;
+        int32_t backing_id;
         struct fsino *hnext;
 };
 
@@ -52,6 +56,8 @@ struct fshandle {
         uint32_t oflags;
         uint32_t pid, uid;
         _Atomic uint64_t bytes_read, bytes_written;
+        bool pt;           /* passthrough: the kernel reads and writes the file itself (bytes not counted) */
+        uint64_t pt_stamp; /* passthrough: the file's (mtime, size) at open, to tell whether it changed */
         /* directories */
         void *dir; /* DIR * */
         off_t dir_off;
@@ -77,6 +83,8 @@ struct nono_fs {
         size_t fd_count; /* inodes holding an fd (the fd budget counts these, evict.c) */
 
         struct fuse_session *se;
+        _Atomic bool pt_on;              /* passthrough.c: opens may be passed through */
+        _Atomic uint64_t pt_init_unique; /* the INIT request whose reply gets the passthrough bit */
         pthread_t loop_thread;
         bool started, stopped;
         int done_fd; /* eventfd: readable once the loop has ended */
@@ -102,7 +110,7 @@ struct nono_fs {
         struct nono_rec *rec;
         struct nono_cow *cow;
 
-        _Atomic uint64_t files_read, files_changed, violations, events, preimage_bytes;
+        _Atomic uint64_t files_read, files_changed, violations, events, preimage_bytes, passthrough_opens;
 };
 
 /* ---- inode table (inode.c) ----------------------------------------------------------------------- */
@@ -160,6 +168,18 @@ void evict_touch(struct nono_fs *fs, struct fsino *i);
 /* Records and closes handles the kernel never released (the connection ended first). */
 void handles_close_all(struct nono_fs *fs);
 
+/* ---- passthrough (passthrough.c) ------------------------------------------------------------------ */
+
+/* After the session is mounted or attached: routes libfuse's device io through passthrough.c when fs/ may
+ * use passthrough (root of the initial namespace, no writeback cache, not turned off). */
+int pt_setup(struct nono_fs *fs);
+/* At an open of file i (fd: the handle's fd; writes: the open may change data): whether this open is passed
+ * through. Counts the open either way (pt_release), and makes the reply sent next on this thread carry the
+ * backing file when true (pt_replied clears that). */
+bool pt_choose(struct nono_fs *fs, struct fsino *i, int fd, bool writes);
+void pt_replied(void);
+void pt_release(struct nono_fs *fs, struct fsino *i, bool pt);
+
 /* ---- small helpers (ops-util.c) ------------------------------------------------------------------ */
 
 bool name_ok(const char *name);
@@ -181,7 +201,7 @@ int rec_close(struct nono_fs *fs);
 void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2,
                int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr);
 void rec_event_as(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, int result,
-                  uint32_t oflags, uint64_t rd, uint64_t wr);
+                  uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr);
 
 /* ---- deny rules (rules.c) ------------------------------------------------------------------------- */
 

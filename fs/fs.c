@@ -246,6 +246,7 @@ int nono_fs_mount(nono_fs *fs, const char *mountpoint)
                 return r;
         if (fuse_session_mount(fs->se, mountpoint) != 0)
                 return -EIO;
+        pt_setup(fs);
         fs->mountpoint = strdup(mountpoint);
         nono_fs_tune_readahead(nono_fs_mount_dev(mountpoint));
         return 0;
@@ -259,7 +260,9 @@ int nono_fs_attach(nono_fs *fs, int fuse_fd)
         if (r < 0)
                 return r;
         snprintf(p, sizeof(p), "/dev/fd/%d", fuse_fd);
-        return fuse_session_mount(fs->se, p) == 0 ? 0 : -EIO;
+        if (fuse_session_mount(fs->se, p) != 0)
+                return -EIO;
+        return pt_setup(fs);
 }
 
 int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf, size_t len)
@@ -436,6 +439,7 @@ void nono_fs_get_stats(nono_fs *fs, struct nono_fs_stats *out)
         out->violations = atomic_load(&fs->violations);
         out->events = atomic_load(&fs->events);
         out->preimage_bytes = atomic_load(&fs->preimage_bytes);
+        out->passthrough_opens = atomic_load(&fs->passthrough_opens);
 }
 
 int nono_fs_mount_options_early(int fuse_fd, bool root_is_file, char *buf, size_t len)

@@ -51,7 +51,8 @@ struct nono_fs_config {
         size_t n_rules;
         nono_store *store; /* may be NULL when record and preimages are both off */
         const char *session;
-        unsigned threads; /* max worker threads; 0 = default */
+        unsigned threads;    /* max worker threads; 0 = default */
+        bool no_passthrough; /* count every byte read and written (no FUSE passthrough, passthrough.c) */
 };
 
 typedef struct nono_fs nono_fs;
@@ -96,6 +97,7 @@ void nono_fs_free(nono_fs *fs);
 /* Counters for the exit summary. */
 struct nono_fs_stats {
         uint64_t files_read, files_changed, violations, events, preimage_bytes;
+        uint64_t passthrough_opens; /* opens whose reads and writes the kernel passed to the file itself */
 };
 void nono_fs_get_stats(nono_fs *fs, struct nono_fs_stats *out);
 

@@ -61,6 +61,23 @@ static struct fshandle *new_handle(fuse_req_t req, struct fsino *i, int fd, int 
         return h;
 }
 
+static bool wants_write(int flags)
+{
+        return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+static uint64_t stamp_of(const struct stat *st)
+{
+        uint64_t k[3] = {(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_size};
+        uint64_t h = XXH3_64bits(k, sizeof(k));
+        return h ? h : 1;
+}
+
+static uint64_t stamp_now(int fd)
+{
+        struct stat st;
+        return fstat(fd, &st) == 0 ? stamp_of(&st) : 0;
+}
 /* Unlinks h from fs->handles, records its file event (files) and frees it. */
 static void end_handle(struct nono_fs *fs, struct fshandle *h)
 {
@@ -76,16 +93,31 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
                 closedir(h->dir);
         } else {
                 uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
+                uint32_t evf = 0;
+                bool read = rd, changed = wr;
+                if (h->pt) { /* the kernel read and wrote the file itself: what can be told without counting
+                              */
+                        struct stat st;
+                        evf = NONO_EVF_UNCOUNTED;
+                        read = (h->oflags & O_ACCMODE) != O_WRONLY;
+                        changed = wants_write((int)h->oflags) &&
+                                  (fstat(h->fd, &st) < 0 || stamp_of(&st) != h->pt_stamp);
+                        if (changed)
+                                evf |= NONO_EVF_DATA_CHANGED;
+                        pt_release(fs, h->ino, true);
+                } else if (S_ISREG(h->ino->type)) {
+                        pt_release(fs, h->ino, false);
+                }
                 if (fs->rec) {
                         char *p = fsino_path(fs, h->ino);
                         rec_event_as(fs, h->pid, h->uid,
                                      (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN, p ? p : "?", 0,
-                                     h->oflags, rd, wr);
+                                     evf, h->oflags, rd, wr);
                         free(p);
                 }
-                if (rd)
+                if (read)
                         atomic_fetch_add(&fs->files_read, 1);
-                if (wr)
+                if (changed)
                         atomic_fetch_add(&fs->files_changed, 1);
                 close(h->fd);
         }
@@ -105,11 +137,6 @@ void handles_close_all(struct nono_fs *fs)
         }
 }
 
-static bool wants_write(int flags)
-{
-        return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-}
-
 static int open_flags(struct nono_fs *fs, int flags)
 {
         flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
@@ -118,13 +145,6 @@ static int open_flags(struct nono_fs *fs, int flags)
         if (fs->writeback)
                 flags &= ~O_APPEND;
         return flags;
-}
-
-static uint64_t stamp_of(const struct stat *st)
-{
-        uint64_t k[3] = {(uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_size};
-        uint64_t h = XXH3_64bits(k, sizeof(k));
-        return h ? h : 1;
 }
 
 /* After fs/ changed the file's data through fd: the kernel's pages match the file as it is now. */
@@ -193,8 +213,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         pthread_mutex_lock(&fs->lock);
         i->nlookup++; /* the handle pins the inode (released in op_release) */
         pthread_mutex_unlock(&fs->lock);
-        set_fi(fs, fi, h, cache_current(fs, ino, i, fd, fi->flags));
-        if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: the kernel will not release it */
+        if (S_ISREG(i->type))
+                h->pt = pt_choose(fs, i, fd, wants_write(fi->flags));
+        if (h->pt)
+                h->pt_stamp = stamp_now(fd);
+        /* a passthrough open leaves the kernel's page cache of the file alone: its stamp stays */
+        set_fi(fs, fi, h, !h->pt && cache_current(fs, ino, i, fd, fi->flags));
+        int sent = fuse_reply_open(req, fi);
+        pt_replied();
+        if (sent == -ENOENT) /* interrupted: the kernel will not release it */
                 end_handle(fs, h);
         return;
 fail:
@@ -262,8 +289,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         pthread_mutex_unlock(&fs->lock);
         fd = -1;
         fill_entry(fs, &e, i, &st);
-        atomic_store_explicit(&i->data_stamp, stamp_of(&st), memory_order_relaxed);
-        set_fi(fs, fi, h, fs->timeout > 0);
+        h->pt = pt_choose(fs, i, h->fd, true);
+        if (h->pt)
+                h->pt_stamp = stamp_of(&st);
+        else
+                atomic_store_explicit(&i->data_stamp, stamp_of(&st), memory_order_relaxed);
+        set_fi(fs, fi, h, !h->pt && fs->timeout > 0);
         atomic_fetch_add(&fs->files_changed, 1);
 out:
         if (r) {
@@ -276,7 +307,10 @@ out:
                 return (void)fuse_reply_err(req, r);
         }
         free(path);
-        fuse_reply_create(req, &e, fi);
+        int sent = fuse_reply_create(req, &e, fi);
+        pt_replied();
+        if (sent == -ENOENT) /* interrupted: the kernel will not release it */
+                end_handle(fs, (struct fshandle *)(uintptr_t)fi->fh);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

@@ -232,8 +232,8 @@ void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path
 }
 
 void rec_event_as(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, const char *path, int result,
-                  uint32_t oflags, uint64_t rd, uint64_t wr)
+                  uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr)
 {
         if (fs->rec)
-                push(fs, pid, uid, op, path, NULL, result, 0, oflags, rd, wr);
+                push(fs, pid, uid, op, path, NULL, result, flags, oflags, rd, wr);
 }

@@ -335,6 +335,11 @@ enum nono_op {
 };
 
 #define NONO_EVF_VIOLATION 0x1u /* a denied operation: policy said no */
+/* file open events: bytes_read/bytes_written were not counted (0): the kernel read and wrote the file itself
+ * (FUSE passthrough, fs/passthrough.c) */
+#define NONO_EVF_UNCOUNTED 0x2u
+/* with NONO_EVF_UNCOUNTED: the file's size or mtime changed while it was open (it was written) */
+#define NONO_EVF_DATA_CHANGED 0x4u
 
 struct nono_event {
         uint64_t seq;    /* assigned by the store on append: 1, 2, ... per session */

@@ -43,7 +43,7 @@ static void *pusher(void *arg)
 
         for (unsigned k = 0; !atomic_load(&r->done); k++) {
                 snprintf(path, sizeof(path), "f%u", k % 1000);
-                rec_event_as(r->fs, 1, 0, NONO_OP_OPEN, path, 0, O_RDONLY, 0, 0);
+                rec_event_as(r->fs, 1, 0, NONO_OP_OPEN, path, 0, 0, O_RDONLY, 0, 0);
                 atomic_fetch_add(&r->started, 1);
         }
         return NULL;
