@@ -417,6 +417,10 @@ static cJSON *event_json(const struct show *sh, const struct nono_event *ev)
                 cJSON_AddNumberToObject(o, "oflags", ev->oflags);
                 cJSON_AddNumberToObject(o, "bytes_read", (double)ev->bytes_read);
                 cJSON_AddNumberToObject(o, "bytes_written", (double)ev->bytes_written);
+                if (ev->flags & NONO_EVF_UNCOUNTED) { /* FUSE passthrough: the kernel moved the bytes */
+                        cJSON_AddBoolToObject(o, "bytes_counted", false);
+                        cJSON_AddBoolToObject(o, "data_changed", ev->flags & NONO_EVF_DATA_CHANGED);
+                }
         }
         if (ev->type == NONO_EV_EXEC) {
                 cJSON *a = ev->detail ? cJSON_Parse(ev->detail) : NULL;
@@ -451,7 +455,11 @@ static int show_cb(const struct nono_event *ev, void *userdata)
         fmt_local(ev->time_ns, when, sizeof(when), "%H:%M:%S");
         event_target(sh, ev, target, sizeof(target));
         event_result(ev, result, sizeof(result));
-        if (ev->type == NONO_EV_FILE && (ev->bytes_read || ev->bytes_written)) {
+        if (ev->type == NONO_EV_FILE && (ev->flags & NONO_EVF_UNCOUNTED)) {
+                size_t l = strlen(target);
+                snprintf(target + l, sizeof(target) - l, " (bytes not counted: passthrough%s)",
+                         (ev->flags & NONO_EVF_DATA_CHANGED) ? "; data changed" : "");
+        } else if (ev->type == NONO_EV_FILE && (ev->bytes_read || ev->bytes_written)) {
                 size_t l = strlen(target);
                 snprintf(target + l, sizeof(target) - l, " (%llu B read, %llu B written)",
                          (unsigned long long)ev->bytes_read, (unsigned long long)ev->bytes_written);

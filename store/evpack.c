@@ -18,6 +18,7 @@
  */
 /* The chain's SHA-256 is libsodium's (store/sodium-lazy.c says why): a stack context, no allocation. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <string.h>
 #include <xxhash.h>
@@ -414,9 +415,16 @@ void count_event(struct nono_event_counts *c, const struct nono_event *e)
                 c->by_type[e->type]++;
         if (e->flags & NONO_EVF_VIOLATION)
                 c->violations++;
-        if (e->type == NONO_EV_FILE && e->bytes_read)
+        if (e->type != NONO_EV_FILE)
+                return;
+        if (e->flags & NONO_EVF_UNCOUNTED) { /* passed through: readable opens read, changed files wrote */
+                c->reads += (e->oflags & O_ACCMODE) != O_WRONLY;
+                c->writes += (e->flags & NONO_EVF_DATA_CHANGED) != 0;
+                return;
+        }
+        if (e->bytes_read)
                 c->reads++;
-        if (e->type == NONO_EV_FILE && e->bytes_written)
+        if (e->bytes_written)
                 c->writes++;
 }
 
