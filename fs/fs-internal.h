@@ -58,6 +58,8 @@ struct fshandle {
         _Atomic uint64_t bytes_read, bytes_written;
         bool pt;           /* passthrough: the kernel reads and writes the file itself (bytes not counted) */
         uint64_t pt_stamp; /* passthrough: the file's (mtime, size) at open, to tell whether it changed */
+        char *path;        /* recording: the name it was opened by (its event is written at release, when a
+                            * rename or unlink may have changed what fsino_path says) */
         /* directories */
         void *dir; /* DIR * */
         off_t dir_off;

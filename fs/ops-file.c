@@ -52,6 +52,8 @@ static struct fshandle *new_handle(fuse_req_t req, struct fsino *i, int fd, int 
         h->oflags = (uint32_t)oflags;
         h->pid = (uint32_t)c->pid;
         h->uid = (uint32_t)c->uid;
+        if (fs->rec && !S_ISDIR(i->type))
+                h->path = fsino_path(fs, i);
         pthread_mutex_lock(&fs->lock);
         h->next = fs->handles;
         if (h->next)
@@ -109,10 +111,11 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
                         pt_release(fs, h->ino, false);
                 }
                 if (fs->rec) {
-                        char *p = fsino_path(fs, h->ino);
+                        char *p = h->path ? NULL : fsino_path(fs, h->ino);
+                        const char *name = h->path ? h->path : p;
                         rec_event_as(fs, h->pid, h->uid,
-                                     (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN, p ? p : "?", 0,
-                                     evf, h->oflags, rd, wr);
+                                     (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN, name ? name : "?",
+                                     0, evf, h->oflags, rd, wr);
                         free(p);
                 }
                 if (read)
@@ -122,6 +125,7 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
                 close(h->fd);
         }
         fsino_forget(fs, h->ino, 1);
+        free(h->path);
         free(h);
 }
 

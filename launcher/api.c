@@ -245,6 +245,8 @@ static int on_event(const struct nono_event *ev, void *u)
             .open_flags = ev->oflags,
             .bytes_read = ev->bytes_read,
             .bytes_written = ev->bytes_written,
+            .bytes_counted = !(ev->flags & NONO_EVF_UNCOUNTED),
+            .data_changed = ev->bytes_written > 0 || (ev->flags & NONO_EVF_DATA_CHANGED),
         };
         return c->cb(&e, c->userdata);
 }

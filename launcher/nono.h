@@ -113,6 +113,9 @@ struct nono_api_event {
         const char *detail;  /* exec: argv as JSON; net: host:port and the decision; else NULL */
         uint32_t open_flags; /* opens: open(2) flags */
         uint64_t bytes_read, bytes_written; /* opens: totals over the handle's life */
+        /* opens: false when the kernel moved the bytes itself (FUSE passthrough, root only) and the two
+         * totals above are 0; data_changed then says whether the handle wrote anything */
+        bool bytes_counted, data_changed;
 };
 
 /* Calls cb for each event from seq `from` (1: the first), in order; the event's strings are valid during
