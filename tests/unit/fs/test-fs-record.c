@@ -230,7 +230,8 @@ static void wait_events(nono_fs *fs, uint64_t n)
                         return;
                 nanosleep(&(struct timespec){0, 1000000}, NULL);
         }
-        fail_msg("fs recorded %llu events, expected %llu", (unsigned long long)k.events, (unsigned long long)n);
+        fail_msg("fs recorded %llu events, expected %llu", (unsigned long long)k.events,
+                 (unsigned long long)n);
 }
 
 static void t_passthrough_modes(void **s)
