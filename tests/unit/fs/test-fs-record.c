@@ -187,6 +187,17 @@ static uint64_t pre_of(nono_store *st, const char *id, const char *path)
 
 /* ---- passthrough (fs/passthrough.c) ------------------------------------------------------------------ */
 
+/* n's whole object holds exactly orig. */
+static void assert_object_is(nono_store *st, const struct nono_node *n, const char *orig, size_t size)
+{
+        void *b = NULL;
+        size_t len = 0;
+        assert_int_equal(nono_object_get_buf(st, &n->object, &b, &len), 0);
+        assert_int_equal(len, size);
+        assert_memory_equal(b, orig, size);
+        free(b);
+}
+
 /* The original bytes of chunk 1 of path are in its pre-image (as a captured chunk or the whole file). */
 static void assert_pre_chunk1(nono_store *st, const char *id, const char *path, const char *orig, size_t size)
 {
@@ -194,12 +205,7 @@ static void assert_pre_chunk1(nono_store *st, const char *id, const char *path, 
         assert_int_equal(nono_node_get(st, id, pre_of(st, id, path), &n), 0);
         assert_int_equal(n.size, size);
         if (n.complete) {
-                void *b = NULL;
-                size_t len = 0;
-                assert_int_equal(nono_object_get_buf(st, &n.object, &b, &len), 0);
-                assert_int_equal(len, size);
-                assert_memory_equal(b, orig, size);
-                free(b);
+                assert_object_is(st, &n, orig, size);
         } else {
                 char chunk[NONO_CHUNK_SIZE];
                 size_t len = 0;
@@ -480,12 +486,7 @@ static void t_stash_ingest(void **s)
         struct nono_node n = {0};
         assert_int_equal(nono_node_get(st, id, pre_of(st, id, "big"), &n), 0);
         assert_true(n.complete);
-        void *b = NULL;
-        size_t len = 0;
-        assert_int_equal(nono_object_get_buf(st, &n.object, &b, &len), 0);
-        assert_int_equal(len, big);
-        assert_memory_equal(b, orig, big);
-        free(b);
+        assert_object_is(st, &n, orig, big);
         nono_node_clear(&n);
         /* the stash entry is gone once ingested, and so is its directory (beside the root) at the session
          * end */
@@ -528,12 +529,7 @@ static void t_truncate_big(void **s)
         struct nono_node n = {0};
         assert_int_equal(nono_node_get(st, id, pre_of(st, id, "big"), &n), 0);
         assert_true(n.complete);
-        void *b = NULL;
-        size_t len = 0;
-        assert_int_equal(nono_object_get_buf(st, &n.object, &b, &len), 0);
-        assert_int_equal(len, big);
-        assert_memory_equal(b, orig, big);
-        free(b);
+        assert_object_is(st, &n, orig, big);
         nono_node_clear(&n);
         free(orig);
         nono_store_close(st);
