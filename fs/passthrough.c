@@ -225,10 +225,20 @@ static int32_t backing_open(struct nono_fs *fs, int fd)
         return 0;
 }
 
+/* A reader passed through makes a later writer that owes a pre-image put the whole file in the store first
+ * (see above). So that this never stalls the agent for long, a file that still owes its pre-image is passed
+ * through for reading only up to this size (at the reader's open); bigger ones are read through fs/. */
+#define PT_OWING_READ_MAX (8ull << 20)
+
 bool pt_choose(struct nono_fs *fs, struct fsino *i, int fd, bool writes)
 {
         bool on = atomic_load_explicit(&fs->pt_on, memory_order_relaxed) && S_ISREG(i->type);
-        bool free_ = on && (!writes || data_free(fs, i)), pt = false;
+        bool owes = on && !data_free(fs, i), pt = false;
+        struct stat st;
+
+        if (owes && !writes && (fstat(fd, &st) < 0 || (uint64_t)st.st_size > PT_OWING_READ_MAX))
+                on = false;
+        bool free_ = on && (!writes || !owes);
 
         pthread_mutex_lock(&fs->lock);
         if (on && !free_ && i->pt_opens) {
