@@ -212,3 +212,8 @@ unsigned rules_match(const struct nono_fs_rule *r, size_t n, const char *path);
 /* The bits of rules that could match something strictly below directory dirpath. */
 unsigned rules_below(const struct nono_fs_rule *r, size_t n, const char *dirpath);
 bool glob_match(const char *pattern, const char *path);
+
+/* ---- environment switches (fs.c) ------------------------------------------------------------------ */
+
+/* NONO_FS_* 0/1 switches: unset/empty -> dflt; any other value is named on stderr and gives `bad`. */
+bool fs_env_flag(const char *name, bool dflt, bool bad);

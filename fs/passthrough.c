@@ -190,10 +190,9 @@ int pt_setup(struct nono_fs *fs)
             .splice_receive = pt_splice_receive,
             .splice_send = pt_splice_send,
         };
-        const char *e = getenv("NONO_FS_PASSTHROUGH");
-
         atomic_store(&fs->pt_on, false);
-        if (!fs->is_root_daemon || fs->writeback || fs->cfg.no_passthrough || (e && *e == '0'))
+        if (!fs->is_root_daemon || fs->writeback || fs->cfg.no_passthrough ||
+            !fs_env_flag("NONO_FS_PASSTHROUGH", true, false))
                 return 0;
         /* libfuse 3.14 takes custom io after the mount as well (it only swaps the fd and the functions),
          * so the mount (or the attached fd) stays libfuse's, unmount included */

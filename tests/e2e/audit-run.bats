@@ -48,6 +48,15 @@ last_id() { "$NONO" audit list --json | tail -n 1 | jq -r .id; }
         [[ "$output" == *"in.txt (6 B read, 0 B written)"* ]]
 }
 
+@test "audit: NONO_FS_PASSTHROUGH with a value other than 0 or 1 is named, and keeps every byte counted" {
+        NONO_FS_PASSTHROUGH=off run "$NONO" run --allow "$P" -- /bin/sh -c "cat '$P/in.txt' >/dev/null"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"NONO_FS_PASSTHROUGH=off is not 0 or 1; taking 0"* ]]
+        ID=$(last_id)
+        run "$NONO" audit show "$ID" --type file --json
+        echo "$output" | jq -se 'any(.op == "open" and .path == "in.txt" and .bytes_read == 6)'
+}
+
 @test "audit: every exec of the agent and its children is recorded with argv and parent" {
         run "$NONO" run --allow "$P" -- /bin/sh -c '/bin/true first; /bin/echo second >/dev/null'
         [ "$status" -eq 0 ]
