@@ -234,12 +234,12 @@ bool pt_choose(struct nono_fs *fs, struct fsino *i, int fd, bool writes)
         bool on = atomic_load_explicit(&fs->pt_on, memory_order_relaxed) && S_ISREG(i->type);
         bool owes = on && !data_free(fs, i), pt = false;
         struct stat st;
-
-        if (owes && !writes && (fstat(fd, &st) < 0 || (uint64_t)st.st_size > PT_OWING_READ_MAX))
-                on = false;
+        bool big = owes && !writes && (fstat(fd, &st) < 0 || (uint64_t)st.st_size > PT_OWING_READ_MAX);
         bool free_ = on && (!writes || !owes);
 
         pthread_mutex_lock(&fs->lock);
+        if (big && !i->pt_opens) /* (open passthrough already, e.g. it grew behind the mount: no choice) */
+                free_ = false;
         if (on && !free_ && i->pt_opens) {
                 /* open passthrough elsewhere: this open has to be as well, so its pre-image comes first (on
                  * failure it goes the daemon's way, which the kernel refuses with EIO: nothing changes) */
