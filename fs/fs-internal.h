@@ -215,5 +215,5 @@ bool glob_match(const char *pattern, const char *path);
 
 /* ---- environment switches (fs.c) ------------------------------------------------------------------ */
 
-/* NONO_FS_* 0/1 switches: unset/empty -> dflt; any other value is named on stderr and gives `bad`. */
-bool fs_env_flag(const char *name, bool dflt, bool bad);
+/* NONO_FS_* 0/1 switches: unset/empty -> dflt; any other value is named on stderr and means 0. */
+bool fs_env_flag(const char *name, bool dflt);

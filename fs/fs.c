@@ -67,8 +67,8 @@ static void heap_buffers(void)
 }
 
 /* A 0/1 switch from the environment: unset or empty gives dflt; anything but "0" or "1" is named on stderr
- * and gives `bad`, the value that keeps the audit whole (a typo never turns a safety off silently). */
-bool fs_env_flag(const char *name, bool dflt, bool bad)
+ * and means 0, which for both switches keeps the audit whole (a typo never leaves passthrough on). */
+bool fs_env_flag(const char *name, bool dflt)
 {
         const char *v = getenv(name);
 
@@ -76,8 +76,8 @@ bool fs_env_flag(const char *name, bool dflt, bool bad)
                 return dflt;
         if (!strcmp(v, "0") || !strcmp(v, "1"))
                 return v[0] == '1';
-        fprintf(stderr, "nono: %s=%s is not 0 or 1; taking %d\n", name, v, bad);
-        return bad;
+        fprintf(stderr, "nono: %s=%s is not 0 or 1; taking 0\n", name, v);
+        return false;
 }
 
 int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
@@ -123,7 +123,7 @@ int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
         /* The writeback cache is off by default: with it the kernel answers SEEK_DATA/SEEK_HOLE from a file
          * whose cached writes the daemon has not seen yet, and owns mtime and O_APPEND, which differ from the
          * backing filesystem. NONO_FS_WRITEBACK=1 turns it on (faster small writes). */
-        fs->writeback = fs_env_flag("NONO_FS_WRITEBACK", false, false);
+        fs->writeback = fs_env_flag("NONO_FS_WRITEBACK", false);
         fs->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (fs->done_fd < 0) {
                 r = -errno;

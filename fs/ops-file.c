@@ -111,12 +111,9 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
                         pt_release(fs, h->ino, false);
                 }
                 if (fs->rec) {
-                        char *p = h->path ? NULL : fsino_path(fs, h->ino);
-                        const char *name = h->path ? h->path : p;
                         rec_event_as(fs, h->pid, h->uid,
-                                     (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN, name ? name : "?",
-                                     0, evf, h->oflags, rd, wr);
-                        free(p);
+                                     (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN,
+                                     h->path ? h->path : "?", 0, evf, h->oflags, rd, wr);
                 }
                 if (read)
                         atomic_fetch_add(&fs->files_read, 1);

@@ -192,7 +192,7 @@ int pt_setup(struct nono_fs *fs)
         };
         atomic_store(&fs->pt_on, false);
         if (!fs->is_root_daemon || fs->writeback || fs->cfg.no_passthrough ||
-            !fs_env_flag("NONO_FS_PASSTHROUGH", true, false))
+            !fs_env_flag("NONO_FS_PASSTHROUGH", true))
                 return 0;
         /* libfuse 3.14 takes custom io after the mount as well (it only swaps the fd and the functions),
          * so the mount (or the attached fd) stays libfuse's, unmount included */
