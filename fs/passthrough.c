@@ -190,9 +190,11 @@ int pt_setup(struct nono_fs *fs)
             .splice_receive = pt_splice_receive,
             .splice_send = pt_splice_send,
         };
+        /* read first, so that a bad value is named whether or not passthrough could have been used */
+        bool wanted = fs_env_flag("NONO_FS_PASSTHROUGH", true);
+
         atomic_store(&fs->pt_on, false);
-        if (!fs->is_root_daemon || fs->writeback || fs->cfg.no_passthrough ||
-            !fs_env_flag("NONO_FS_PASSTHROUGH", true))
+        if (!wanted || !fs->is_root_daemon || fs->writeback || fs->cfg.no_passthrough)
                 return 0;
         /* libfuse 3.14 takes custom io after the mount as well (it only swaps the fd and the functions),
          * so the mount (or the attached fd) stays libfuse's, unmount included */
