@@ -8,12 +8,13 @@
  * over a node_modules-sized tree needs more fds than RLIMIT_NOFILE allows (20,000 here, not raisable without
  * CAP_SYS_RESOURCE) and lookups then fail with EMFILE. Only inodes holding an fd count against the budget.
  *
- * The mechanism: when the inodes hold more than EVICT_HIGH_PCT of the soft fd limit, a separate thread picks
- * the least recently used inodes with an fd (a clock stamped on every request that names them) and calls
- * fuse_lowlevel_notify_inval_entry(parent, name) for each, down to EVICT_LOW_PCT. The kernel unhashes the
- * dentry; when nothing holds it, the inode is evicted and FORGET closes the fd. The next access is an
- * ordinary LOOKUP. It runs on its own thread because the kernel takes the parent directory's inode lock for
- * the notification, which a request handler in that directory may be holding while it waits for us.
+ * The mechanism: when the inodes hold more than EVICT_HIGH_PCT of the soft fd limit, a separate thread
+ * (started then, the first time) picks the least recently used inodes with an fd (a clock stamped on every
+ * request that names them) and calls fuse_lowlevel_notify_inval_entry(parent, name) for each, down to
+ * EVICT_LOW_PCT. The kernel unhashes the dentry; when nothing holds it, the inode is evicted and FORGET
+ * closes the fd. The next access is an ordinary LOOKUP. It runs on its own thread because the kernel takes
+ * the parent directory's inode lock for the notification, which a request handler in that directory may be
+ * holding while it waits for us.
  *
  * Why this and not closing the fds of idle inodes and reopening them by (parent, name) on demand: an fd,
  * once given to an inode, is used by every handler without a per-use reference, so closing it while the
@@ -87,14 +88,28 @@ void evict_touch(struct nono_fs *fs, struct fsino *i)
                                  __ATOMIC_RELAXED);
 }
 
+static void *evict_main(void *arg);
+
+/* Asks the thread for a pass (fs->lock held), starting it the first time: most sessions never come near
+ * the budget, and a thread costs a few hundred microseconds of CPU to start and end in a small VM. Should
+ * it fail to start, nothing is evicted and the next note tries again. */
+static void wake_locked(struct nono_fs *fs)
+{
+        if (!fs->ev_thread_on) {
+                if (pthread_create(&fs->ev_thread, NULL, evict_main, fs) != 0)
+                        return;
+                fs->ev_thread_on = true;
+        }
+        fs->ev_pending = true;
+        pthread_cond_signal(&fs->ev_cond);
+}
+
 void evict_note_locked(struct nono_fs *fs)
 {
         atomic_fetch_add_explicit(&fs->ev_clock, 1, memory_order_relaxed);
         if (fs->ev_running && !fs->ev_pending && fs->fd_count > share(fs->ev_high) &&
-            fs->fd_count >= fs->ev_next) {
-                fs->ev_pending = true;
-                pthread_cond_signal(&fs->ev_cond);
-        }
+            fs->fd_count >= fs->ev_next)
+                wake_locked(fs);
 }
 
 static int cmp_cand(const void *a, const void *b)
@@ -216,10 +231,8 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
 
         pthread_mutex_lock(&fs->lock);
         if (fs->ev_running && fs->fd_count >= share(fs->ev_ceiling)) {
-                if (!fs->ev_pending) { /* the last pass ended before the FORGETs were due: another */
-                        fs->ev_pending = true;
-                        pthread_cond_signal(&fs->ev_cond);
-                }
+                if (!fs->ev_pending) /* the last pass ended before the FORGETs were due: another */
+                        wake_locked(fs);
                 clock_gettime(CLOCK_MONOTONIC, &end);
                 end.tv_nsec += fs->ev_cur == id ? EVICT_TURN_NS : EVICT_THROTTLE_NS;
                 end.tv_sec += end.tv_nsec / 1000000000L;
@@ -277,13 +290,8 @@ int evict_start(struct nono_fs *fs)
                 return -e;
         }
         fs->ev_stop = fs->ev_pending = false;
-        e = pthread_create(&fs->ev_thread, NULL, evict_main, fs);
-        if (e) {
-                pthread_cond_destroy(&fs->ev_cond);
-                pthread_cond_destroy(&fs->ev_room);
-                return -e;
-        }
         pthread_mutex_lock(&fs->lock);
+        fs->ev_thread_on = false; /* started by the first note above the high mark */
         fs->ev_running = true;
         pthread_mutex_unlock(&fs->lock);
         atomic_fetch_add(&n_budgets, 1);
@@ -293,8 +301,9 @@ int evict_start(struct nono_fs *fs)
 void evict_stop(struct nono_fs *fs)
 {
         pthread_mutex_lock(&fs->lock);
-        bool running = fs->ev_running;
+        bool running = fs->ev_running, thread = fs->ev_thread_on;
         fs->ev_running = false;
+        fs->ev_thread_on = false;
         fs->ev_stop = true;
         if (running) {
                 pthread_cond_signal(&fs->ev_cond);
@@ -306,7 +315,8 @@ void evict_stop(struct nono_fs *fs)
         if (!running)
                 return;
         atomic_fetch_sub(&n_budgets, 1);
-        pthread_join(fs->ev_thread, NULL);
+        if (thread)
+                pthread_join(fs->ev_thread, NULL);
         pthread_cond_destroy(&fs->ev_cond);
         pthread_cond_destroy(&fs->ev_room);
 }

@@ -103,6 +103,7 @@ struct nono_fs {
         pthread_cond_t ev_cond; /* wakes the thread */
         pthread_cond_t ev_room; /* wakes lookups throttled above the ceiling */
         bool ev_running, ev_stop, ev_pending;
+        bool ev_thread_on;                           /* ev_thread was started (at the first pass) */
         size_t ev_high, ev_low, ev_ceiling, ev_hard; /* in inodes */
         size_t ev_next;                              /* the table_count that may start the next pass */
         unsigned ev_waiters;

@@ -4,7 +4,10 @@
  *
  * Handlers append to an in-memory batch (one mutex, no I/O); a flusher thread hands the batch to the store
  * when it holds 512 events or 100 ms after its first event, with NONO_ASYNC so the store's writer thread
- * group-commits it. rec_flush() (nono_fs_stop, SIGTERM paths) drains the batch and waits until it is durable.
+ * group-commits it. One flusher serves every recording nono_fs of the process (nono run serves each granted
+ * root with one): it is idle but for that timer, and a thread costs a few hundred microseconds of CPU to
+ * start and end in a small VM, on the way to the agent's start. rec_flush() (nono_fs_stop, SIGTERM paths)
+ * drains the batch and waits until it is durable.
  * What is not guaranteed: events of the last ~100 ms before a SIGKILL of nono itself (the pre-images, which
  * restore depends on, are written synchronously by cow.c and are not affected).
  */
@@ -16,16 +19,51 @@
 
 #define BATCH 512
 
+#define FLUSH_NS 100000000LL /* a batch waits at most this long after its first event */
+
 struct nono_rec {
         pthread_mutex_t lock;
-        pthread_cond_t wake;
         struct nono_event *ev;
         size_t n, cap;
-        bool stop;
-        bool closed; /* after nono_fs_stop: the store is not touched again; late events are dropped */
-        pthread_t thread;
+        int64_t first_ns; /* CLOCK_MONOTONIC of the batch's first event */
+        bool closed;      /* after nono_fs_stop: the store is not touched again; late events are dropped */
         pthread_mutex_t store_lock; /* keeps batches in order */
+        struct nono_fs *fs;
+        struct nono_rec *next; /* in the flusher's list */
+        bool leaving;          /* under fl_lock: rec_close() waits to take it out; not drained again */
 };
+
+/* The flusher and the recorders it serves. Lock order: fl_life, then fl_lock, then a recorder's lock; push()
+ * takes fl_lock only after letting go of its recorder's lock. fl_life keeps one start or stop of the thread
+ * at a time (a recorder registering while the last one leaves must not see a thread about to end). */
+static pthread_mutex_t fl_life = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fl_wake;   /* CLOCK_MONOTONIC; a batch began or filled, or stop */
+static pthread_cond_t fl_idle;   /* fl_busy was cleared */
+static struct nono_rec *fl_list; /* under fl_lock */
+static struct nono_rec *fl_busy; /* the recorder being drained, fl_lock not held meanwhile */
+static bool fl_running, fl_stop; /* under fl_lock; fl_running changes under fl_life too */
+static pthread_t fl_thread;
+static pthread_once_t fl_once = PTHREAD_ONCE_INIT;
+
+static void fl_init(void)
+{
+        pthread_condattr_t a;
+
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&fl_wake, &a);
+        pthread_condattr_destroy(&a);
+        pthread_cond_init(&fl_idle, NULL);
+}
+
+static int64_t mono_ns(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 static void free_batch(struct nono_event *ev, size_t n)
 {
@@ -58,34 +96,48 @@ static int drain(struct nono_fs *fs, unsigned flags)
         return res;
 }
 
+/* The first recorder whose batch is due (full, or FLUSH_NS old), or NULL and when the next one will be. */
+static struct nono_rec *due_locked(int64_t now, int64_t *next)
+{
+        *next = INT64_MAX;
+        for (struct nono_rec *r = fl_list; r; r = r->next) {
+                if (r->leaving)
+                        continue;
+                pthread_mutex_lock(&r->lock);
+                int64_t at = r->n == 0 ? INT64_MAX : r->n >= BATCH ? now : r->first_ns + FLUSH_NS;
+                pthread_mutex_unlock(&r->lock);
+                if (at <= now)
+                        return r;
+                if (at < *next)
+                        *next = at;
+        }
+        return NULL;
+}
+
 static void *flusher(void *arg)
 {
-        struct nono_fs *fs = arg;
-        struct nono_rec *r = fs->rec;
-
-        pthread_mutex_lock(&r->lock);
-        while (!r->stop) {
-                if (r->n == 0) {
-                        pthread_cond_wait(&r->wake, &r->lock);
-                        continue;
+        (void)arg;
+        pthread_mutex_lock(&fl_lock);
+        while (!fl_stop) {
+                int64_t next;
+                struct nono_rec *r = due_locked(mono_ns(), &next);
+                if (r) {
+                        /* drained without fl_lock, so that push() never waits for the store; rec_close()
+                         * waits for fl_busy before it takes r out of the list */
+                        fl_busy = r;
+                        pthread_mutex_unlock(&fl_lock);
+                        drain(r->fs, NONO_ASYNC);
+                        pthread_mutex_lock(&fl_lock);
+                        fl_busy = NULL;
+                        pthread_cond_broadcast(&fl_idle);
+                } else if (next == INT64_MAX) {
+                        pthread_cond_wait(&fl_wake, &fl_lock);
+                } else {
+                        struct timespec t = {.tv_sec = next / 1000000000, .tv_nsec = next % 1000000000};
+                        pthread_cond_timedwait(&fl_wake, &fl_lock, &t);
                 }
-                if (r->n < BATCH) {
-                        struct timespec t;
-                        clock_gettime(CLOCK_REALTIME, &t);
-                        t.tv_nsec += 100 * 1000 * 1000;
-                        if (t.tv_nsec >= 1000000000) {
-                                t.tv_sec++;
-                                t.tv_nsec -= 1000000000;
-                        }
-                        pthread_cond_timedwait(&r->wake, &r->lock, &t);
-                        if (r->stop)
-                                break;
-                }
-                pthread_mutex_unlock(&r->lock);
-                drain(fs, NONO_ASYNC);
-                pthread_mutex_lock(&r->lock);
         }
-        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&fl_lock);
         return NULL;
 }
 
@@ -98,17 +150,60 @@ int rec_new(struct nono_fs *fs)
         struct nono_rec *r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
+        pthread_once(&fl_once, fl_init);
         pthread_mutex_init(&r->lock, NULL);
         pthread_mutex_init(&r->store_lock, NULL);
-        pthread_cond_init(&r->wake, NULL);
-        fs->rec = r;
-        int e = pthread_create(&r->thread, NULL, flusher, fs);
+        r->fs = fs;
+        int e = 0;
+        pthread_mutex_lock(&fl_life);
+        pthread_mutex_lock(&fl_lock);
+        if (!fl_running) {
+                fl_stop = false;
+                e = pthread_create(&fl_thread, NULL, flusher, NULL);
+                fl_running = e == 0;
+        }
+        if (!e) {
+                r->next = fl_list;
+                fl_list = r;
+        }
+        pthread_mutex_unlock(&fl_lock);
+        pthread_mutex_unlock(&fl_life);
         if (e) {
-                fs->rec = NULL;
+                pthread_mutex_destroy(&r->lock);
+                pthread_mutex_destroy(&r->store_lock);
                 free(r);
                 return -e;
         }
+        fs->rec = r;
         return 0;
+}
+
+/* Takes r out of the flusher's list (waiting for a drain of r in progress, and keeping the flusher from
+ * starting another: with events pouring in, it would pick r again each time); the last one out ends the
+ * flusher. */
+static void rec_leave(struct nono_rec *r)
+{
+        pthread_mutex_lock(&fl_life);
+        pthread_mutex_lock(&fl_lock);
+        r->leaving = true;
+        while (fl_busy == r)
+                pthread_cond_wait(&fl_idle, &fl_lock);
+        for (struct nono_rec **p = &fl_list; *p; p = &(*p)->next)
+                if (*p == r) {
+                        *p = r->next;
+                        break;
+                }
+        bool last = !fl_list && fl_running;
+        if (last) {
+                fl_stop = true;
+                pthread_cond_signal(&fl_wake);
+        }
+        pthread_mutex_unlock(&fl_lock);
+        if (last) {
+                pthread_join(fl_thread, NULL);
+                fl_running = false;
+        }
+        pthread_mutex_unlock(&fl_life);
 }
 
 int rec_flush(struct nono_fs *fs)
@@ -131,11 +226,7 @@ int rec_close(struct nono_fs *fs)
 
         if (!r || r->closed)
                 return 0;
-        pthread_mutex_lock(&r->lock);
-        r->stop = true;
-        pthread_cond_signal(&r->wake);
-        pthread_mutex_unlock(&r->lock);
-        pthread_join(r->thread, NULL);
+        rec_leave(r);
         pthread_mutex_lock(&r->store_lock);
         pthread_mutex_lock(&r->lock);
         r->closed = true;
@@ -164,7 +255,6 @@ void rec_free(struct nono_fs *fs)
         free_batch(r->ev, r->n);
         pthread_mutex_destroy(&r->lock);
         pthread_mutex_destroy(&r->store_lock);
-        pthread_cond_destroy(&r->wake);
         free(r);
 }
 
@@ -215,10 +305,16 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
             .path = p,
             .path2 = p2,
         };
-        if (r->n == 1 || r->n >= BATCH)
-                pthread_cond_signal(&r->wake);
+        bool wake = r->n == 1 || r->n == BATCH;
+        if (r->n == 1)
+                r->first_ns = mono_ns();
         pthread_mutex_unlock(&r->lock);
         atomic_fetch_add(&fs->events, 1);
+        if (wake) { /* the flusher's next deadline changed */
+                pthread_mutex_lock(&fl_lock);
+                pthread_cond_signal(&fl_wake);
+                pthread_mutex_unlock(&fl_lock);
+        }
 }
 
 void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2,
