@@ -48,6 +48,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -203,6 +204,8 @@ static void pass(struct nono_fs *fs, size_t want)
 static void *evict_main(void *arg)
 {
         struct nono_fs *fs = arg;
+
+        prctl(PR_SET_NAME, "nono-fs-evict");
 
         pthread_mutex_lock(&fs->lock);
         for (;;) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -291,6 +292,9 @@ static void *loop_main(void *arg)
 {
         nono_fs *fs = arg;
         struct fuse_loop_config *c = fuse_loop_cfg_create();
+
+        prctl(PR_SET_NAME,
+              "nono-fs"); /* and its workers, which take the name of the thread that starts them */
 
         if (!c) {
                 fs->loop_result = -ENOMEM;

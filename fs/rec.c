@@ -13,6 +13,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "fs/fs-internal.h"
@@ -117,6 +118,7 @@ static struct nono_rec *due_locked(int64_t now, int64_t *next)
 static void *flusher(void *arg)
 {
         (void)arg;
+        prctl(PR_SET_NAME, "nono-fs-events");
         pthread_mutex_lock(&fl_lock);
         while (!fl_stop) {
                 int64_t next;

@@ -4,6 +4,7 @@
  * wait, and report. The mechanisms live in sandbox*.c, landlock.c, seccomp.c and env.c; this file is the
  * order of the steps and the messages the user sees.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -418,6 +420,7 @@ static void *session_main(void *arg)
 {
         struct run_ctx *c = arg;
 
+        prctl(PR_SET_NAME, "nono-session");
         c->session_result = session_begin(c);
         if (c->session_result < 0)
                 kill(c->init, SIGKILL); /* not reaped before the join: the pid cannot be reused */
@@ -433,6 +436,11 @@ static void *session_main(void *arg)
 static void *warm_main(void *arg)
 {
         struct run_ctx *c = arg;
+
+        /* glibc loads libgcc_s (dlopen) the first time a thread is cancelled, to unwind it; libfuse cancels
+         * its idle workers when a root stops, so that was half a millisecond on the way to the session's end
+         * (and the loader's lock held meanwhile). Loaded here, beside the agent, it is only found again. */
+        (void)dlopen("libgcc_s.so.1", RTLD_NOW);
 
         if (sodium_init() < 0) {
                 /* said on stderr; the seal fails and says so */

@@ -741,6 +741,7 @@ static void *supervisor_main(void *arg)
         struct seccomp_notif_resp *resp = NULL;
         bool stopping = false;
 
+        prctl(PR_SET_NAME, "nono-exec-audit");
         if (seccomp_notify_alloc(&req, &resp) < 0)
                 return NULL;
         for (;;) {

@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
@@ -192,6 +193,8 @@ static void *writer_main(void *arg)
 {
         nono_store *s = arg;
         struct work **items = calloc(BATCH_MAX_ITEMS, sizeof(*items));
+
+        prctl(PR_SET_NAME, "nono-store");
 
         pthread_mutex_lock(&s->mu);
         for (;;) {
