@@ -293,8 +293,8 @@ static void *loop_main(void *arg)
         nono_fs *fs = arg;
         struct fuse_loop_config *c = fuse_loop_cfg_create();
 
-        prctl(PR_SET_NAME,
-              "nono-fs"); /* and its workers, which take the name of the thread that starts them */
+        /* and its workers, which take the name of the thread that starts them */
+        prctl(PR_SET_NAME, "nono-fs");
 
         if (!c) {
                 fs->loop_result = -ENOMEM;
