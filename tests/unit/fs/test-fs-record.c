@@ -598,6 +598,54 @@ static void t_truncate_big(void **s)
 }
 
 /* One session, two roots, each with its own nono_fs: their records do not collide. */
+struct per_root {
+        uint64_t n[2];
+};
+
+static int root_cb(const struct nono_event *ev, void *u)
+{
+        struct per_root *q = u;
+        if (ev->type == NONO_EV_FILE && ev->root < 2)
+                q->n[ev->root]++;
+        return 0;
+}
+
+/* One flusher serves every recording root of the process: events of two roots served at once reach the
+ * store while both are still mounted (the flusher's timer, not their stop, writes them). */
+static void t_two_roots_flushed_while_serving(void **s)
+{
+        struct mnt a, b;
+        char id[NONO_SESSION_ID_LEN + 1];
+        nono_store *st = open_store();
+        struct per_root q = {0};
+
+        (void)s;
+        assert_int_equal(mnt_up(&a, NULL), 0);
+        assert_int_equal(mnt_up(&b, NULL), 0);
+        mnt_unmount(&a);
+        mnt_unmount(&b);
+        new_session(st, a.back, false, id);
+        struct nono_fs_config c0 = {.store = st, .session = id, .record = true, .root_id = 0};
+        struct nono_fs_config c1 = {.store = st, .session = id, .record = true, .root_id = 1};
+        assert_int_equal(mnt_serve(&a, &c0), 0);
+        assert_int_equal(mnt_serve(&b, &c1), 0);
+        put(P(a.mp, "f"), "root zero", 9);
+        put(P(b.mp, "f"), "root one", 8);
+        for (int tries = 0; tries < 10000 && (!q.n[0] || !q.n[1]); tries++) {
+                q = (struct per_root){0};
+                assert_int_equal(nono_events_iterate(st, id, 1, root_cb, &q), 0);
+                if (!q.n[0] || !q.n[1])
+                        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+        assert_true(q.n[0] >= 1);
+        assert_true(q.n[1] >= 1);
+        mnt_unmount(&a);
+        mnt_unmount(&b);
+        nono_store_close(st);
+        mnt_down(&a);
+        mnt_down(&b);
+}
+
 static void t_two_roots(void **s)
 {
         struct mnt a, b;
@@ -661,6 +709,7 @@ int main(void)
             cmocka_unit_test(t_stash_ingest),
             cmocka_unit_test(t_truncate_big),
             cmocka_unit_test(t_two_roots),
+            cmocka_unit_test(t_two_roots_flushed_while_serving),
             cmocka_unit_test(t_stash_link_hidden),
         };
         return cmocka_run_group_tests_name("fs-record", tests, setup, teardown);
