@@ -199,7 +199,7 @@ void thread_prepare(void);
 int rec_new(struct nono_fs *fs);
 void rec_free(struct nono_fs *fs);
 int rec_flush(struct nono_fs *fs);
-int rec_close(struct nono_fs *fs);
+int rec_close(struct nono_fs *fs, bool queued);
 /* Records one file event. result is 0 or a positive errno. */
 void rec_event(struct nono_fs *fs, fuse_req_t req, uint16_t op, const char *path, const char *path2,
                int result, uint32_t flags, uint32_t oflags, uint64_t rd, uint64_t wr);

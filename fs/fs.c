@@ -384,7 +384,7 @@ static void detach(const char *mp)
                         ;
 }
 
-int nono_fs_stop(nono_fs *fs)
+static int stop(nono_fs *fs, bool queued)
 {
         int r = 0;
 
@@ -413,8 +413,18 @@ int nono_fs_stop(nono_fs *fs)
         }
         /* after this, fs/ never touches the store again: the caller may close it */
         int c = cow_finish(fs);
-        int f = rec_close(fs);
+        int f = rec_close(fs, queued);
         return r < 0 ? r : c < 0 ? c : f;
+}
+
+int nono_fs_stop(nono_fs *fs)
+{
+        return stop(fs, false);
+}
+
+int nono_fs_stop_queued(nono_fs *fs)
+{
+        return stop(fs, true);
 }
 
 void nono_fs_free(nono_fs *fs)

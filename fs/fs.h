@@ -92,6 +92,10 @@ int nono_fs_done_fd(nono_fs *fs);
  * before nono_fs_free(). -EBUSY: the mount was still in use after 5 s (its loop is left running, and
  * nono_fs_free() then leaves the nono_fs allocated for it). */
 int nono_fs_stop(nono_fs *fs);
+/* The same, but the last events are only queued to the store (NONO_ASYNC): the caller's next sync call
+ * commits them with whatever else is queued (nono run: the end event and the seal, one commit), and
+ * nono_store_async_result() or nono_store_sync() reports a failure to store them. */
+int nono_fs_stop_queued(nono_fs *fs);
 void nono_fs_free(nono_fs *fs);
 
 /* Counters for the exit summary. */

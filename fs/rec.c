@@ -217,12 +217,13 @@ int rec_flush(struct nono_fs *fs)
         return r < 0 ? r : s;
 }
 
-/* Ends recording: the flusher stops, everything is made durable, and from here on fs/ does not use the store
- * for events (the caller may close it). The batch is closed in the same critical section that takes its last
+/* Ends recording: the flusher stops, everything is made durable (queued: handed to the store's queue, for the
+ * caller's next sync item to commit), and from here on fs/ does not use the store for events (the caller
+ * may close it). The batch is closed in the same critical section that takes its last
  * events: an event pushed while the last batch was being written used to land in a batch nobody wrote (a
  * request still running when the stop began, e.g. after nono_fs_stop gave up waiting for the loop). Now an
  * event is either in the last batch or refused (and not counted in fs->events). */
-int rec_close(struct nono_fs *fs)
+int rec_close(struct nono_fs *fs, bool queued)
 {
         struct nono_rec *r = fs->rec;
 
@@ -237,12 +238,12 @@ int rec_close(struct nono_fs *fs)
         r->ev = NULL;
         r->n = r->cap = 0;
         pthread_mutex_unlock(&r->lock);
-        int e = n ? nono_events_append(fs->cfg.store, fs->session, ev, n, 0) : 0;
+        int e = n ? nono_events_append(fs->cfg.store, fs->session, ev, n, queued ? NONO_ASYNC : 0) : 0;
         pthread_mutex_unlock(&r->store_lock);
         if (e < 0)
                 fprintf(stderr, "nono: cannot record %zu file events: %s\n", n, nono_store_errmsg());
         free_batch(ev, n);
-        int s = nono_store_sync(fs->cfg.store);
+        int s = queued ? 0 : nono_store_sync(fs->cfg.store);
         return e < 0 ? e : s;
 }
 
@@ -252,7 +253,7 @@ void rec_free(struct nono_fs *fs)
 
         if (!r)
                 return;
-        rec_close(fs);
+        rec_close(fs, false);
         fs->rec = NULL;
         free_batch(r->ev, r->n);
         pthread_mutex_destroy(&r->lock);

@@ -143,37 +143,29 @@ int nono_audit_session_end(nono_store *st, const char *session, int exit_status,
         return r;
 }
 
-int nono_audit_end_event(nono_store *st, const char *session, int exit_status, int64_t duration_ns,
-                         struct nono_event *ev)
+int nono_audit_sigsys_event(nono_store *st, const char *session, unsigned flags)
 {
-        struct nono_event_counts c;
+        struct nono_event v = {
+            .type = NONO_EV_SESSION,
+            .op = NONO_OP_SYSCALL,
+            .result = EPERM,
+            .flags = NONO_EVF_VIOLATION,
+            .path = "SIGSYS",
+            .detail = "the agent was killed by SIGSYS: it made a system call that the seccomp filter "
+                      "forbids (which one needs kernel audit to see)",
+        };
+        v.time_ns = now_ns();
+        v.pid = (uint32_t)getpid();
+        return nono_events_append(st, session, &v, 1, flags);
+}
+
+int nono_audit_end_fill(const struct nono_event_counts *c, int exit_status, int64_t duration_ns,
+                        struct nono_event *ev)
+{
         cJSON *d, *cnt;
         int r;
 
         *ev = (struct nono_event){.type = NONO_EV_SESSION, .op = NONO_OP_END};
-
-        r = nono_store_sync(st);
-        if (r == 0)
-                r = nono_events_count(st, session, &c);
-        if (r < 0)
-                return r;
-        if (exit_status == 128 + SIGSYS) {
-                struct nono_event v = {
-                    .type = NONO_EV_SESSION,
-                    .op = NONO_OP_SYSCALL,
-                    .result = EPERM,
-                    .flags = NONO_EVF_VIOLATION,
-                    .path = "SIGSYS",
-                    .detail = "the agent was killed by SIGSYS: it made a system call that the seccomp filter "
-                              "forbids (which one needs kernel audit to see)",
-                };
-                v.time_ns = now_ns();
-                v.pid = (uint32_t)getpid();
-                r = nono_events_append(st, session, &v, 1, 0);
-                if (r < 0)
-                        return r;
-                c.violations++;
-        }
         d = cJSON_CreateObject();
         cnt = cJSON_AddObjectToObject(d, "counts");
         if (!d || !cnt) {
@@ -182,15 +174,36 @@ int nono_audit_end_event(nono_store *st, const char *session, int exit_status, i
         }
         cJSON_AddNumberToObject(d, "exit_status", exit_status);
         cJSON_AddNumberToObject(d, "duration_ms", (double)(duration_ns / 1000000));
-        cJSON_AddNumberToObject(cnt, "events", (double)c.by_type[0]);
-        cJSON_AddNumberToObject(cnt, "file", (double)c.by_type[NONO_EV_FILE]);
-        cJSON_AddNumberToObject(cnt, "exec", (double)c.by_type[NONO_EV_EXEC]);
-        cJSON_AddNumberToObject(cnt, "net", (double)c.by_type[NONO_EV_NET]);
-        cJSON_AddNumberToObject(cnt, "reads", (double)c.reads);
-        cJSON_AddNumberToObject(cnt, "writes", (double)c.writes);
-        cJSON_AddNumberToObject(cnt, "violations", (double)c.violations);
+        cJSON_AddNumberToObject(cnt, "events", (double)c->by_type[0]);
+        cJSON_AddNumberToObject(cnt, "file", (double)c->by_type[NONO_EV_FILE]);
+        cJSON_AddNumberToObject(cnt, "exec", (double)c->by_type[NONO_EV_EXEC]);
+        cJSON_AddNumberToObject(cnt, "net", (double)c->by_type[NONO_EV_NET]);
+        cJSON_AddNumberToObject(cnt, "reads", (double)c->reads);
+        cJSON_AddNumberToObject(cnt, "writes", (double)c->writes);
+        cJSON_AddNumberToObject(cnt, "violations", (double)c->violations);
 
         r = event_stamp(ev, d);
         cJSON_Delete(d);
         return r;
+}
+
+int nono_audit_end_event(nono_store *st, const char *session, int exit_status, int64_t duration_ns,
+                         struct nono_event *ev)
+{
+        struct nono_event_counts c;
+        int r;
+
+        *ev = (struct nono_event){.type = NONO_EV_SESSION, .op = NONO_OP_END};
+        r = nono_store_sync(st);
+        if (r == 0)
+                r = nono_events_count(st, session, &c);
+        if (r < 0)
+                return r;
+        if (exit_status == 128 + SIGSYS) {
+                if ((r = nono_audit_sigsys_event(st, session, 0)) < 0)
+                        return r;
+                c.violations++;
+                c.by_type[0]++;
+        }
+        return nono_audit_end_fill(&c, exit_status, duration_ns, ev);
 }

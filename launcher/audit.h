@@ -35,6 +35,11 @@ int nono_audit_session_end(nono_store *st, const char *session, int exit_status,
  * the caller frees it. */
 int nono_audit_end_event(nono_store *st, const char *session, int exit_status, int64_t duration_ns,
                          struct nono_event *ev);
+/* Its parts: the end event from the session's counts before it (ev->detail malloc'd), and the violation
+ * event of an agent killed by SIGSYS (flags as nono_events_append's). */
+int nono_audit_end_fill(const struct nono_event_counts *c, int exit_status, int64_t duration_ns,
+                        struct nono_event *ev);
+int nono_audit_sigsys_event(nono_store *st, const char *session, unsigned flags);
 
 /* "open", "exec", "connect", ... ("?" for unknown). */
 const char *nono_op_name(unsigned op);

@@ -523,7 +523,8 @@ static void ctx_finished(void *userdata, int status, bool ran)
 #endif
 #ifdef NONO_HAVE_STORE
         /* The whole sandbox is gone: no process can still be waiting on the listener, nor on the proxy.
-         * Proxy and supervisor events are queued, and the roots' stop below commits them with their own. */
+         * Proxy and supervisor events are queued, the roots' last events too (below), and the session's end
+         * commits them in one transaction with its end event and seal. */
         nono_proxy_free(c->proxy);
         c->proxy = NULL;
         int sup_r = nono_supervisor_stop_queued(c->sup);
@@ -542,7 +543,8 @@ static void ctx_finished(void *userdata, int status, bool ran)
         nono_trace("fin: fs freed");
 #endif
 #ifdef NONO_HAVE_STORE
-        if (sup_r < 0 || (c->rs.st && (sup_r = nono_store_sync(c->rs.st)) < 0))
+        /* the roots' and the supervisor's last events are queued: the end commits them with its own */
+        if (sup_r < 0)
                 nono_err("some exec/network events could not be stored: %s", nono_store_errmsg());
         warm_join(c);
         c->rs.key = c->warm_key;

@@ -83,14 +83,18 @@ int nono_run_session_end(struct nono_run_session *rs, int status, uint64_t preim
         bool ended;
         r = nono_audit_end_sealed(rs->st, &rs->s, rs->have_key ? &rs->key : NULL, &ended);
         nono_trace("end: end event and seal");
+        /* the events queued before it (roots, supervisor, proxy) ran in the same commit or before */
+        if (nono_store_async_result(rs->st) < 0)
+                fprintf(stderr, "nono: some audit events of session %s could not be stored: %s\n", rs->s.id,
+                        nono_store_errmsg());
         if (r < 0 && !ended)
                 fprintf(stderr, "nono: %s\n", nono_audit_errmsg());
         else if (r < 0)
                 fprintf(stderr, "nono: cannot seal session %s: %s\n", rs->s.id, nono_audit_errmsg());
         if (r < 0 && nono_session_update(rs->st, &rs->s) < 0)
                 fprintf(stderr, "nono: cannot finalise session %s: %s\n", rs->s.id, nono_store_errmsg());
-        /* the roots' last events, then the end event with the seal, were committed one fdatasync each
-         * (deferred since nono_run_session_ending): one more makes all of them durable */
+        /* the roots' last events, the end event and the seal were committed together with one fdatasync
+         * (deferred since nono_run_session_ending): one more makes it durable */
         if ((d = nono_run_session_durable(rs)) < 0) {
                 fprintf(stderr, "nono: the end of session %s may not be on disk: %s\n", rs->s.id,
                         nono_store_errmsg());

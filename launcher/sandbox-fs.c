@@ -246,12 +246,14 @@ static void *stop_main(void *arg)
 {
         struct stopper *s = arg;
 
-        s->r = nono_fs_stop(s->fs);
+        s->r = nono_fs_stop_queued(s->fs);
         return NULL;
 }
 
-/* The roots stop side by side: each waits for its loop to end and makes its events durable, so their
- * store syncs can share one commit. */
+/* Each root waits for its loop to end (its mount went with the sandbox) and queues its last events, which
+ * the session's end commits with its end event and seal. With --rollback the roots stop side by side: each
+ * writes the post-images of what changed in it, which takes time; without, starting a thread costs more
+ * than the stop. */
 int nono_run_fs_stop(struct nono_run_fs *f, struct nono_run_fs_totals *t)
 {
         _cleanup_free_ struct stopper *st = f && f->n ? calloc(f->n, sizeof(*st)) : NULL;
@@ -260,7 +262,7 @@ int nono_run_fs_stop(struct nono_run_fs *f, struct nono_run_fs_totals *t)
         *t = (struct nono_run_fs_totals){0};
         for (size_t i = 0; st && i < f->n; i++) {
                 st[i].fs = f->roots[i].fs;
-                if (i > 0 && st[i].fs)
+                if (i > 0 && st[i].fs && f->p->rollback)
                         st[i].threaded = pthread_create(&st[i].t, NULL, stop_main, &st[i]) == 0;
         }
         for (size_t i = 0; f && i < f->n; i++) {
@@ -272,7 +274,7 @@ int nono_run_fs_stop(struct nono_run_fs *f, struct nono_run_fs_totals *t)
                         pthread_join(st[i].t, NULL);
                         r = st[i].r;
                 } else {
-                        r = nono_fs_stop(f->roots[i].fs);
+                        r = nono_fs_stop_queued(f->roots[i].fs);
                 }
                 if (r < 0 && !ret) {
                         fprintf(stderr, "nono: stopping %s: %s\n", f->roots[i].g->path, strerror(-r));

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -611,70 +612,46 @@ int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_
         return seal_impl(st, session, key, NULL);
 }
 
-/* Why it is safe to sign the writer's head without the walk seal_impl does: verification recomputes the
- * chain from the stored content and compares it with the signed head, so content altered before the seal
- * fails verification either way (the walk only refused to seal it); and the head signed here is the one the
- * writer computed from the events it was given, not one recomputed from what may have been altered since. */
-static int end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *k,
-                      struct nono_event *ev, bool *ended)
-{
-        struct nono_session s = {0};
-        nono_digest head, chain, after;
-        uint64_t last, last_after = 0;
-        uint8_t msg[SEAL_MSG_MAX];
-        size_t mlen;
-        int r;
+struct end_ctx {
+        const struct nono_session *fin;
+        const struct nono_audit_key *k;
+};
 
-        if ((r = nono_events_tail(st, fin->id, &last, &head)) < 0 ||
-            (r = nono_session_get(st, fin->id, &s)) < 0) {
-                r = fail(r, "cannot read session %s: %s", fin->id, nono_store_errmsg());
-                goto slow;
-        }
-        s.state = fin->state;
-        s.end_ns = fin->end_ns;
-        s.exit_status = fin->exit_status;
-        s.preimage_bytes = fin->preimage_bytes;
-        ev->seq = last + 1;
-        nono_event_chain(&head, ev, &chain);
-        if ((r = seal_message(&s, ev->seq, &chain, msg, &mlen)) < 0 ||
-            (r = ed25519_sign(k, msg, mlen, s.seal)) < 0) {
-                r = fail(r, "cannot sign session %s", s.id);
-                goto slow;
-        }
-        memcpy(s.seal_pub, k->pub, 32);
-        s.sealed_events = ev->seq;
-        /* queued, then the record: the writer commits both in one transaction (a sync caller ends its wait
-         * for more async work) */
-        if ((r = nono_events_append(st, fin->id, ev, 1, NONO_ASYNC)) < 0) {
-                r = fail(r, "cannot record the end of session %s: %s", fin->id, nono_store_errmsg());
-                goto out; /* nothing was written */
-        }
-        r = nono_session_update(st, &s);
-        int t = nono_events_tail(st, fin->id, &last_after, &after);
-        if (r == 0 && t == 0 && last_after == ev->seq && !memcmp(&after, &chain, sizeof(chain))) {
-                *ended = true;
-                goto out;
-        }
-        /* The end event failed (the caller then stores the record unsealed), or something else was appended
-         * in between: seal again over the events as stored. */
-        *ended = t == 0 && last_after >= ev->seq;
-        if (!*ended)
-                r = fail(r < 0 ? r : -EIO, "cannot record the end of session %s: %s", fin->id,
-                         nono_store_errmsg());
-        else
-                r = seal_impl(st, fin->id, k, fin);
-        goto out;
-slow:
-        /* the end event without the shortcut, then the seal the slow way */
-        if (nono_events_append(st, fin->id, ev, 1, 0) == 0) {
-                *ended = true;
-                r = seal_impl(st, fin->id, k, fin);
-        }
-out:
-        nono_session_clear(&s);
-        return r;
+/* The end event from the counts the store's writer has, inside its transaction (store.h). */
+static int fill_end(const struct nono_event_counts *before, struct nono_event *end, void *arg)
+{
+        const struct end_ctx *x = arg;
+
+        return nono_audit_end_fill(before, x->fin->exit_status, x->fin->end_ns - x->fin->start_ns, end);
 }
 
+/* Signs the record and the end event as the store's writer has them (store.h, nono_events_end_sealed). */
+static int sign_end(struct nono_session *rec, const struct nono_event *end, void *arg)
+{
+        const struct end_ctx *x = arg;
+        uint8_t msg[SEAL_MSG_MAX];
+        size_t mlen;
+        int r = seal_message(rec, end->seq, &end->chain, msg, &mlen);
+
+        if (r == 0)
+                r = ed25519_sign(x->k, msg, mlen, rec->seal);
+        if (r < 0)
+                return r;
+        memcpy(rec->seal_pub, x->k->pub, 32);
+        rec->sealed_events = end->seq;
+        return 0;
+}
+
+/*
+ * The end event (its counts taken from the writer's state) and the sealed record in one transaction,
+ * signed inside it over the chain head the writer has just computed: the events queued before it (the
+ * roots' last ones, the supervisor's) need no commit of their own first, and nothing can come between the
+ * end event and the seal. One commit where there were three (events, end event, seal).
+ * Why it is safe to sign the writer's head without the walk seal_impl does: verification recomputes the
+ * chain from the stored content and compares it with the signed head, so content altered before the seal
+ * fails verification either way (the walk only refused to seal it); and the head signed here is the one the
+ * writer computed from the events it was given, not one recomputed from what may have been altered since.
+ */
 int nono_audit_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key,
                           bool *ended)
 {
@@ -683,20 +660,36 @@ int nono_audit_end_sealed(nono_store *st, const struct nono_session *fin, const 
         int r;
 
         *ended = false;
-        r = nono_audit_end_event(st, fin->id, fin->exit_status, fin->end_ns - fin->start_ns, &ev);
-        if (r < 0)
-                return fail(r, "cannot record the end of session %s: %s", fin->id, nono_store_errmsg());
         if (key) {
                 k = *key;
         } else if ((r = nono_audit_key_load(NULL, true, &k)) < 0) {
                 /* no key: the end event alone, and the session stays unsealed */
-                *ended = nono_events_append(st, fin->id, &ev, 1, 0) == 0;
+                if (nono_audit_end_event(st, fin->id, fin->exit_status, fin->end_ns - fin->start_ns, &ev) ==
+                    0)
+                        *ended = nono_events_append(st, fin->id, &ev, 1, 0) == 0;
                 free((char *)ev.detail);
                 return r;
         }
-        r = end_sealed(st, fin, &k, &ev, ended);
-        explicit_bzero(&k, sizeof(k));
+        struct end_ctx x = {.fin = fin, .k = &k};
+        struct nono_end_ops ops = {.fill = fill_end, .sign = sign_end, .arg = &x};
+        if (fin->exit_status == 128 + SIGSYS)
+                (void)nono_audit_sigsys_event(st, fin->id, NONO_ASYNC); /* counted in the end event */
+        r = nono_events_end_sealed(st, fin, &ops, NULL, NULL);
+        if (r == 0) {
+                *ended = true;
+                goto out;
+        }
+        /* nothing was written: the end event alone, then the seal the slow way (it says why it fails) */
+        r = nono_audit_end_event(st, fin->id, fin->exit_status, fin->end_ns - fin->start_ns, &ev);
+        if (r == 0 && (r = nono_events_append(st, fin->id, &ev, 1, 0)) == 0) {
+                *ended = true;
+                r = seal_impl(st, fin->id, &k, fin);
+        } else {
+                r = fail(r, "cannot record the end of session %s: %s", fin->id, nono_store_errmsg());
+        }
         free((char *)ev.detail);
+out:
+        explicit_bzero(&k, sizeof(k));
         return r;
 }
 

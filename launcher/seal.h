@@ -61,15 +61,16 @@ uint8_t *nono_session_canonical(const struct nono_session *s, size_t *len);
 int nono_audit_seal(nono_store *st, const char *session);
 int nono_audit_seal_with(nono_store *st, const char *session, const struct nono_audit_key *key);
 /*
- * `nono run`'s end: the end event (nono_audit_end_event) and the seal over it, committed together. The
- * record's final state, end_ns, exit_status and preimage_bytes (from fin, whose id names the session) are
- * signed and stored with the seal. The seal signs the chain as the store's writer left it plus the end
- * event's link, computed here before the event is written: no walk over the session's events, and one
- * commit instead of two. If anything else reached the session in between (the head is read back after the
- * commit), it is sealed again the slow way, over the events as stored. key: loaded earlier (NULL:
- * nono_audit_key_load(NULL, true)). Returns 0; or < 0 with *ended telling whether the end event was
- * recorded and nono_audit_errmsg() what failed; when the seal failed the caller stores the final fields
- * unsealed.
+ * `nono run`'s end: the end event (as nono_audit_end_event makes it) and the seal over it, in one
+ * transaction of the store's writer (nono_events_end_sealed), after every event queued before it: the
+ * counts in the end event and the chain head the seal signs are the writer's own, so the events queued
+ * before (the roots' last ones, NONO_ASYNC) need no commit of their own, nothing can come between the end
+ * event and the seal, and there is no walk over the session's events. The record's final state, end_ns,
+ * exit_status and preimage_bytes (from fin, whose id names the session) are signed and stored with the seal.
+ * If that transaction fails, nothing of it was written, and the end event is appended alone and sealed the
+ * slow way. key: loaded earlier (NULL: nono_audit_key_load(NULL, true)). Returns 0; or < 0 with *ended
+ * telling whether the end event was recorded and nono_audit_errmsg() what failed; when the seal failed the
+ * caller stores the final fields unsealed.
  */
 int nono_audit_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_audit_key *key,
                           bool *ended);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "store/enc.h"
+#include "store/evpack.h"
 #include "store/internal.h"
 
 static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -284,6 +285,85 @@ int nono_session_update(nono_store *st, const struct nono_session *s)
         struct sess_work w = {.w.run = update_run, .sess = (struct nono_session *)s};
         int r = store_session_check(s->id);
         return r < 0 ? r : writer_submit(st, &w.w, false);
+}
+
+/* ---- the sealed end (event.c's append and update_run in one item) ---- */
+
+struct end_work {
+        struct work w;
+        const struct nono_session *fin;
+        const struct nono_end_ops *ops;
+        uint64_t seq;
+        nono_digest chain;
+};
+
+/* Re-runnable (the writer retries an item alone after an LMDB failure): everything is computed from the
+ * transaction's state, and the writes come after both callbacks, so a failed one writes nothing. */
+static int end_run(nono_store *s, MDB_txn *txn, struct work *w)
+{
+        struct end_work *ew = (struct end_work *)w;
+        const struct nono_session *fin = ew->fin;
+        struct nono_session cur;
+        struct nono_event e = {0};
+        struct evstate es;
+        struct rawev v;
+        struct wbuf b = {0};
+        MDB_val val;
+        int r;
+
+        if ((r = session_require(s, txn, fin->id)) < 0 || (r = evstate_load(s, txn, fin->id, &es)) < 0)
+                return r;
+        if ((r = ew->ops->fill(&es.counts, &e, ew->ops->arg)) < 0) {
+                free((char *)e.detail);
+                return store_err(r, "cannot make the end event of session %s", fin->id);
+        }
+        e.seq = es.next_seq++;
+        nono_event_chain(&es.head, &e, &e.chain);
+        es.head = e.chain;
+        count_event(&es.counts, &e);
+        db_get(s, txn, s->db_sessions, fin->id, SID_LEN, &val);
+        if ((r = session_decode(fin->id, val.mv_data, val.mv_size, &cur)) < 0) {
+                free((char *)e.detail);
+                return r;
+        }
+        cur.state = fin->state;
+        cur.end_ns = fin->end_ns;
+        cur.exit_status = fin->exit_status;
+        cur.preimage_bytes = fin->preimage_bytes;
+        if ((r = ew->ops->sign(&cur, &e, ew->ops->arg)) < 0) {
+                nono_session_clear(&cur);
+                free((char *)e.detail);
+                return store_err(r, "cannot sign session %s", fin->id);
+        }
+        session_encode(&b, &cur);
+        nono_session_clear(&cur);
+        if (b.oom)
+                r = store_err(-ENOMEM, "out of memory");
+        if (r == 0 && (r = rawev_from(s, txn, fin->id, &es, &e, &v)) == 0 &&
+            (r = put_batch(s, txn, fin->id, &v, 1)) == 0 && (r = evstate_save(s, txn, fin->id, &es)) == 0)
+                r = db_put(s, txn, s->db_sessions, fin->id, SID_LEN, b.p, b.len);
+        wb_free(&b);
+        free((char *)e.detail);
+        if (r == 0) {
+                ew->seq = e.seq;
+                ew->chain = e.chain;
+        }
+        return r;
+}
+
+int nono_events_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_end_ops *ops,
+                           uint64_t *seq, nono_digest *chain)
+{
+        struct end_work w = {.w.run = end_run, .fin = fin, .ops = ops};
+        int r = store_session_check(fin->id);
+
+        if (r == 0)
+                r = writer_submit(st, &w.w, false);
+        if (r == 0 && seq)
+                *seq = w.seq;
+        if (r == 0 && chain)
+                *chain = w.chain;
+        return r;
 }
 
 /* ---- get / list ---- */

@@ -389,6 +389,17 @@ static int barrier_run(nono_store *s, MDB_txn *txn, struct work *w)
         return 0;
 }
 
+int nono_store_async_result(nono_store *s)
+{
+        pthread_mutex_lock(&s->mu);
+        int r = s->async_err;
+        if (r < 0)
+                store_err_set_raw(s->async_msg);
+        s->async_err = 0;
+        pthread_mutex_unlock(&s->mu);
+        return r;
+}
+
 int nono_store_sync(nono_store *s)
 {
         struct work barrier = {.run = barrier_run};

@@ -464,6 +464,65 @@ static void test_end_sealed(void **state)
         expect_bad(f, 3, "event 3 does not match its hash");
 }
 
+static int last_detail_cb(const struct nono_event *ev, void *u)
+{
+        char *d = u;
+        snprintf(d, 512, "%s", ev->detail ? ev->detail : "");
+        return 0;
+}
+
+/* The end event's counts are the writer's, taken in the same transaction: the three events queued just
+ * before it (NONO_ASYNC, never synced) are in them. */
+static void test_end_sealed_counts_queued(void **state)
+{
+        struct fx *f = *state;
+        char detail[512] = "";
+
+        end_sealed_session(f, 0);
+        assert_int_equal(nono_events_iterate(f->st, f->id, 1, last_detail_cb, detail), 0);
+        if (!strstr(detail, "\"events\":4") || !strstr(detail, "\"file\":3"))
+                fail_msg("end event detail: %s", detail);
+}
+
+static int fill_ok(const struct nono_event_counts *before, struct nono_event *end, void *arg)
+{
+        (void)before, (void)arg;
+        *end = (struct nono_event){.type = NONO_EV_SESSION, .op = NONO_OP_END, .detail = strdup("{}")};
+        return end->detail ? 0 : -ENOMEM;
+}
+
+static int sign_fails(struct nono_session *rec, const struct nono_event *end, void *arg)
+{
+        (void)rec, (void)end, (void)arg;
+        return -EIO;
+}
+
+/* A seal that cannot be made leaves nothing of the end behind: no end event, the record untouched. */
+static void test_end_sealed_sign_fails_writes_nothing(void **state)
+{
+        struct fx *f = *state;
+        char *argv[] = {"agent", "end", NULL};
+        struct nono_session s, fin = {0}, after = {0};
+        struct nono_event_counts c0, c1;
+        struct nono_end_ops ops = {.fill = fill_ok, .sign = sign_fails};
+
+        assert_int_equal(tl_session_create(f->st, argv, &s), 0);
+        assert_int_equal(nono_audit_session_start(f->st, s.id, argv, NULL, -1), 0);
+        assert_int_equal(nono_events_count(f->st, s.id, &c0), 0);
+        assert_int_equal(nono_session_get(f->st, s.id, &fin), 0);
+        fin.state = NONO_SESSION_FINISHED;
+        fin.exit_status = 5;
+        assert_true(nono_events_end_sealed(f->st, &fin, &ops, NULL, NULL) < 0);
+        assert_int_equal(nono_events_count(f->st, s.id, &c1), 0);
+        assert_int_equal(c1.by_type[0], c0.by_type[0]);
+        assert_int_equal(nono_session_get(f->st, s.id, &after), 0);
+        assert_int_equal(after.state, NONO_SESSION_RUNNING);
+        assert_int_equal(after.sealed_events, 0);
+        nono_session_clear(&after);
+        nono_session_clear(&fin);
+        nono_session_clear(&s);
+}
+
 static void test_end_sealed_then_appended(void **state)
 {
         struct fx *f = *state;
@@ -502,6 +561,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_seal_refuses_broken_chain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_end_sealed, setup, teardown),
             cmocka_unit_test_setup_teardown(test_end_sealed_then_appended, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_end_sealed_counts_queued, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_end_sealed_sign_fails_writes_nothing, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
