@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -195,6 +196,13 @@ int nono_audit_end_event(nono_store *st, const char *session, int exit_status, i
 
         *ev = (struct nono_event){.type = NONO_EV_SESSION, .op = NONO_OP_END};
         r = nono_store_sync(st);
+        if (r < 0) {
+                /* earlier NONO_ASYNC work that failed is reported once, here: it must not cost the end
+                 * event too (the second sync fails only if the store itself does) */
+                fprintf(stderr, "nono: some audit events of session %s could not be stored: %s\n", session,
+                        nono_store_errmsg());
+                r = nono_store_sync(st);
+        }
         if (r == 0)
                 r = nono_events_count(st, session, &c);
         if (r < 0)
