@@ -674,7 +674,7 @@ int nono_audit_end_sealed(nono_store *st, const struct nono_session *fin, const 
         struct nono_end_ops ops = {.fill = fill_end, .sign = sign_end, .arg = &x};
         if (fin->exit_status == 128 + SIGSYS)
                 (void)nono_audit_sigsys_event(st, fin->id, NONO_ASYNC); /* counted in the end event */
-        r = nono_events_end_sealed(st, fin, &ops, NULL, NULL);
+        r = nono_events_end_sealed(st, fin, &ops);
         if (r == 0) {
                 *ended = true;
                 goto out;

@@ -348,18 +348,6 @@ int nono_events_count(nono_store *st, const char *session, struct nono_event_cou
         return r;
 }
 
-int nono_events_tail(nono_store *st, const char *session, uint64_t *last_seq, nono_digest *head)
-{
-        struct evstate es;
-        int r = evstate_read(st, session, &es);
-
-        if (r == 0) {
-                *last_seq = es.next_seq - 1;
-                *head = es.head;
-        }
-        return r;
-}
-
 /* ---- raw access (tamper tests, tools) ---- */
 
 struct raw_work {

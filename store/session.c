@@ -293,8 +293,6 @@ struct end_work {
         struct work w;
         const struct nono_session *fin;
         const struct nono_end_ops *ops;
-        uint64_t seq;
-        nono_digest chain;
 };
 
 /* Re-runnable (the writer retries an item alone after an LMDB failure): everything is computed from the
@@ -344,26 +342,15 @@ static int end_run(nono_store *s, MDB_txn *txn, struct work *w)
                 r = db_put(s, txn, s->db_sessions, fin->id, SID_LEN, b.p, b.len);
         wb_free(&b);
         free((char *)e.detail);
-        if (r == 0) {
-                ew->seq = e.seq;
-                ew->chain = e.chain;
-        }
         return r;
 }
 
-int nono_events_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_end_ops *ops,
-                           uint64_t *seq, nono_digest *chain)
+int nono_events_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_end_ops *ops)
 {
         struct end_work w = {.w.run = end_run, .fin = fin, .ops = ops};
         int r = store_session_check(fin->id);
 
-        if (r == 0)
-                r = writer_submit(st, &w.w, false);
-        if (r == 0 && seq)
-                *seq = w.seq;
-        if (r == 0 && chain)
-                *chain = w.chain;
-        return r;
+        return r < 0 ? r : writer_submit(st, &w.w, false);
 }
 
 /* ---- get / list ---- */

@@ -378,25 +378,21 @@ struct nono_event_counts {
         uint64_t reads, writes; /* file opens that read / wrote bytes */
 };
 int nono_events_count(nono_store *st, const char *session, struct nono_event_counts *out);
-/* The session's last event number (0: none yet) and its full chain value (the seeded chain when there are
- * none), as the writer left them at its last commit: what a seal of the session as it stands signs. */
-int nono_events_tail(nono_store *st, const char *session, uint64_t *last_seq, nono_digest *head);
 
 /* The end of a session in one transaction, after everything queued before it: fill() makes the end event
  * from the session's counts as they stand before it (its detail malloc'd; the store frees it), which is
- * appended as the session's last event (seq and chain assigned as by nono_events_append, and reported in
- * *seq and *chain); then the record is stored with fin's state, end_ns, exit_status and preimage_bytes and
- * the seal that sign() fills in (seal, seal_pub, sealed_events) over that record and the event with its seq
- * and chain. Both run on the store's writer thread inside the transaction (perhaps more than once, should
- * it be retried); when either fails (< 0), nothing is written and that is the result. So the events queued
- * before (NONO_ASYNC) need no commit of their own before the counts and the seal. */
+ * appended as the session's last event (seq and chain assigned as by nono_events_append); then the record is
+ * stored with fin's state, end_ns, exit_status and preimage_bytes and the seal that sign() fills in (seal,
+ * seal_pub, sealed_events) over that record and the event with its seq and chain. Both run on the store's
+ * writer thread inside the transaction (perhaps more than once, should it be retried); when either fails,
+ * nothing is written and its error is the result. So the events queued before (NONO_ASYNC) need no commit of
+ * their own before the counts and the seal. */
 struct nono_end_ops {
         int (*fill)(const struct nono_event_counts *before, struct nono_event *end, void *arg);
         int (*sign)(struct nono_session *rec, const struct nono_event *end, void *arg);
         void *arg;
 };
-int nono_events_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_end_ops *ops,
-                           uint64_t *seq, nono_digest *chain);
+int nono_events_end_sealed(nono_store *st, const struct nono_session *fin, const struct nono_end_ops *ops);
 
 /* Canonical bytes of an event (what the chain hashes): fixed little-endian layout of every field but chain,
  * strings as le32 length + bytes. Returns the length; writes at most cap bytes.

@@ -512,7 +512,7 @@ static void test_end_sealed_sign_fails_writes_nothing(void **state)
         assert_int_equal(nono_session_get(f->st, s.id, &fin), 0);
         fin.state = NONO_SESSION_FINISHED;
         fin.exit_status = 5;
-        assert_true(nono_events_end_sealed(f->st, &fin, &ops, NULL, NULL) < 0);
+        assert_true(nono_events_end_sealed(f->st, &fin, &ops) < 0);
         assert_int_equal(nono_events_count(f->st, s.id, &c1), 0);
         assert_int_equal(c1.by_type[0], c0.by_type[0]);
         assert_int_equal(nono_session_get(f->st, s.id, &after), 0);
