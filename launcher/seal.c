@@ -646,7 +646,8 @@ static int sign_end(struct nono_session *rec, const struct nono_event *end, void
  * The end event (its counts taken from the writer's state) and the sealed record in one transaction,
  * signed inside it over the chain head the writer has just computed: the events queued before it (the
  * roots' last ones, the supervisor's) need no commit of their own first, and nothing can come between the
- * end event and the seal. One commit where there were three (events, end event, seal).
+ * end event and the seal. Before, the roots' last events had a commit of their own first, because the
+ * counts and the head were read from the committed store.
  * Why it is safe to sign the writer's head without the walk seal_impl does: verification recomputes the
  * chain from the stored content and compares it with the signed head, so content altered before the seal
  * fails verification either way (the walk only refused to seal it); and the head signed here is the one the
