@@ -142,6 +142,7 @@ static void net_helper_start(struct net_helper *h)
                 return;
         }
         if (pid == 0) {
+                prctl(PR_SET_NAME, "nono-net");
                 char ok = 1;
                 close_from(3, p[1]); /* the channel above all: init's death must close it at once */
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != init)
@@ -270,6 +271,7 @@ static void agent_main(const struct nono_sandbox_config *c, int chan, const stru
         struct nono_chan_msg m = {0}, reply;
         int abi, nfd, r;
 
+        prctl(PR_SET_NAME, "nono-agent");
         nono_trace("agent: started");
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 die(SETUP_FAILED, "PR_SET_PDEATHSIG: %s", strerror(errno));
@@ -363,6 +365,7 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
         struct pollfd pfd = {.fd = chan, .events = POLLRDHUP};
         if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP)))
                 _exit(SETUP_FAILED);
+        prctl(PR_SET_NAME, "nono-init");
         nono_trace("init: started");
         close_from(3, chan);
         if (c->user_ns)

@@ -226,3 +226,10 @@ assert '$NONO_HOME' in d['state_masked']
         [ "$status" -eq 1 ]
         [[ "$output" == *"granting / would expose the whole system"* ]]
 }
+
+@test "run: the sandbox's processes say what they are (ps, top)" {
+        # pid 1 of the agent's pid namespace is nono's init (and the network helper is nono-net)
+        run "$NONO" run -- cat /proc/1/comm
+        [ "$status" -eq 0 ]
+        [ "$output" = "nono-init" ]
+}
