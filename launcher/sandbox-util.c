@@ -81,7 +81,7 @@ void nono_trace(const char *what)
 {
         static int on = -1;
         char buf[256];
-        struct timespec t;
+        struct timespec t, c;
 
         if (on < 0)
                 on = getenv("NONO_TRACE_START") != NULL;
@@ -90,6 +90,11 @@ void nono_trace(const char *what)
         clock_gettime(CLOCK_MONOTONIC, &t);
         int n = snprintf(buf, sizeof(buf), "nono-trace %d %lld %s\n", (int)getpid(),
                          (long long)t.tv_sec * 1000000000LL + t.tv_nsec, what);
+        if (n > 0)
+                (void)!write(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
+        n = snprintf(buf, sizeof(buf), "nono-cpu %d %lld %s\n", (int)gettid(),
+                     (long long)c.tv_sec * 1000000000LL + c.tv_nsec, what);
         if (n > 0)
                 (void)!write(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }

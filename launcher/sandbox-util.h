@@ -45,6 +45,8 @@ int nono_touch_p(const char *path, unsigned mode);
 /* True when `path` equals `dir` or lies below it (both absolute, canonical). */
 bool nono_path_under(const char *path, const char *dir);
 
-/* Start-cost tracing: with NONO_TRACE_START set, writes "nono-trace PID MONOTONIC_NS WHAT" to stderr at each
- * call (tools/bench-run --trace turns these into the breakdown). A no-op otherwise; async-signal-safe. */
+/* Start-cost tracing: with NONO_TRACE_START set, writes "nono-trace PID MONOTONIC_NS WHAT" and
+ * "nono-cpu TID THREAD_CPU_NS WHAT" (the calling thread's CPU time) to stderr at each call (tools/bench-run
+ * turns these into the breakdown, with the CPU each thread used between its marks). A no-op otherwise;
+ * async-signal-safe. */
 void nono_trace(const char *what);

@@ -228,7 +228,7 @@ assert '$NONO_HOME' in d['state_masked']
 }
 
 @test "run: the sandbox's processes say what they are (ps, top)" {
-        # pid 1 of the agent's pid namespace is nono's init (and the network helper is nono-net)
+        # pid 1 of the agent's pid namespace is nono's init
         run "$NONO" run -- cat /proc/1/comm
         [ "$status" -eq 0 ]
         [ "$output" = "nono-init" ]
