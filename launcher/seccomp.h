@@ -25,8 +25,18 @@ struct nono_seccomp_prog {
         bool audit;
 };
 int nono_seccomp_compile(const struct nono_seccomp_opts *o, struct nono_seccomp_prog *p);
+/* The same programs compiled with libseccomp now (nono_seccomp_compile copies the build's). */
+int nono_seccomp_compile_live(const struct nono_seccomp_opts *o, struct nono_seccomp_prog *p);
 int nono_seccomp_load(const struct nono_seccomp_prog *p, int *notify_fd);
 void nono_seccomp_prog_free(struct nono_seccomp_prog *p);
+
+/* The programs compiled at build time (seccomp-gen.c writes seccomp-prebuilt.c), indexed by notify_exec;
+ * all empty in a binary that does not link them (it then compiles live). */
+struct nono_seccomp_prebuilt {
+        const struct sock_filter *deny, *notify;
+        unsigned short deny_len, notify_len;
+};
+extern const struct nono_seccomp_prebuilt nono_seccomp_prebuilt[2];
 
 /* The names of the syscalls the filter denies outright (NULL-terminated), for --dry-run and docs. */
 extern const char *const nono_seccomp_denied[];

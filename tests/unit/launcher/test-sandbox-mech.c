@@ -81,6 +81,33 @@ static void test_seccomp_filter(void **state)
         assert_int_equal(in_child(seccomp_child, NULL), 0);
 }
 
+/* The programs linked in at build time are the ones libseccomp compiles from the rules now: the same
+ * instructions, for the filter with and without the audit listener (and the filter tests above and the
+ * e2e escape battery run the linked ones). */
+static void test_seccomp_prebuilt_matches_live(void **state)
+{
+        for (int a = 0; a < 2; a++) {
+                struct nono_seccomp_opts o = {.notify_exec = a};
+                struct nono_seccomp_prog live, built;
+                const struct nono_seccomp_prebuilt *pb = &nono_seccomp_prebuilt[a];
+
+                assert_true(pb->deny_len > 0); /* linked, not the empty weak table */
+                assert_int_equal(nono_seccomp_compile_live(&o, &live), 0);
+                assert_int_equal(nono_seccomp_compile(&o, &built), 0);
+                assert_int_equal(built.deny.len, live.deny.len);
+                assert_memory_equal(built.deny.filter, live.deny.filter,
+                                    live.deny.len * sizeof(struct sock_filter));
+                assert_int_equal(built.notify.len, live.notify.len);
+                if (a) {
+                        assert_true(live.notify.len > 0);
+                        assert_memory_equal(built.notify.filter, live.notify.filter,
+                                            live.notify.len * sizeof(struct sock_filter));
+                }
+                nono_seccomp_prog_free(&live);
+                nono_seccomp_prog_free(&built);
+        }
+}
+
 static int landlock_child(void *arg)
 {
         const char *dir = arg;
@@ -172,6 +199,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_seccomp_filter),
+            cmocka_unit_test(test_seccomp_prebuilt_matches_live),
             cmocka_unit_test(test_landlock_rules),
             cmocka_unit_test(test_chan_passes_fds),
         };
