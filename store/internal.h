@@ -100,6 +100,7 @@ struct nono_store {
         size_t queued_bytes;             /* payload queued or in the running batch (the memory bound) */
         size_t pending_n, pending_bytes; /* in the queue, not yet taken by the writer */
         size_t pending_sync;             /* of those, sync calls (someone is waiting) */
+        unsigned draining;               /* writer_drain callers: commit without waiting for more */
         bool stop, thread_started;
         pthread_t thread;
         int async_err;
