@@ -5,7 +5,6 @@
  * copies them instead of compiling them in every sandbox. Where they cannot be compiled here (a libseccomp
  * or kernel without user notification), it writes an empty table and nono compiles them at run time.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,7 +26,6 @@ int main(int argc, char **argv)
         FILE *f;
 
         memset(p, 0, sizeof(p));
-
         if (argc != 2 || !(f = fopen(argv[1], "w"))) {
                 fprintf(stderr, "usage: nono-seccomp-gen OUTPUT.c\n");
                 return 2;
