@@ -597,7 +597,6 @@ static void t_truncate_big(void **s)
         mnt_down(&m);
 }
 
-/* One session, two roots, each with its own nono_fs: their records do not collide. */
 struct per_root {
         uint64_t n[2];
 };
@@ -646,6 +645,7 @@ static void t_two_roots_flushed_while_serving(void **s)
         mnt_down(&b);
 }
 
+/* One session, two roots, each with its own nono_fs: their records do not collide. */
 static void t_two_roots(void **s)
 {
         struct mnt a, b;
