@@ -26,6 +26,8 @@
 
 /* Names that fs/ reserves for itself (the pre-image stash); never visible through any nono_fs. */
 #define NONO_STASH_PREFIX "..nono-stash."
+/* directory listings kept open between two READDIRs (ops-file.c "LISTINGS"): each holds an fd */
+#define NONO_FS_DIRSTREAMS 16
 
 struct fsino {
         int fd; /* O_PATH|O_NOFOLLOW; -1 for a non-directory not yet used beyond lookup/getattr (inode.c) */
@@ -60,10 +62,6 @@ struct fshandle {
         uint64_t pt_stamp; /* passthrough: the file's (mtime, size) at open, to tell whether it changed */
         char *path;        /* recording: the name it was opened by (its event is written at release, when a
                             * rename or unlink may have changed what fsino_path says) */
-        /* directories */
-        void *dir; /* DIR * */
-        off_t dir_off;
-        struct dirent *dir_entry;
         struct fshandle *prev, *next; /* fs->handles, under fs->lock */
 };
 
@@ -94,9 +92,19 @@ struct nono_fs {
         char *mountpoint;
         bool is_root_daemon; /* euid 0 in the initial user namespace: chown created objects to the caller */
         double timeout;
-        bool writeback; /* FUSE writeback cache (see fs.c) */
+        bool writeback;  /* FUSE writeback cache (see fs.c) */
+        bool no_opendir; /* the kernel opens directories itself (ops-file.c "LISTINGS") */
 
         struct fshandle *handles; /* every open handle, so none is lost (or leaked) at stop */
+        /* directory listings read part way, kept for the next READDIR (ops-file.c "LISTINGS"); under lock */
+        struct dirstream {
+                struct fsino *ino; /* holds one reference; NULL: free slot */
+                void *dir;         /* DIR * */
+                off_t off;         /* the offset of pending, or of the next entry readdir() returns */
+                struct dirent *pending;
+                uint64_t used;
+        } dirs[NONO_FS_DIRSTREAMS];
+        uint64_t dirs_clock;
 
         /* the fd budget (evict.c); all but ev_clock under lock */
         pthread_t ev_thread;
@@ -169,7 +177,7 @@ void evict_touch(struct nono_fs *fs, struct fsino *i);
 /* ---- handles (ops-file.c) ------------------------------------------------------------------------ */
 
 /* Records and closes handles the kernel never released (the connection ended first). */
-void handles_close_all(struct nono_fs *fs);
+void handles_close_all(struct nono_fs *fs); /* and the parked directory listings */
 
 /* ---- passthrough (passthrough.c) ------------------------------------------------------------------ */
 

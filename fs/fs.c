@@ -185,6 +185,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         /* fs/ itself tells the kernel when its cached pages of a file are stale (ops-file.c "CACHE"): with
          * auto-invalidation every write would drop the file's whole page cache at the next getattr */
         conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+        fs->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT; /* ops-file.c "LISTINGS" */
         conn->max_write = max_write();
         conn->max_readahead = 1u << 20;
 }

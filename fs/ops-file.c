@@ -91,9 +91,7 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
         if (h->next)
                 h->next->prev = h->prev;
         pthread_mutex_unlock(&fs->lock);
-        if (h->dir) {
-                closedir(h->dir);
-        } else {
+        {
                 uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
                 uint32_t evf = 0;
                 bool read = rd, changed = wr;
@@ -124,18 +122,6 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
         fsino_forget(fs, h->ino, 1);
         free(h->path);
         free(h);
-}
-
-void handles_close_all(struct nono_fs *fs)
-{
-        for (;;) {
-                pthread_mutex_lock(&fs->lock);
-                struct fshandle *h = fs->handles;
-                pthread_mutex_unlock(&fs->lock);
-                if (!h)
-                        return;
-                end_handle(fs, h);
-        }
 }
 
 static int open_flags(struct nono_fs *fs, int flags)
@@ -474,40 +460,116 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
 
 /* ---- directories ---------------------------------------------------------------------------------- */
 
+/*
+ * LISTINGS: fs/ answers OPENDIR with ENOSYS, which tells the kernel (5.1+, FUSE_CAP_NO_OPENDIR_SUPPORT) to
+ * open and release directories by itself from then on, and to keep their listings cached (FOPEN_CACHE_DIR,
+ * FOPEN_KEEP_CACHE are the defaults it then takes). An opendir() and its closedir() were two round trips to
+ * fs/ per directory listed even when the listing came from the kernel's cache: `git status` on a settled
+ * repository of 100 directories spent most of its time above native on them. A READDIR now comes without a
+ * handle (fh 0); fs/ opens the directory for it from the inode's O_PATH fd and, when the listing is not
+ * finished, parks the stream in one of NONO_FS_DIRSTREAMS slots so that the next READDIR at that offset goes
+ * on from it (a slot holds an fd and a reference to the inode; the least recently used is closed when all
+ * are taken, and a READDIR at any other offset opens a stream of its own and seeks).
+ *
+ * Rules and audit: the deny rules are checked at every READDIR (an agent may seek a directory stream to any
+ * offset), and the listing is recorded when fs/ reads it from the start (offset 0). A listing the kernel
+ * serves from its cache, unchanged since fs/ last read it, is not recorded again: the audit says that the
+ * agent listed the directory, not how often, as for a stat served from the cache. The kernel drops the cached
+ * listing when the directory changes through the mount; a change made behind the mount while the agent runs
+ * is not seen in a cached listing (as before: the listing was cached across opens then too).
+ */
+static void dirstream_close(struct nono_fs *fs, struct dirstream *d)
+{
+        closedir(d->dir);
+        fsino_forget(fs, d->ino, 1);
+}
+
+/* The stream of i positioned at off: a parked one, or a new one (0 and *d filled; else an errno). */
+static int dirstream_take(struct nono_fs *fs, struct fsino *i, off_t off, struct dirstream *d)
+{
+        pthread_mutex_lock(&fs->lock);
+        for (int k = 0; k < NONO_FS_DIRSTREAMS; k++) {
+                if (fs->dirs[k].ino == i && fs->dirs[k].off == off) {
+                        *d = fs->dirs[k];
+                        fs->dirs[k].ino = NULL;
+                        pthread_mutex_unlock(&fs->lock);
+                        return 0;
+                }
+        }
+        pthread_mutex_unlock(&fs->lock);
+        int fd = reopen_fd(i->fd, O_RDONLY | O_DIRECTORY);
+        if (fd < 0)
+                return errno;
+        DIR *dir = fdopendir(fd);
+        if (!dir) {
+                int e = errno;
+                close(fd);
+                return e;
+        }
+        if (off)
+                seekdir(dir, off);
+        pthread_mutex_lock(&fs->lock);
+        i->nlookup++; /* dirstream_close drops it */
+        pthread_mutex_unlock(&fs->lock);
+        *d = (struct dirstream){.ino = i, .dir = dir, .off = off};
+        return 0;
+}
+
+/* Parks d for the READDIR that goes on from d->off, closing the least recently used stream if need be. */
+static void dirstream_park(struct nono_fs *fs, struct dirstream *d)
+{
+        struct dirstream old = {0};
+
+        pthread_mutex_lock(&fs->lock);
+        int pick = 0;
+        for (int k = 0; k < NONO_FS_DIRSTREAMS; k++) {
+                if (!fs->dirs[k].ino) {
+                        pick = k;
+                        break;
+                }
+                if (fs->dirs[k].used < fs->dirs[pick].used)
+                        pick = k;
+        }
+        old = fs->dirs[pick];
+        d->used = ++fs->dirs_clock;
+        fs->dirs[pick] = *d;
+        pthread_mutex_unlock(&fs->lock);
+        if (old.ino)
+                dirstream_close(fs, &old);
+}
+
+void handles_close_all(struct nono_fs *fs)
+{
+        for (;;) {
+                pthread_mutex_lock(&fs->lock);
+                struct fshandle *h = fs->handles;
+                pthread_mutex_unlock(&fs->lock);
+                if (!h)
+                        break;
+                end_handle(fs, h);
+        }
+        for (int k = 0; k < NONO_FS_DIRSTREAMS; k++) {
+                pthread_mutex_lock(&fs->lock);
+                struct dirstream d = fs->dirs[k];
+                fs->dirs[k].ino = NULL;
+                pthread_mutex_unlock(&fs->lock);
+                if (d.ino)
+                        dirstream_close(fs, &d);
+        }
+}
+
+/* ENOSYS: see LISTINGS. A kernel without FUSE_CAP_NO_OPENDIR_SUPPORT would fail the opendir() with it, so
+ * there the open succeeds without a handle, and READDIR works the same way. */
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         struct nono_fs *fs = fuse_req_userdata(req);
-        struct fsino *i = fsino_get(fs, ino);
 
-        int r = policy_read(fs, req, NONO_OP_READDIR, i, 0);
-        if (r)
-                return (void)fuse_reply_err(req, r);
-        int fd = reopen_fd(i->fd, O_RDONLY | O_DIRECTORY);
-        if (fd < 0)
-                return (void)fuse_reply_err(req, errno);
-        struct fshandle *h = new_handle(req, i, fd, O_RDONLY | O_DIRECTORY);
-        DIR *d = h ? fdopendir(fd) : NULL;
-        if (!d) {
-                r = h ? errno : ENOMEM;
-                if (h) {
-                        h->dir = NULL;
-                        pthread_mutex_lock(&fs->lock);
-                        i->nlookup++; /* end_handle drops it */
-                        pthread_mutex_unlock(&fs->lock);
-                        end_handle(fs, h); /* closes h->fd */
-                } else {
-                        close(fd);
-                }
-                return (void)fuse_reply_err(req, r);
-        }
-        h->dir = d;
-        pthread_mutex_lock(&fs->lock);
-        i->nlookup++;
-        pthread_mutex_unlock(&fs->lock);
-        fi->fh = (uint64_t)(uintptr_t)h;
-        fi->cache_readdir = fs->timeout > 0;
-        fi->keep_cache = fs->timeout > 0;
-        event_on(fs, req, NONO_OP_READDIR, i, NULL, NULL, 0);
+        (void)ino;
+        if (fs->no_opendir)
+                return (void)fuse_reply_err(req, ENOSYS);
+        fi->fh = 0;
+        fi->cache_readdir = 1;
+        fi->keep_cache = 1;
         fuse_reply_open(req, fi);
 }
 
@@ -516,47 +578,56 @@ static bool hidden(const char *name)
         return !strncmp(name, NONO_STASH_PREFIX, strlen(NONO_STASH_PREFIX));
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
-                       bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
         struct nono_fs *fs = fuse_req_userdata(req);
-        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        struct fsino *i = fsino_get(fs, ino);
+        struct dirstream ds;
+
+        int err = policy_read(fs, req, NONO_OP_READDIR, i, 0);
+        if (err)
+                return (void)fuse_reply_err(req, err);
+        if (i->fd < 0)
+                return (void)fuse_reply_err(req, EBADF);
+        err = dirstream_take(fs, i, off, &ds);
+        if (err)
+                return (void)fuse_reply_err(req, err);
+        if (off == 0)
+                event_on(fs, req, NONO_OP_READDIR, i, NULL, NULL, 0);
+
         char *buf = malloc(size), *p = buf;
         size_t rem = size;
-        int err = 0;
-
-        if (!buf)
+        bool end = false;
+        if (!buf) {
+                dirstream_park(fs, &ds);
                 return (void)fuse_reply_err(req, ENOMEM);
-        if (off != h->dir_off) {
-                seekdir(h->dir, off);
-                h->dir_entry = NULL;
-                h->dir_off = off;
         }
         for (;;) {
-                if (!h->dir_entry) {
+                if (!ds.pending) {
                         errno = 0;
-                        h->dir_entry = readdir(h->dir);
-                        if (!h->dir_entry) {
+                        ds.pending = readdir(ds.dir);
+                        if (!ds.pending) {
                                 err = errno;
+                                end = true;
                                 break;
                         }
                 }
-                struct dirent *d = h->dir_entry;
+                struct dirent *d = ds.pending;
                 off_t next = d->d_off;
                 size_t n;
                 if (hidden(d->d_name)) {
-                        h->dir_entry = NULL;
-                        h->dir_off = next;
+                        ds.pending = NULL;
+                        ds.off = next;
                         continue;
                 }
                 if (plus) {
                         struct fuse_entry_param e;
                         bool dot = !strcmp(d->d_name, ".") || !strcmp(d->d_name, "..");
                         struct fsino *child = NULL;
-                        int lr = dot ? 0 : do_lookup(fs, h->ino, d->d_name, &e, &child);
+                        int lr = dot ? 0 : do_lookup(fs, i, d->d_name, &e, &child);
                         if (lr == ENOENT) {
-                                h->dir_entry = NULL; /* vanished meanwhile */
-                                h->dir_off = next;
+                                ds.pending = NULL; /* vanished meanwhile */
+                                ds.off = next;
                                 continue;
                         }
                         if (dot || lr) {
@@ -581,9 +652,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
                 }
                 p += n;
                 rem -= n;
-                h->dir_entry = NULL;
-                h->dir_off = next;
+                ds.pending = NULL;
+                ds.off = next;
         }
+        if (end)
+                dirstream_close(fs, &ds);
+        else
+                dirstream_park(fs, &ds);
         if (err && p == buf)
                 fuse_reply_err(req, err);
         else
@@ -593,26 +668,35 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-        do_readdir(req, ino, size, off, fi, false);
+        (void)fi;
+        do_readdir(req, ino, size, off, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-        do_readdir(req, ino, size, off, fi, true);
+        (void)fi;
+        do_readdir(req, ino, size, off, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-        struct nono_fs *fs = fuse_req_userdata(req);
-        end_handle(fs, (struct fshandle *)(uintptr_t)fi->fh);
+        (void)ino;
+        (void)fi;
         fuse_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-        struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
-        int fd = dirfd(h->dir);
-        fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+        struct nono_fs *fs = fuse_req_userdata(req);
+        struct fsino *i = fsino_get(fs, ino);
+
+        (void)fi;
+        int fd = i->fd < 0 ? -1 : reopen_fd(i->fd, O_RDONLY | O_DIRECTORY);
+        if (fd < 0)
+                return (void)fuse_reply_err(req, i->fd < 0 ? EBADF : errno);
+        int r = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0;
+        close(fd);
+        fuse_reply_err(req, r);
 }
 
 /* ---- xattrs --------------------------------------------------------------------------------------- */

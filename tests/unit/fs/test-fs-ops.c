@@ -196,6 +196,133 @@ static void sc_dirs(const char *d, char **t)
         st(t, P(d, "dd"), "dd");
 }
 
+/* Names read from a stream, counted and checked against the expected set (order is the backing's). */
+static int drain(DIR *dir, int max, unsigned char *seen, int n, const char *prefix)
+{
+        int got = 0;
+        struct dirent *e;
+        while (got < max && (e = readdir(dir))) {
+                int k;
+                if (sscanf(e->d_name, "%*[a-z-]%d", &k) == 1 && !strncmp(e->d_name, prefix, strlen(prefix)) &&
+                    k >= 0 && k < n)
+                        seen[k]++;
+                got++;
+        }
+        return got;
+}
+
+/* Listings that take many READDIRs: fs/ keeps a stream open between two of them (ops-file.c "LISTINGS"), so
+ * this checks streams read in turns, more streams than fs/ keeps (16), seeks, rewinds after changes through
+ * the mount, and fsync of a directory. */
+static void sc_listing(const char *d, char **t)
+{
+        enum { NDIRS = 20, NFILES = 400 };
+        char n[128];
+        R(mkdir(P(d, "ls"), 0755));
+        for (int k = 0; k < NDIRS; k++) {
+                snprintf(n, sizeof(n), "ls/d%02d", k);
+                R(mkdir(P(d, n), 0755));
+                for (int f = 0; f < NFILES; f++) {
+                        snprintf(n, sizeof(n), "ls/d%02d/entry-with-a-long-name-%04d", k, f);
+                        int fd = open(P(d, n), O_CREAT | O_WRONLY, 0644);
+                        if (fd < 0)
+                                V("create %s: %s", n, strerrorname_np(errno));
+                        close(fd);
+                }
+        }
+        /* all twenty read in turns, a few entries at a time */
+        DIR *dirs[NDIRS];
+        static unsigned char seen[NDIRS][NFILES];
+        memset(seen, 0, sizeof(seen));
+        int total[NDIRS] = {0};
+        for (int k = 0; k < NDIRS; k++) {
+                snprintf(n, sizeof(n), "ls/d%02d", k);
+                dirs[k] = opendir(P(d, n));
+                V("opendir d%02d: %s", k, dirs[k] ? "ok" : strerrorname_np(errno));
+        }
+        for (bool more = true; more;) {
+                more = false;
+                for (int k = 0; k < NDIRS; k++) {
+                        if (!dirs[k])
+                                continue;
+                        int got = drain(dirs[k], 7 + k, seen[k], NFILES, "entry-with-a-long-name-");
+                        total[k] += got;
+                        more |= got > 0;
+                }
+        }
+        for (int k = 0; k < NDIRS; k++) {
+                int once = 0;
+                for (int f = 0; f < NFILES; f++)
+                        once += seen[k][f] == 1;
+                V("d%02d: %d entries, %d names seen exactly once", k, total[k], once);
+        }
+        /* telldir / seekdir: the same names again from a remembered position */
+        char first[3][300], again[3][300];
+        DIR *x = dirs[3];
+        rewinddir(x);
+        for (int k = 0; k < 250; k++)
+                readdir(x);
+        long pos = telldir(x);
+        for (int k = 0; k < 3; k++) {
+                struct dirent *e = readdir(x);
+                snprintf(first[k], sizeof(first[k]), "%s", e ? e->d_name : "(end)");
+        }
+        for (int k = 0; k < 100; k++)
+                readdir(x);
+        seekdir(x, pos);
+        for (int k = 0; k < 3; k++) {
+                struct dirent *e = readdir(x);
+                snprintf(again[k], sizeof(again[k]), "%s", e ? e->d_name : "(end)");
+        }
+        V("seekdir repeats: %d",
+          !strcmp(first[0], again[0]) && !strcmp(first[1], again[1]) && !strcmp(first[2], again[2]));
+        /* changes through the mount show at the next rewind */
+        R(close(open(P(d, "ls/d03/added"), O_CREAT | O_WRONLY, 0644)));
+        for (int f = 0; f < 10; f++) {
+                snprintf(n, sizeof(n), "ls/d03/entry-with-a-long-name-%04d", f);
+                R(unlink(P(d, n)));
+        }
+        rewinddir(x);
+        memset(seen[3], 0, sizeof(seen[3]));
+        V("after changes: %d entries", drain(x, 1 << 20, seen[3], NFILES, "entry-with-a-long-name-"));
+        /* a seek past what the kernel has cached, while another stream of the directory is part way: fs/
+         * must read from the sought offset, not go on with the other stream */
+        DIR *a = dirs[5], *b = NULL;
+        long cookie = 0;
+        rewinddir(a);
+        for (int k = 0; k < 300; k++)
+                readdir(a);
+        cookie = telldir(a);
+        for (int k = 0; k < 3; k++) {
+                struct dirent *e = readdir(a);
+                snprintf(first[k], sizeof(first[k]), "%s", e ? e->d_name : "(end)");
+        }
+        R(unlink(P(d, "ls/d05/entry-with-a-long-name-0399"))); /* drops the kernel's cached listing */
+        snprintf(n, sizeof(n), "ls/d05");
+        b = opendir(P(d, n));
+        for (int k = 0; b && k < 30; k++)
+                readdir(b);
+        seekdir(a, cookie);
+        for (int k = 0; k < 3; k++) {
+                struct dirent *e = readdir(a);
+                snprintf(again[k], sizeof(again[k]), "%s", e ? e->d_name : "(end)");
+        }
+        bool same = true;
+        for (int k = 0; k < 3; k++)
+                same &= !strcmp(first[k], again[k]) || !strcmp(first[k], "entry-with-a-long-name-0399");
+        V("seek past the cache, beside another stream, repeats: %d", same);
+        if (b)
+                closedir(b);
+        for (int k = 0; k < NDIRS; k++)
+                if (dirs[k])
+                        closedir(dirs[k]);
+        int fd;
+        R(fd = open(P(d, "ls/d03"), O_RDONLY | O_DIRECTORY));
+        R(fsync(fd));
+        R(fdatasync(fd));
+        R(close(fd));
+}
+
 static void sc_rename(const char *d, char **t)
 {
         struct stat a, b;
@@ -498,6 +625,10 @@ static void t_dirs(void **s)
 {
         compare(sc_dirs);
 }
+static void t_listing(void **s)
+{
+        compare(sc_listing);
+}
 static void t_rename(void **s)
 {
         compare(sc_rename);
@@ -562,7 +693,7 @@ int main(void)
             cmocka_unit_test(t_open_flags),  cmocka_unit_test(t_dirs),       cmocka_unit_test(t_rename),
             cmocka_unit_test(t_links),       cmocka_unit_test(t_attrs),      cmocka_unit_test(t_data),
             cmocka_unit_test(t_perms),       cmocka_unit_test(t_stable_ino), cmocka_unit_test(t_no_devices),
-            cmocka_unit_test(t_mmap_append),
+            cmocka_unit_test(t_mmap_append), cmocka_unit_test(t_listing),
         };
         struct CMUnitTest tests[sizeof(all) / sizeof(*all)];
         size_t n = 0;

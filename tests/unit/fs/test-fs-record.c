@@ -159,6 +159,74 @@ static void events(bool no_passthrough)
         mnt_down(&m);
 }
 
+struct lsq {
+        int sub, private_denied, other;
+};
+
+static int ls_cb(const struct nono_event *ev, void *u)
+{
+        struct lsq *q = u;
+        if (ev->type != NONO_EV_FILE || ev->op != NONO_OP_READDIR)
+                return 0;
+        if (!strcmp(ev->path, "sub") && ev->result == 0)
+                q->sub++;
+        else if (!strcmp(ev->path, "private") && ev->result == EACCES && (ev->flags & NONO_EVF_VIOLATION))
+                q->private_denied++;
+        else
+                q->other++;
+        return 0;
+}
+
+static int count_entries(const char *path)
+{
+        DIR *d = opendir(path);
+        int n = 0;
+        if (!d)
+                return -errno;
+        errno = 0;
+        while (readdir(d))
+                n++;
+        int e = errno;
+        closedir(d);
+        return e ? -e : n;
+}
+
+/* A directory listing is one event when fs/ reads it (the kernel opens directories itself and caches their
+ * listings: ops-file.c "LISTINGS"); a second listing of the unchanged directory comes from that cache; a
+ * change through the mount makes the next listing a read, and an event, again. A deny-read rule on a
+ * directory refuses its listing with EACCES, recorded as a violation. */
+static void t_listing_events(void **s)
+{
+        (void)s;
+        struct mnt m;
+        char id[NONO_SESSION_ID_LEN + 1];
+        nono_store *st = open_store();
+        struct nono_fs_rule rule = {"private", NONO_DENY_READ};
+
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        mnt_unmount(&m);
+        assert_int_equal(mkdir(P(m.back, "sub"), 0755), 0);
+        assert_int_equal(mkdir(P(m.back, "private"), 0755), 0);
+        put(P(m.back, "sub/a"), "a", 1);
+        put(P(m.back, "private/key"), "k", 1);
+        new_session(st, m.back, false, id);
+        struct nono_fs_config c = {.store = st, .session = id, .record = true, .rules = &rule, .n_rules = 1};
+        assert_int_equal(mnt_serve(&m, &c), 0);
+        assert_int_equal(count_entries(P(m.mp, "sub")), 3);
+        assert_int_equal(count_entries(P(m.mp, "sub")), 3);
+        put(P(m.mp, "sub/b"), "b", 1);
+        assert_int_equal(count_entries(P(m.mp, "sub")), 4);
+        assert_int_equal(count_entries(P(m.mp, "private")), -EACCES);
+        mnt_unmount(&m);
+        struct lsq q = {0};
+        assert_int_equal(nono_events_iterate(st, id, 1, ls_cb, &q), 0);
+        assert_int_equal(q.sub, 2);
+        assert_int_equal(q.private_denied, 1);
+        assert_int_equal(q.other, 0);
+        nono_store_close(st);
+        mnt_down(&m);
+}
+
 /* Bytes counted per handle (the daemon path) */
 static void t_events(void **s)
 {
@@ -702,6 +770,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(t_events),
+            cmocka_unit_test(t_listing_events),
             cmocka_unit_test(t_events_passthrough),
             cmocka_unit_test(t_passthrough_modes),
             cmocka_unit_test(t_passthrough_big_reader),
