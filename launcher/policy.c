@@ -99,46 +99,127 @@ static int add_deny(struct nono_policy *p, const char *pattern, unsigned access,
 }
 
 /* The canonical form of a path that may not exist or may hold globs: realpath() of the longest existing
- * prefix that has no glob character, then the rest as written. The prefix is found with stat() (one call
- * each) and realpath() (a readlink per component) runs once: the default profile's hundred deny paths,
- * most of them absent, made this a visible part of `nono run`'s start. The existing prefixes repeat ($HOME,
- * $HOME/.config): the last few are remembered (struct canon_cache), so most paths cost one stat(). */
-#define CANON_CACHE 4
+ * prefix that has no glob character, then the rest as written. The default profile's hundred deny paths,
+ * most of them absent, made this a visible part of `nono run`'s start, and their prefixes repeat ($HOME,
+ * $HOME/.config, $HOME/.var/app...). So every prefix tried is remembered (struct canon_cache), present with
+ * its realpath() or absent: a prefix below an absent one is absent without a call, and one whose parent is
+ * known costs one lstat() (its realpath is the parent's plus its name when it is not a symlink) instead of
+ * a stat() and a readlink() per component. Paths are resolved once, before the sandbox is built: the cache
+ * lives for one nono_policy_resolve(). */
+struct canon_entry {
+        char *pre, *real; /* real NULL: pre does not exist (or cannot be stat'ed) */
+};
 struct canon_cache {
-        char *pre[CANON_CACHE], *real[CANON_CACHE];
-        unsigned next;
+        struct canon_entry *e;
+        size_t n, cap;
 };
 
 static void canon_cache_free(struct canon_cache *c)
 {
-        for (size_t i = 0; i < CANON_CACHE; i++) {
-                free(c->pre[i]);
-                free(c->real[i]);
+        for (size_t i = 0; i < c->n; i++) {
+                free(c->e[i].pre);
+                free(c->e[i].real);
         }
+        free(c->e);
         *c = (struct canon_cache){0};
 }
 
-/* pre's realpath() when pre exists, from the cache or found (and remembered); NULL otherwise. */
-static const char *canon_lookup(struct canon_cache *c, char *pre, char real[PATH_MAX])
+/* Remembers pre (real: its realpath, or NULL for absent); on ENOMEM it is just not remembered. */
+static void canon_remember(struct canon_cache *c, const char *pre, const char *real)
+{
+        if (c->n == c->cap) {
+                size_t cap = c->cap ? 2 * c->cap : 64;
+                struct canon_entry *e = realloc(c->e, cap * sizeof(*e));
+                if (!e)
+                        return;
+                c->e = e;
+                c->cap = cap;
+        }
+        struct canon_entry x = {strdup(pre), real ? strdup(real) : NULL};
+        if (!x.pre || (real && !x.real)) {
+                free(x.pre);
+                free(x.real);
+                return;
+        }
+        c->e[c->n++] = x;
+}
+
+static const struct canon_entry *canon_find(const struct canon_cache *c, const char *pre, size_t len)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (!strncmp(c->e[i].pre, pre, len) && !c->e[i].pre[len])
+                        return &c->e[i];
+        return NULL;
+}
+
+/* The realpath() of one path, by stat() and realpath(), remembered. */
+static const char *canon_slow(struct canon_cache *c, const char *pre, char real[PATH_MAX])
 {
         struct stat st;
+        bool ok = stat(pre, &st) == 0 && realpath(pre, real);
+        canon_remember(c, pre, ok ? real : NULL);
+        return ok ? real : NULL;
+}
 
-        for (size_t i = 0; i < CANON_CACHE; i++)
-                if (c->pre[i] && !strcmp(c->pre[i], pre))
-                        return c->real[i];
-        if (stat(pre, &st) < 0 || !realpath(pre, real))
-                return NULL;
-        unsigned k = c->next++ % CANON_CACHE;
-        char *cr = strdup(real);
-        if (!cr)
-                return real;
-        free(c->pre[k]);
-        free(c->real[k]);
-        c->pre[k] = strdup(pre);
-        c->real[k] = cr;
-        if (!c->pre[k]) {
-                free(cr);
-                c->real[k] = NULL;
+/* pre's realpath() when pre exists (in real); NULL otherwise. An absolute pre is walked down from its
+ * deepest remembered ancestor one component at a time: lstat() of a component under a known directory
+ * gives its realpath unless it is a symlink (then realpath() of it); an absent component ends the walk. */
+static const char *canon_lookup(struct canon_cache *c, const char *pre, char real[PATH_MAX])
+{
+        size_t len = strlen(pre), at = 0;
+        const struct canon_entry *e = canon_find(c, pre, len);
+        struct stat st;
+
+        if (e)
+                return e->real ? strcpy(real, e->real) : NULL;
+        if (pre[0] != '/' || len >= PATH_MAX)
+                return canon_slow(c, pre, real);
+        /* the deepest remembered ancestor ("/" to start with) */
+        for (size_t k = len; k > 0; k--) {
+                if (pre[k] != '/')
+                        continue;
+                if ((e = canon_find(c, pre, k))) {
+                        at = k;
+                        break;
+                }
+        }
+        if (!e) {
+                if (!canon_find(c, "/", 1))
+                        canon_remember(c, "/", "/");
+                strcpy(real, "/");
+        } else if (!e->real) {
+                return NULL; /* below an absent directory */
+        } else {
+                strcpy(real, e->real);
+        }
+        char cur[PATH_MAX];
+        memcpy(cur, pre, len + 1);
+        while (at < len) {
+                size_t end = at + 1;
+                while (end < len && pre[end] != '/')
+                        end++;
+                size_t cl = end - at - 1; /* the component pre[at+1 .. end) */
+                cur[end] = 0;
+                if (!cl || (cl == 1 && pre[at + 1] == '.') || (cl == 2 && !strncmp(pre + at + 1, "..", 2))) {
+                        if (!canon_slow(c, cur, real))
+                                return NULL;
+                } else if (lstat(cur, &st) < 0) {
+                        canon_remember(c, cur, NULL);
+                        return NULL;
+                } else if (S_ISLNK(st.st_mode)) {
+                        if (!canon_slow(c, cur, real))
+                                return NULL;
+                } else {
+                        size_t rl = strcmp(real, "/") ? strlen(real) : 0;
+                        if (rl + cl + 1 >= PATH_MAX)
+                                return canon_slow(c, pre, real);
+                        real[rl] = '/';
+                        memcpy(real + rl + 1, pre + at + 1, cl);
+                        real[rl + 1 + cl] = 0;
+                        canon_remember(c, cur, real);
+                }
+                cur[end] = pre[end];
+                at = end;
         }
         return real;
 }

@@ -240,6 +240,54 @@ static void test_profile_settings(void **state)
         nono_policy_free(&p);
 }
 
+/* Deny paths are resolved to where they really are, whatever else the profile lists and in whatever order
+ * (the resolution remembers every prefix it tried, launcher/policy.c canon_lookup). */
+static void deny_canonical(const char *order[], size_t n)
+{
+        struct nono_policy_flags f = {.profile = "canon"};
+        struct nono_policy p;
+        char *err = NULL, json[4096], path[1024];
+        size_t len = 0;
+
+        len += (size_t)snprintf(json + len, sizeof(json) - len, "{\"filesystem\": {\"deny\": [");
+        for (size_t i = 0; i < n; i++)
+                len += (size_t)snprintf(json + len, sizeof(json) - len, "%s\"%s\"", i ? ", " : "", order[i]);
+        snprintf(json + len, sizeof(json) - len, "]}}");
+        write_file("cfg/nono/profiles/canon.json", json);
+        if (resolve(&f, &p, &err) < 0)
+                fail_msg("%s", err);
+        const char *want[] = {"elsewhere/sub/secret", "home/absent/a/b", "home/absent/c",  "elsewhere/f",
+                              "home/dir/plain",       "elsewhere/g*",    "home/dir/x/**/k"};
+        for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
+                snprintf(path, sizeof(path), "%s/%s", tdir, want[i]);
+                if (!deny(&p, path))
+                        fail_msg("no deny %s (order starting with %s)", path, order[0]);
+        }
+        nono_policy_free(&p);
+}
+
+static void test_deny_canonical(void **state)
+{
+        char path[1024], link[1024];
+
+        mkdirs("cfg/nono/profiles");
+        mkdirs("home/dir/x");
+        mkdirs("elsewhere/sub");
+        write_file("elsewhere/f", "f");
+        write_file("home/dir/plain", "p");
+        snprintf(path, sizeof(path), "%s/elsewhere", tdir);
+        snprintf(link, sizeof(link), "%s/home/link-dir", tdir);
+        assert_int_equal(symlink(path, link), 0);
+        snprintf(link, sizeof(link), "%s/home/dir/file-link", tdir);
+        assert_int_equal(symlink("../../elsewhere/f", link), 0);
+        const char *a[] = {"~/link-dir/sub/secret", "~/absent/a/b",  "~/absent/c",  "~/dir/file-link",
+                           "~/dir/plain",           "~/link-dir/g*", "~/dir/x/**/k"};
+        const char *b[] = {"~/dir/x/**/k", "~/link-dir/g*", "~/dir/plain",          "~/dir/file-link",
+                           "~/absent/c",   "~/absent/a/b",  "~/link-dir/sub/secret"};
+        deny_canonical(a, sizeof(a) / sizeof(*a));
+        deny_canonical(b, sizeof(b) / sizeof(*b));
+}
+
 static void test_json(void **state)
 {
         struct nono_policy_flags f = {.profile = "claude-code"};
@@ -270,6 +318,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_invalid_profile, setup, teardown_env),
             cmocka_unit_test_setup_teardown(test_profile_settings, setup, teardown_env),
             cmocka_unit_test_setup_teardown(test_json, setup, teardown_env),
+            cmocka_unit_test_setup_teardown(test_deny_canonical, setup, teardown_env),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
