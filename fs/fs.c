@@ -2,10 +2,11 @@
 /*
  * fs.c - lifecycle of a nono_fs: configuration, the FUSE session (mount or attach), the worker threads, stop.
  *
- * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions, readdirplus,
- * long entry/attr timeouts (fs/ is the only writer of the tree while the agent runs; where nono itself
- * changes the tree it does so outside the served names), a multithreaded loop with one /dev/fuse clone per
- * worker, and writes as large as splice allows (max_write below).
+ * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions (requests are
+ * received by splice only without passthrough: op_init), readdirplus, long entry/attr timeouts (fs/ is the
+ * only writer of the tree while the agent runs; where nono itself changes the tree it does so outside the
+ * served names), a multithreaded loop with one /dev/fuse clone per worker, and writes as large as splice
+ * allows (max_write below).
  */
 #include <fcntl.h>
 #include <malloc.h>
@@ -178,6 +179,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_SPLICE_READ |
                                        FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_PARALLEL_DIROPS |
                                        FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC);
+        /* Receiving a request by splice is two system calls (into a pipe, then out of it) where read() is
+         * one: it pays for itself only on large WRITEs, which passthrough sends to the backing file without
+         * fs/. With passthrough on, create and unlink of 10,000 files on tmpfs took 6% less without it (8
+         * alternating rounds; faster in 6 and 8 of 8). pt_on is known here: pt_read() saw the INIT request.
+         */
+        if (atomic_load(&fs->pt_on))
+                conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
         /* the kernel, not fs/, clears set-id bits on write/chown/truncate by a non-root caller */
         conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_LOCKS);
         if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) /* readdirplus only where stats follow */
