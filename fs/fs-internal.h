@@ -26,6 +26,19 @@
 
 /* Names that fs/ reserves for itself (the pre-image stash); never visible through any nono_fs. */
 #define NONO_STASH_PREFIX "..nono-stash."
+/*
+ * FRESHNESS: names and attributes are cached by the kernel for fs->timeout (a day: fs/ is the only writer of
+ * the tree through the mount, and tells the kernel itself when it changes something). Changes made behind
+ * the mount (the user's editor, a build outside the sandbox) are not seen by the kernel then, except where
+ * fs/ checks at open (ops-file.c "CACHE"). Two caches would hide them for the whole day: a name looked up
+ * while it did not exist (a negative entry) and a directory's listing (valid while the directory's cached
+ * mtime is unchanged). Both are kept for NONO_FS_FRESH seconds only: a negative entry is looked up again, and
+ * a directory's attributes are fetched again at the first path walk or stat after that, which drops a cached
+ * listing whose directory changed. So a file created behind the mount shows by name and in listings within
+ * a second. Not covered: a name removed or replaced behind the mount stays cached (positive) as it was, and a
+ * file's attributes stay as fs/ last served them until its next open (ops-file.c "CACHE").
+ */
+#define NONO_FS_FRESH 1.0
 /* directory listings kept open between two READDIRs (ops-file.c "LISTINGS"): each holds an fd */
 #define NONO_FS_DIRSTREAMS 16
 

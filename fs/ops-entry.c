@@ -44,7 +44,7 @@ void fill_entry(struct nono_fs *fs, struct fuse_entry_param *e, struct fsino *i,
         e->ino = i == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
         e->attr = *st;
         cow_hide_stash_links(fs, &e->attr);
-        e->attr_timeout = fs->timeout;
+        e->attr_timeout = S_ISDIR(st->st_mode) ? NONO_FS_FRESH : fs->timeout; /* fs-internal.h FRESHNESS */
         e->entry_timeout = fs->timeout;
 }
 
@@ -143,9 +143,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
         int r = do_lookup(fs, fsino_peek(fs, parent), name, &e, NULL);
         if (r == ENOENT) {
-                /* a negative entry, cached as long as positive ones */
+                /* a negative entry: kept briefly (fs-internal.h FRESHNESS) */
                 memset(&e, 0, sizeof(e));
-                e.entry_timeout = fs->timeout;
+                e.entry_timeout = NONO_FS_FRESH;
                 fuse_reply_entry(req, &e);
                 return;
         }
@@ -181,7 +181,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         if (r < 0)
                 return (void)fuse_reply_err(req, -r);
         cow_hide_stash_links(fs, &st);
-        fuse_reply_attr(req, &st, fs->timeout);
+        fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? NONO_FS_FRESH : fs->timeout);
 }
 
 static int set_times(struct fsino *i, int fh, const struct stat *attr, int valid)

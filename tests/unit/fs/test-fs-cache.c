@@ -5,6 +5,7 @@
  * - by the user's editor while the agent runs - is seen at its next open through the mount: same size or not,
  * through read() and mmap, with the attributes that go with it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -266,6 +268,61 @@ static void t_readahead_window(void **s)
         assert_true(atoi(v) >= 1024); /* two of the largest reads: 2 x max_write, 1 MiB at least */
 }
 
+static bool listed(const char *dir, const char *name)
+{
+        DIR *d = opendir(dir);
+        bool found = false;
+        if (!d)
+                return false;
+        for (struct dirent *e; !found && (e = readdir(d));)
+                found = !strcmp(e->d_name, name);
+        closedir(d);
+        return found;
+}
+
+/* Waits for cond(arg) for at most 10 s (fs/ promises NONO_FS_FRESH, 1 s): polls every 20 ms. */
+static bool within(bool (*cond)(const char *, const char *), const char *a, const char *b)
+{
+        struct timespec t0, now, tick = {0, 20 * 1000 * 1000};
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do {
+                if (cond(a, b))
+                        return true;
+                nanosleep(&tick, NULL);
+                clock_gettime(CLOCK_MONOTONIC, &now);
+        } while (now.tv_sec - t0.tv_sec < 10);
+        return cond(a, b);
+}
+
+static bool exists(const char *p, const char *unused)
+{
+        struct stat st;
+        (void)unused;
+        return stat(p, &st) == 0;
+}
+
+/* Names created behind the mount show through it (fs-internal.h FRESHNESS): one the agent looked up while it
+ * did not exist, and one in a directory whose listing the kernel had cached. */
+static void t_outside_names_seen(void **s)
+{
+        char bd[600], md[600], bf[700], mf[700], bg[700];
+        path(bd, sizeof(bd), M.back, "fresh");
+        path(md, sizeof(md), M.mp, "fresh");
+        assert_int_equal(mkdir(md, 0755), 0);
+        path(mf, sizeof(mf), md, "later");
+        path(bf, sizeof(bf), bd, "later");
+        path(bg, sizeof(bg), bd, "listed-later");
+        assert_false(exists(mf, NULL)); /* a negative entry now */
+        assert_false(listed(md, "listed-later"));
+        assert_false(listed(md, "listed-later")); /* from the kernel's cache */
+        put(bf, "x", 1);
+        put(bg, "y", 1);
+        assert_true(within(exists, mf, NULL));
+        assert_true(within(listed, md, "listed-later"));
+        char buf[8];
+        assert_int_equal(get(mf, buf, sizeof(buf)), 1);
+}
+
 static int setup(void **s)
 {
         return mnt_up(&M, NULL) == 0 ? 0 : -1;
@@ -284,6 +341,7 @@ int main(void)
             cmocka_unit_test(t_outside_seen_by_mmap),  cmocka_unit_test(t_own_writes_stay_cached),
             cmocka_unit_test(t_own_changes_read_back), cmocka_unit_test(t_outside_then_trunc),
             cmocka_unit_test(t_big_writes_and_attrs),  cmocka_unit_test(t_readahead_window),
+            cmocka_unit_test(t_outside_names_seen),
         };
         return cmocka_run_group_tests_name("fs-cache", tests, setup, teardown);
 }
