@@ -35,8 +35,9 @@
  * mtime is unchanged). Both are kept for NONO_FS_FRESH seconds only: a negative entry is looked up again, and
  * a directory's attributes are fetched again at the first path walk or stat after that, which drops a cached
  * listing whose directory changed. So a file created behind the mount shows by name and in listings within
- * a second. Not covered: a name removed or replaced behind the mount stays cached (positive) as it was, and a
- * file's attributes stay as fs/ last served them until its next open (ops-file.c "CACHE").
+ * a second. A name removed or replaced behind the mount stays cached (positive) as it was: an open of it
+ * checks (inode.c "REPLACED"), a stat does not, and a file's attributes stay as fs/ last served them until
+ * its next open (ops-file.c "CACHE").
  */
 #define NONO_FS_FRESH 1.0
 /* directory listings kept open between two READDIRs (ops-file.c "LISTINGS"): each holds an fd */
@@ -149,6 +150,8 @@ int fsino_materialize(struct nono_fs *fs, struct fsino *i);
 /* Before fs/ removes or renames a name: gives the inode (dev, ino) an fd if it is in the table without one.
  */
 int fsino_materialize_at(struct nono_fs *fs, dev_t dev, ino_t ino);
+/* At an open: -ESTALE when i's name was taken by another file behind the mount (inode.c "REPLACED"). */
+int fsino_check_binding(struct nono_fs *fs, struct fsino *i);
 /* lstat of i, through its binding when it has no fd. Returns 0 or a negative errno. */
 int fsino_stat(struct nono_fs *fs, struct fsino *i, struct stat *st);
 void fsino_table_init(struct nono_fs *fs);

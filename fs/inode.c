@@ -394,6 +394,37 @@ int fsino_materialize(struct nono_fs *fs, struct fsino *i)
         return 0;
 }
 
+/*
+ * REPLACED BEHIND THE MOUNT: an inode that has an fd keeps it while the kernel remembers the name, and the
+ * kernel remembers names for a day. An editor that saves by writing a new file and renaming it over the old
+ * one (vim, VS Code, most IDEs) leaves that fd on the old file, so every later open through the mount read
+ * the old content. At an open, fs/ checks that the inode's name still leads to it; when it does not (the
+ * name now holds another file, or none) and no other name keeps the old file (a link count of 0 or 1), the
+ * open fails with ESTALE, and the kernel's VFS retries it once with LOOKUP_REVAL, which looks the name up
+ * again and opens what it holds now. A file with several hard links is served as before (the agent may have
+ * opened it by another name). Directories and opens of names the kernel only stat'ed (no fd: those are
+ * opened by name with an identity check, fsino_materialize) need nothing here.
+ */
+int fsino_check_binding(struct nono_fs *fs, struct fsino *i)
+{
+        struct stat now, old;
+        char *name;
+
+        int fd = __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE);
+        if (fd < 0 || i == &fs->root || i->type != S_IFREG)
+                return 0;
+        struct fsino *p = pin_binding(fs, i, &name);
+        int r = 0;
+        if (p) {
+                bool moved =
+                    fstatat(p->fd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ? errno == ENOENT : !same(i, &now);
+                if (moved && fstat(fd, &old) == 0 && old.st_nlink <= 1)
+                        r = -ESTALE;
+        }
+        unpin(fs, p, name);
+        return r;
+}
+
 int fsino_stat(struct nono_fs *fs, struct fsino *i, struct stat *st)
 {
         int fd = __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE);

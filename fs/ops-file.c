@@ -177,6 +177,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                 r = policy_write(fs, req, NONO_OP_OPEN, i, NULL);
         if (!r && (fi->flags & O_ACCMODE) != O_WRONLY)
                 r = policy_read(fs, req, NONO_OP_OPEN, i, (uint32_t)fi->flags);
+        if (!r)
+                r = -fsino_check_binding(fs, i); /* ESTALE: the kernel looks the name up again and retries */
         if (r)
                 return (void)fuse_reply_err(req, r);
         if (fi->flags & O_TRUNC) {

@@ -323,6 +323,45 @@ static void t_outside_names_seen(void **s)
         assert_int_equal(get(mf, buf, sizeof(buf)), 1);
 }
 
+/* A file replaced behind the mount by an editor's save (a new file renamed over the old one), or moved
+ * away, is seen at the agent's next open, even though the agent had opened the old one (fs/inode.c
+ * "REPLACED"); a file that keeps another hard link is still served by the name the kernel remembers. */
+static void t_outside_replaced(void **s)
+{
+        char bf[600], mf[600], bt[600], bm[600], mm[600], bl[600], bl2[600], ml[600], buf[16];
+        path(bf, sizeof(bf), M.back, "edited.c");
+        path(mf, sizeof(mf), M.mp, "edited.c");
+        path(bt, sizeof(bt), M.back, ".edited.c.swp");
+        put(mf, "v1", 2);
+        assert_int_equal(get(mf, buf, sizeof(buf)), 2);
+        assert_memory_equal(buf, "v1", 2);
+        put(bt, "v2-saved", 8);
+        assert_int_equal(rename(bt, bf), 0);
+        assert_int_equal(get(mf, buf, sizeof(buf)), 8);
+        assert_memory_equal(buf, "v2-saved", 8);
+        struct stat st;
+        assert_int_equal(stat(mf, &st), 0);
+        assert_int_equal(st.st_size, 8);
+        /* moved away behind the mount: the old name is gone through it too, the new one is there */
+        path(bm, sizeof(bm), M.back, "moved.c");
+        path(mm, sizeof(mm), M.mp, "moved.c");
+        assert_int_equal(rename(bf, bm), 0);
+        assert_int_equal(open(mf, O_RDONLY), -1);
+        assert_int_equal(errno, ENOENT);
+        assert_int_equal(get(mm, buf, sizeof(buf)), 8);
+        /* two links, one replaced behind the mount: the other still reads the file it names */
+        path(bl, sizeof(bl), M.back, "linked");
+        path(bl2, sizeof(bl2), M.back, "linked2");
+        path(ml, sizeof(ml), M.mp, "linked");
+        put(bl, "old", 3);
+        assert_int_equal(link(bl, bl2), 0);
+        assert_int_equal(get(ml, buf, sizeof(buf)), 3);
+        put(bt, "newer", 5);
+        assert_int_equal(rename(bt, bl2), 0);
+        assert_int_equal(get(ml, buf, sizeof(buf)), 3);
+        assert_memory_equal(buf, "old", 3);
+}
+
 static int setup(void **s)
 {
         return mnt_up(&M, NULL) == 0 ? 0 : -1;
@@ -341,7 +380,7 @@ int main(void)
             cmocka_unit_test(t_outside_seen_by_mmap),  cmocka_unit_test(t_own_writes_stay_cached),
             cmocka_unit_test(t_own_changes_read_back), cmocka_unit_test(t_outside_then_trunc),
             cmocka_unit_test(t_big_writes_and_attrs),  cmocka_unit_test(t_readahead_window),
-            cmocka_unit_test(t_outside_names_seen),
+            cmocka_unit_test(t_outside_names_seen),    cmocka_unit_test(t_outside_replaced),
         };
         return cmocka_run_group_tests_name("fs-cache", tests, setup, teardown);
 }
