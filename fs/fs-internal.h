@@ -62,6 +62,8 @@ struct fsino {
          * file registered for the passthrough ones (0: none); under fs->lock */
         uint32_t pt_opens, cached_opens;
         int32_t backing_id;
+        int wd;                        /* its inotify watch (directories; watch.c), 0: none; under fs->lock */
+        _Atomic uint64_t served_ctime; /* the ctime in the attributes fs/ last gave the kernel (watch.c) */
         struct fsino *hnext;
 };
 
@@ -132,6 +134,21 @@ struct nono_fs {
         fuse_ino_t ev_cur; /* the directory being notified now (0: none) */
         _Atomic uint64_t ev_clock;
 
+        /* changes behind the mount (watch.c) */
+        int watch_fd;               /* inotify */
+        bool watch_on;              /* served by the process's watch thread */
+        _Atomic size_t watch_count; /* directories watched (watch.c) */
+        size_t watch_budget;        /* at most this many */
+        pthread_mutex_t watch_lock; /* own */
+        struct own_note {
+                uint64_t key, t;
+        } * own;
+        struct wentry {
+                int wd;
+                struct fsino *i;
+        } * wmap; /* under lock */
+        size_t wmap_size, wmap_count;
+
         struct nono_rec *rec;
         struct nono_cow *cow;
 
@@ -161,7 +178,8 @@ void fsino_table_free(struct nono_fs *fs);
  * (EAGAIN: fd was -1 for a directory not in the table, which needs an fd: open one and call again). */
 struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *st, struct fsino *parent,
                                 const char *name, unsigned deny);
-struct fsino *fsino_find(struct nono_fs *fs, dev_t dev, ino_t ino); /* no reference taken */
+struct fsino *fsino_find(struct nono_fs *fs, dev_t dev, ino_t ino);        /* no reference taken */
+struct fsino *fsino_find_locked(struct nono_fs *fs, dev_t dev, ino_t ino); /* fs->lock held */
 void fsino_forget(struct nono_fs *fs, struct fsino *i, uint64_t n);
 /* Rebinds i to parent/name (rename, link of an unbound inode). */
 void fsino_rebind(struct nono_fs *fs, struct fsino *i, struct fsino *parent, const char *name);
@@ -179,6 +197,19 @@ char *fsino_child_path(struct nono_fs *fs, struct fsino *dir, const char *name);
 /* ---- fd budget (evict.c) ------------------------------------------------------------------------ */
 
 /* Starts the thread that keeps the inode table under a share of RLIMIT_NOFILE (after the session exists). */
+/* ---- changes behind the mount (watch.c) ---------------------------------------------------------- */
+
+static inline uint64_t ctime_ns(const struct stat *st)
+{
+        return (uint64_t)st->st_ctim.tv_sec * 1000000000ull + (uint64_t)st->st_ctim.tv_nsec;
+}
+
+int watch_start(struct nono_fs *fs);
+void watch_stop(struct nono_fs *fs);
+void watch_add(struct nono_fs *fs, struct fsino *i);           /* a directory that just got its fd */
+void watch_forget_locked(struct nono_fs *fs, struct fsino *i); /* before i's fd is closed */
+void watch_own(struct nono_fs *fs, const struct fsino *dir, const char *name); /* before fs/ changes a name */
+
 int evict_start(struct nono_fs *fs);
 void evict_stop(struct nono_fs *fs);
 /* Called with fs->lock held after an inode was added: wakes the thread above the high-water mark. */

@@ -100,6 +100,8 @@ int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
                 return -ENOMEM;
         fs->root.fd = -1;
         fs->done_fd = -1;
+        fs->watch_fd = -1;
+        pthread_mutex_init(&fs->watch_lock, NULL);
         pthread_mutex_init(&fs->lock, NULL);
         fsino_table_init(fs);
         r = copy_config(fs, cfg);
@@ -358,8 +360,10 @@ int nono_fs_start(nono_fs *fs)
         int e = evict_start(fs); /* the fd budget: after raise_fd_limit, whose result it reads */
         if (e < 0)
                 return e;
+        watch_start(fs); /* changes behind the mount (watch.c); nono works without it */
         e = pthread_create(&fs->loop_thread, NULL, loop_main, fs);
         if (e) {
+                watch_stop(fs);
                 evict_stop(fs);
                 return -e;
         }
@@ -415,6 +419,7 @@ static int stop(nono_fs *fs, bool queued)
                         fs->started = false;
                 }
         }
+        watch_stop(fs); /* as evict_stop: notifications fail fast once the connection is gone */
         evict_stop(fs); /* its notifications fail fast once the connection is gone */
         if (fs->se && !fs->started) {
                 fuse_session_unmount(fs->se); /* closes the device fd (the mount is gone already) */
@@ -464,6 +469,9 @@ void nono_fs_free(nono_fs *fs)
         free(fs->root_path);
         free(fs->session);
         free(fs->mountpoint);
+        free(fs->own);
+        free(fs->wmap);
+        pthread_mutex_destroy(&fs->watch_lock);
         pthread_mutex_destroy(&fs->lock);
         free(fs);
 }

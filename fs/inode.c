@@ -43,6 +43,7 @@ void fsino_table_init(struct nono_fs *fs)
 
 static void free_ino(struct nono_fs *fs, struct fsino *i)
 {
+        watch_forget_locked(fs, i);
         if (i->fd >= 0) {
                 close(i->fd);
                 fs->fd_count--;
@@ -90,6 +91,11 @@ static struct fsino *find_locked(struct nono_fs *fs, dev_t dev, ino_t ino)
                 if (i->dev == dev && i->ino == ino)
                         return i;
         return NULL;
+}
+
+struct fsino *fsino_find_locked(struct nono_fs *fs, dev_t dev, ino_t ino)
+{
+        return find_locked(fs, dev, ino);
 }
 
 struct fsino *fsino_find(struct nono_fs *fs, dev_t dev, ino_t ino)
@@ -223,6 +229,8 @@ struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *s
         evict_touch(fs, i);
         evict_note_locked(fs);
         pthread_mutex_unlock(&fs->lock);
+        if (i->type == S_IFDIR)
+                watch_add(fs, i); /* the kernel's reference, not yet given, keeps i */
         return i;
 }
 

@@ -45,6 +45,7 @@ void fill_entry(struct nono_fs *fs, struct fuse_entry_param *e, struct fsino *i,
         e->attr = *st;
         cow_hide_stash_links(fs, &e->attr);
         e->attr_timeout = S_ISDIR(st->st_mode) ? NONO_FS_FRESH : fs->timeout; /* fs-internal.h FRESHNESS */
+        atomic_store_explicit(&i->served_ctime, ctime_ns(st), memory_order_relaxed); /* watch.c */
         e->entry_timeout = fs->timeout;
 }
 
@@ -177,10 +178,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         struct nono_fs *fs = fuse_req_userdata(req);
         struct stat st;
 
-        int r = fsino_stat(fs, fsino_peek(fs, ino), &st);
+        struct fsino *i = fsino_peek(fs, ino);
+        int r = fsino_stat(fs, i, &st);
         if (r < 0)
                 return (void)fuse_reply_err(req, -r);
         cow_hide_stash_links(fs, &st);
+        atomic_store_explicit(&i->served_ctime, ctime_ns(&st), memory_order_relaxed); /* watch.c */
         fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? NONO_FS_FRESH : fs->timeout);
 }
 
@@ -343,6 +346,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         r = -cow_before_create(fs, dir, name);
         if (r)
                 goto out;
+        watch_own(fs, dir, name);
         if (link)
                 r = symlinkat(link, dir->fd, name) < 0 ? errno : 0;
         else if (S_ISDIR(mode))
@@ -418,6 +422,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
                 r = -cow_before_link(fs, i, dir, name);
         if (r)
                 goto out;
+        watch_own(fs, dir, name);
         if (linkat(i->fd, "", dir->fd, name, AT_EMPTY_PATH) < 0) {
                 snprintf(p, sizeof(p), "/proc/self/fd/%d", i->fd);
                 if (errno != ENOENT && errno != EPERM)
@@ -476,6 +481,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
          * (open files gave it one already); failing (changed outside nono) only loses that */
         if (!r && (S_ISDIR(st.st_mode) || st.st_nlink > 1))
                 (void)fsino_materialize_at(fs, st.st_dev, st.st_ino);
+        if (!r)
+                watch_own(fs, dir, name);
         if (!r && unlinkat(dir->fd, name, dir_ ? AT_REMOVEDIR : 0) < 0)
                 r = errno;
         if (!r)
@@ -553,6 +560,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         (void)fsino_materialize_at(fs, ss.st_dev, ss.st_ino); /* bindings about to change (inode.c) */
         if (have_dst)
                 (void)fsino_materialize_at(fs, ds.st_dev, ds.st_ino);
+        for (int k = 0; k < ((flags & RENAME_EXCHANGE) ? 2 : 1); k++) { /* an exchange moves both ways */
+                watch_own(fs, sd, name);
+                watch_own(fs, dd, newname);
+        }
         if (syscall(SYS_renameat2, sd->fd, name, dd->fd, newname, flags) < 0) {
                 r = errno;
                 goto out;

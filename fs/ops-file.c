@@ -202,6 +202,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         pthread_mutex_lock(&fs->lock);
         i->nlookup++; /* the handle pins the inode (released in op_release) */
         pthread_mutex_unlock(&fs->lock);
+        if (wants_write(fi->flags)) /* the kernel drops its attributes after a write: watch.c need not */
+                atomic_store_explicit(&i->served_ctime, 0, memory_order_relaxed);
         if (S_ISREG(i->type))
                 h->pt = pt_choose(fs, i, fd, wants_write(fi->flags));
         if (h->pt)
@@ -244,6 +246,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                 goto out;
         /* O_EXCL always: we record "absent" above, so we must be the ones creating it */
         int fl = open_flags(fs, fi->flags) | O_CREAT | O_EXCL;
+        watch_own(fs, dir, name);
         fd = open_beneath(dir->fd, name, fl, mode & 07777);
         if (fd < 0 && errno == EACCES && (fl & O_ACCMODE) == O_RDWR && (fi->flags & O_ACCMODE) == O_WRONLY)
                 fd = open_beneath(dir->fd, name, (fl & ~O_ACCMODE) | O_WRONLY, mode & 07777);
@@ -278,6 +281,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         pthread_mutex_unlock(&fs->lock);
         fd = -1;
         fill_entry(fs, &e, i, &st);
+        atomic_store_explicit(&i->served_ctime, 0, memory_order_relaxed); /* as in op_open */
         h->pt = pt_choose(fs, i, h->fd, true);
         if (h->pt)
                 h->pt_stamp = stamp_of(&st);

@@ -362,6 +362,54 @@ static void t_outside_replaced(void **s)
         assert_memory_equal(buf, "old", 3);
 }
 
+static bool size_is(const char *p, const char *want)
+{
+        struct stat st;
+        return stat(p, &st) == 0 && st.st_size == atoll(want);
+}
+
+static bool mode_is(const char *p, const char *want)
+{
+        struct stat st;
+        return stat(p, &st) == 0 && (long)(st.st_mode & 07777) == strtol(want, NULL, 8);
+}
+
+static bool missing(const char *p, const char *unused)
+{
+        struct stat st;
+        (void)unused;
+        return stat(p, &st) < 0 && errno == ENOENT;
+}
+
+/* Changes behind the mount to files the kernel knows show in stat() through it (fs/watch.c): a file edited
+ * in place (what make and git status look at), one chmod'ed, one removed. */
+static void t_outside_watched(void **s)
+{
+        char bf[600], mf[600], bg[600], mg[600], buf[32];
+        struct stat st;
+        path(bf, sizeof(bf), M.back, "watched.c");
+        path(mf, sizeof(mf), M.mp, "watched.c");
+        path(bg, sizeof(bg), M.back, "removed.c");
+        path(mg, sizeof(mg), M.mp, "removed.c");
+        put(mf, "v1", 2);
+        put(mg, "r", 1);
+        assert_int_equal(get(mf, buf, sizeof(buf)), 2);
+        assert_int_equal(stat(mf, &st), 0);
+        assert_int_equal(st.st_size, 2);
+        assert_int_equal(stat(mg, &st), 0);
+        int fd = open(bf, O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, " and more", 9), 9);
+        assert_int_equal(close(fd), 0);
+        assert_true(within(size_is, mf, "11"));
+        assert_int_equal(chmod(bf, 0600), 0);
+        assert_true(within(mode_is, mf, "600"));
+        assert_int_equal(unlink(bg), 0);
+        assert_true(within(missing, mg, NULL));
+        assert_int_equal(get(mf, buf, sizeof(buf)), 11);
+        assert_memory_equal(buf, "v1 and more", 11);
+}
+
 static int setup(void **s)
 {
         return mnt_up(&M, NULL) == 0 ? 0 : -1;
@@ -381,6 +429,7 @@ int main(void)
             cmocka_unit_test(t_own_changes_read_back), cmocka_unit_test(t_outside_then_trunc),
             cmocka_unit_test(t_big_writes_and_attrs),  cmocka_unit_test(t_readahead_window),
             cmocka_unit_test(t_outside_names_seen),    cmocka_unit_test(t_outside_replaced),
+            cmocka_unit_test(t_outside_watched),
         };
         return cmocka_run_group_tests_name("fs-cache", tests, setup, teardown);
 }
