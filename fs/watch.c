@@ -271,10 +271,12 @@ static struct {
         pthread_t thread;
 } hub = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
 
+/* At most 16 reads a round, so that one root's stream of events (a build writing through the mount) does
+ * not keep the other roots waiting, nor watch_stop() on hub.lock. */
 static void drain(struct nono_fs *fs, char *buf, size_t cap)
 {
         ssize_t n;
-        while ((n = read(fs->watch_fd, buf, cap)) > 0) {
+        for (int reads = 0; reads < 16 && (n = read(fs->watch_fd, buf, cap)) > 0; reads++) {
                 const struct inotify_event *last = NULL; /* the previous attribute event of this read */
                 for (char *q = buf; q < buf + n;) {
                         const struct inotify_event *e = (const struct inotify_event *)q;
