@@ -52,7 +52,7 @@ static struct fshandle *new_handle(fuse_req_t req, struct fsino *i, int fd, int 
         h->oflags = (uint32_t)oflags;
         h->pid = (uint32_t)c->pid;
         h->uid = (uint32_t)c->uid;
-        if (fs->rec && !S_ISDIR(i->type))
+        if (fs->rec) /* files only: directories have no handles ("LISTINGS") */
                 h->path = fsino_path(fs, i);
         pthread_mutex_lock(&fs->lock);
         h->next = fs->handles;
@@ -80,7 +80,7 @@ static uint64_t stamp_now(int fd)
         struct stat st;
         return fstat(fd, &st) == 0 ? stamp_of(&st) : 0;
 }
-/* Unlinks h from fs->handles, records its file event (files) and frees it. */
+/* Unlinks h from fs->handles, records its file event and frees it. */
 static void end_handle(struct nono_fs *fs, struct fshandle *h)
 {
         pthread_mutex_lock(&fs->lock);
@@ -91,34 +91,30 @@ static void end_handle(struct nono_fs *fs, struct fshandle *h)
         if (h->next)
                 h->next->prev = h->prev;
         pthread_mutex_unlock(&fs->lock);
-        {
-                uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
-                uint32_t evf = 0;
-                bool read = rd, changed = wr;
-                if (h->pt) { /* the kernel read and wrote the file itself: what can be told without counting
-                              */
-                        struct stat st;
-                        evf = NONO_EVF_UNCOUNTED;
-                        read = (h->oflags & O_ACCMODE) != O_WRONLY;
-                        changed = wants_write((int)h->oflags) &&
-                                  (fstat(h->fd, &st) < 0 || stamp_of(&st) != h->pt_stamp);
-                        if (changed)
-                                evf |= NONO_EVF_DATA_CHANGED;
-                        pt_release(fs, h->ino, true);
-                } else if (S_ISREG(h->ino->type)) {
-                        pt_release(fs, h->ino, false);
-                }
-                if (fs->rec) {
-                        rec_event_as(fs, h->pid, h->uid,
-                                     (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN,
-                                     h->path ? h->path : "?", 0, evf, h->oflags, rd, wr);
-                }
-                if (read)
-                        atomic_fetch_add(&fs->files_read, 1);
+        uint64_t rd = atomic_load(&h->bytes_read), wr = atomic_load(&h->bytes_written);
+        uint32_t evf = 0;
+        bool read = rd, changed = wr;
+        if (h->pt) { /* the kernel read and wrote the file itself: what can be told without counting */
+                struct stat st;
+                evf = NONO_EVF_UNCOUNTED;
+                read = (h->oflags & O_ACCMODE) != O_WRONLY;
+                changed =
+                    wants_write((int)h->oflags) && (fstat(h->fd, &st) < 0 || stamp_of(&st) != h->pt_stamp);
                 if (changed)
-                        atomic_fetch_add(&fs->files_changed, 1);
-                close(h->fd);
+                        evf |= NONO_EVF_DATA_CHANGED;
+                pt_release(fs, h->ino, true);
+        } else if (S_ISREG(h->ino->type)) {
+                pt_release(fs, h->ino, false);
         }
+        if (fs->rec) {
+                rec_event_as(fs, h->pid, h->uid, (h->oflags & O_CREAT) ? NONO_OP_CREATE : NONO_OP_OPEN,
+                             h->path ? h->path : "?", 0, evf, h->oflags, rd, wr);
+        }
+        if (read)
+                atomic_fetch_add(&fs->files_read, 1);
+        if (changed)
+                atomic_fetch_add(&fs->files_changed, 1);
+        close(h->fd);
         fsino_forget(fs, h->ino, 1);
         free(h->path);
         free(h);
@@ -481,8 +477,7 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
  * offset), and the listing is recorded when fs/ reads it from the start (offset 0). A listing the kernel
  * serves from its cache, unchanged since fs/ last read it, is not recorded again: the audit says that the
  * agent listed the directory, not how often, as for a stat served from the cache. The kernel drops the cached
- * listing when the directory changes through the mount; a change made behind the mount while the agent runs
- * is not seen in a cached listing (as before: the listing was cached across opens then too).
+ * listing when the directory changes, through the mount or behind it (watch.c, fs-internal.h "FRESHNESS").
  */
 static void dirstream_close(struct nono_fs *fs, struct dirstream *d)
 {

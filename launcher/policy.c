@@ -174,7 +174,7 @@ static const char *canon_lookup(struct canon_cache *c, const char *pre, char rea
                 return e->real ? strcpy(real, e->real) : NULL;
         if (pre[0] != '/' || len >= PATH_MAX)
                 return canon_slow(c, pre, real);
-        /* the deepest remembered ancestor ("/" to start with) */
+        /* the deepest remembered ancestor, or "/" */
         for (size_t k = len; k > 0; k--) {
                 if (pre[k] != '/')
                         continue;
@@ -183,15 +183,12 @@ static const char *canon_lookup(struct canon_cache *c, const char *pre, char rea
                         break;
                 }
         }
-        if (!e) {
-                if (!canon_find(c, "/", 1))
-                        canon_remember(c, "/", "/");
+        if (!e)
                 strcpy(real, "/");
-        } else if (!e->real) {
+        else if (!e->real)
                 return NULL; /* below an absent directory */
-        } else {
+        else
                 strcpy(real, e->real);
-        }
         char cur[PATH_MAX];
         memcpy(cur, pre, len + 1);
         while (at < len) {
