@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -82,8 +83,29 @@ bool fs_env_flag(const char *name, bool dflt)
         return false;
 }
 
+/* libfuse's messages go to stderr, but one: a worker that finds the connection aborted (ECONNABORTED) when
+ * the kernel ends it - the sandbox's mount namespace going away at the end of a session - prints "splice from
+ * device: Software caused connection abort", which is the normal end of the session (libfuse stays silent
+ * for ENODEV, the other way the kernel says it). Seen once on nono's stderr at the end of a `nono run` as uid
+ * 65534 in the e2e tests. */
+static void fs_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+        char msg[512];
+        (void)level;
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        if (!strstr(msg, strerror(ECONNABORTED)))
+                fputs(msg, stderr);
+}
+
+static void fs_log_once(void)
+{
+        fuse_set_log_func(fs_log);
+}
+
 int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
 {
+        static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+        pthread_once(&log_once, fs_log_once);
         /* libfuse answers a READ it cannot splice by copying into a buffer it mallocs for that request (1 MiB
          * for the reads of a cold sequential file); above glibc's mmap threshold each is a fresh mmap whose
          * 256 pages fault in and are zeroed, then munmap'ed: half again the daemon's CPU per cold read.
