@@ -331,6 +331,7 @@ static bool wants_proxy(const struct nono_policy *p)
 static int ctx_prepare(void *userdata, const struct nono_policy *p, char **state)
 {
         struct run_ctx *c = userdata;
+        nono_store_tune_process(); /* before the sandbox's clone: see store.h */
 #ifdef NONO_HAVE_FS
         char err[512];
         int r = nono_run_fs_open(p, state, &c->fs, err, sizeof(err));

@@ -59,6 +59,11 @@ int nono_store_home(char *buf, size_t len);
 /* Opens (creating with 0700 dirs / 0600 files when missing) the store under home (NULL: nono_store_home()).
  * Refuses a store with an unknown or newer schema, a corrupt file, wrong ownership or permissions. */
 int nono_store_open(const char *home, unsigned flags, nono_store **out);
+
+/* The process-wide malloc tuning the first writable open applies (writer.c, "Memory"). mallopt consolidates
+ * the whole heap, writing to every free chunk: a process that forks after its heap grew and opens the store
+ * afterwards (nono run) calls this before the fork, or each of those pages is copied on write. Idempotent. */
+void nono_store_tune_process(void);
 void nono_store_close(nono_store *s);
 
 /* Waits until everything this process queued so far is durable (committed only, while deferred). */

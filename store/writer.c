@@ -275,12 +275,18 @@ static void *writer_main(void *arg)
         return NULL;
 }
 
-int writer_start(nono_store *s)
+void nono_store_tune_process(void)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
-        pthread_rwlockattr_t a;
 
         pthread_once(&once, tune_malloc);
+}
+
+int writer_start(nono_store *s)
+{
+        pthread_rwlockattr_t a;
+
+        nono_store_tune_process();
         /* Writer-preferring, so a steady stream of readers cannot starve a map resize. */
         pthread_rwlockattr_init(&a);
         pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
