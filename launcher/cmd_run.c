@@ -331,7 +331,9 @@ static bool wants_proxy(const struct nono_policy *p)
 static int ctx_prepare(void *userdata, const struct nono_policy *p, char **state)
 {
         struct run_ctx *c = userdata;
+#ifdef NONO_HAVE_STORE
         nono_store_tune_process(); /* before the sandbox's clone: see store.h */
+#endif
 #ifdef NONO_HAVE_FS
         char err[512];
         int r = nono_run_fs_open(p, state, &c->fs, err, sizeof(err));

@@ -64,6 +64,7 @@ int nono_store_open(const char *home, unsigned flags, nono_store **out);
  * the whole heap, writing to every free chunk: a process that forks after its heap grew and opens the store
  * afterwards (nono run) calls this before the fork, or each of those pages is copied on write. Idempotent. */
 void nono_store_tune_process(void);
+
 void nono_store_close(nono_store *s);
 
 /* Waits until everything this process queued so far is durable (committed only, while deferred). */
