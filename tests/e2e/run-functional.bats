@@ -158,6 +158,21 @@ assert '$NONO_HOME' in d['state_masked']
         [ "$(tail -n1 "$O/single")" = more ]
 }
 
+# A blocking flock on a granted file, while another process holds the lock, is a request fs/ answers only
+# when the holder's unlock (another request) has been served: a root served by one thread deadlocks here.
+@test "run: a blocking flock on a granted file waits for the holder's unlock" {
+        [ "$(uname -m)" = x86_64 ] || skip "waits for syscall 73 (flock) in /proc/PID/syscall: x86_64 numbering"
+        echo data >"$O/lockfile"
+        # the contender is known to sit in flock() before the holder unlocks: no timing involved
+        run timeout 60 "$NONO" run --allow "$O/lockfile" -- sh -c '
+                exec 9<"$1"; flock 9
+                flock "$1" echo contender-got-it & c=$!
+                while [ "$(cut -d" " -f1 /proc/$c/syscall 2>/dev/null)" != 73 ]; do :; done
+                flock -u 9; wait $c; echo done' sh "$O/lockfile"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *contender-got-it*done* ]]
+}
+
 @test "run: /tmp is private and empty" {
         touch /tmp/nono-e2e-host-marker-$$
         run "$NONO" run -- sh -c "ls -A /tmp; echo hi > /tmp/x; cat /tmp/x"
