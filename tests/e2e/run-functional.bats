@@ -164,7 +164,7 @@ assert '$NONO_HOME' in d['state_masked']
         [ "$(uname -m)" = x86_64 ] || skip "waits for syscall 73 (flock) in /proc/PID/syscall: x86_64 numbering"
         echo data >"$O/lockfile"
         # the contender is known to sit in flock() before the holder unlocks: no timing involved
-        run timeout 60 "$NONO" run --allow "$O/lockfile" -- sh -c '
+        run timeout -k 5 60 "$NONO" run --allow "$O/lockfile" -- sh -c '
                 exec 9<"$1"; flock 9
                 flock "$1" echo contender-got-it & c=$!
                 while [ "$(cut -d" " -f1 /proc/$c/syscall 2>/dev/null)" != 73 ]; do :; done
