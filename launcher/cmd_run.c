@@ -390,9 +390,16 @@ static int session_begin(struct run_ctx *c)
 #ifdef NONO_HAVE_FS
         roots = nono_run_fs_roots(c->fs);
 #endif
-        r = nono_run_session_begin(&c->rs, p, c->argv, roots, err, sizeof(err));
+        /* the policy as JSON: in the session record and again in its start event */
+        char *pj = nono_policy_to_json(p);
+        if (!pj) {
+                nono_err("out of memory");
+                return -ENOMEM;
+        }
+        r = nono_run_session_begin(&c->rs, p, pj, c->argv, roots, err, sizeof(err));
         nono_trace("started: session record durable");
         if (r < 0) {
+                free(pj);
                 nono_err("%s", err);
                 return r;
         }
@@ -400,7 +407,6 @@ static int session_begin(struct run_ctx *c)
         c->proxy_audit.store = c->rs.st;
         snprintf(c->proxy_audit.session, sizeof(c->proxy_audit.session), "%s", c->rs.s.id);
         /* queued first: whatever the roots and the supervisor record follows it in the chain */
-        char *pj = nono_policy_to_json(p);
         r = nono_audit_session_start_flags(c->rs.st, c->rs.s.id, c->argv, pj, -1, NONO_ASYNC);
         free(pj);
         if (r < 0) {

@@ -21,8 +21,8 @@ static int64_t now_ns(void)
         return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, char **argv,
-                           char **roots, char *err, size_t errlen)
+int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, const char *policy_json,
+                           char **argv, char **roots, char *err, size_t errlen)
 {
         char *empty[] = {NULL};
         int r;
@@ -37,13 +37,12 @@ int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy
         rs->s.state = NONO_SESSION_RUNNING;
         rs->s.argv = argv;
         rs->s.cwd = p->workdir;
-        rs->s.policy_json = nono_policy_to_json(p);
+        rs->s.policy_json = (char *)policy_json;
         rs->s.roots = roots ? roots : empty;
         rs->s.rollback = p->rollback;
         rs->s.start_ns = now_ns();
         rs->s.pid = getpid();
         r = nono_session_create(rs->st, &rs->s);
-        free(rs->s.policy_json);
         rs->s.policy_json = NULL;
         rs->s.argv = NULL;
         rs->s.cwd = NULL;

@@ -20,9 +20,10 @@ struct nono_run_session {
         bool have_key;
 };
 
-/* Opens the store and creates the session (state running), durably. roots: NULL-terminated root paths. */
-int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, char **argv,
-                           char **roots, char *err, size_t errlen);
+/* Opens the store and creates the session (state running), durably. roots: NULL-terminated root paths.
+ * policy_json: nono_policy_to_json(p), which the caller also puts in the start event (made once). */
+int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, const char *policy_json,
+                           char **argv, char **roots, char *err, size_t errlen);
 /* Ends the deferral and waits until everything written so far is durable. */
 int nono_run_session_durable(struct nono_run_session *rs);
 /* The agent is gone: defers durability again, so that the roots' last events, the end event and the seal
