@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "harness.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,16 +42,38 @@ void tr(char **trace, const char *fmt, ...)
         *trace = n;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+/* Depth-first, making each directory readable and writable for its owner before it is listed: the tests
+ * leave directories with modes like 0500 or 0000 (the fuzz, as uid 65534), which nftw() cannot descend into,
+ * so their temporary trees stayed behind in /tmp. Never follows a symlink. */
+static void rm_at(int dfd, const char *name)
 {
-        if (flag == FTW_DP || flag == FTW_D)
-                chmod(p, 0700);
-        return remove(p) < 0 ? 0 : 0;
+        struct stat st;
+
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return;
+        if (!S_ISDIR(st.st_mode)) {
+                unlinkat(dfd, name, 0);
+                return;
+        }
+        fchmodat(dfd, name, 0700, 0);
+        for (int pass = 0; pass < 3 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno == ENOTEMPTY; pass++) {
+                int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                DIR *d = fd < 0 ? NULL : fdopendir(fd);
+                if (!d) {
+                        if (fd >= 0)
+                                close(fd);
+                        return;
+                }
+                for (struct dirent *e; (e = readdir(d));)
+                        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                                rm_at(dirfd(d), e->d_name);
+                closedir(d);
+        }
 }
 
 void rm_rf(const char *path)
 {
-        nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+        rm_at(AT_FDCWD, path);
 }
 
 int mnt_serve(struct mnt *m, const struct nono_fs_config *cfg)
