@@ -241,6 +241,9 @@ void evict_throttle(struct nono_fs *fs, struct fsino *dir)
                 end.tv_sec += end.tv_nsec / 1000000000L;
                 end.tv_nsec %= 1000000000L;
                 fs->ev_waiters++;
+                pthread_mutex_unlock(&fs->lock);
+                loop_may_block(fs); /* the FORGETs it waits for are requests */
+                pthread_mutex_lock(&fs->lock);
                 while (fs->ev_running && fs->fd_count >= share(fs->ev_ceiling) &&
                        (fs->ev_cur != id || fs->fd_count >= share(fs->ev_hard)))
                         if (pthread_cond_timedwait(&fs->ev_room, &fs->lock, &end) == ETIMEDOUT)

@@ -101,10 +101,15 @@ struct nono_fs {
         struct fuse_session *se;
         _Atomic bool pt_on;              /* passthrough.c: opens may be passed through */
         _Atomic uint64_t pt_init_unique; /* the INIT request whose reply gets the passthrough bit */
-        pthread_t loop_thread;
         bool started, stopped;
         int done_fd; /* eventfd: readable once the loop has ended */
-        int loop_result;
+        /* loop.c, under loop_lock: workers, those waiting for a request, the cap, requests taken, and
+         * every worker started (joined by loop_join) */
+        pthread_mutex_t loop_lock;
+        unsigned loop_threads, loop_idle, loop_cap;
+        uint64_t loop_taken;
+        pthread_t *loop_tids;
+        size_t loop_n_tids, loop_tids_cap;
         char *mountpoint;
         bool is_root_daemon; /* euid 0 in the initial user namespace: chown created objects to the caller */
         double timeout;
@@ -209,6 +214,16 @@ void watch_stop(struct nono_fs *fs);
 void watch_add(struct nono_fs *fs, struct fsino *i);           /* a directory that just got its fd */
 void watch_forget_locked(struct nono_fs *fs, struct fsino *i); /* before i's fd is closed */
 void watch_own(struct nono_fs *fs, const struct fsino *dir, const char *name); /* before fs/ changes a name */
+
+/* ---- the workers (loop.c) ------------------------------------------------------------------------- */
+
+/* Starts the session's first worker; done_fd is written once the kernel ended the session. */
+int loop_start(struct nono_fs *fs);
+/* After done_fd: joins every worker. */
+void loop_join(struct nono_fs *fs);
+/* Called by a request's handler before it waits for what only another request can bring (another
+ * process's unlock, FORGETs): makes sure a worker is left reading the session's requests. */
+void loop_may_block(struct nono_fs *fs);
 
 int evict_start(struct nono_fs *fs);
 void evict_stop(struct nono_fs *fs);

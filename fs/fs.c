@@ -5,7 +5,7 @@
  * The fast path follows passthrough_hp: (optional) writeback cache, splice in both directions (requests are
  * received by splice only without passthrough: op_init), readdirplus, long entry/attr timeouts (fs/ is the
  * only writer of the tree while the agent runs; where nono itself changes the tree it does so outside the
- * served names), a multithreaded loop with one /dev/fuse clone per worker, and writes as large as splice
+ * served names), worker threads started as requests need them (loop.c), and writes as large as splice
  * allows (max_write below).
  */
 #include <fcntl.h>
@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -28,7 +27,6 @@
 #include "fs/ops.h"
 
 #define DEFAULT_TIMEOUT 86400.0
-#define DEFAULT_THREADS 8
 
 static bool in_initial_userns(void)
 {
@@ -125,6 +123,7 @@ int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
         fs->watch_fd = -1;
         pthread_mutex_init(&fs->watch_lock, NULL);
         pthread_mutex_init(&fs->lock, NULL);
+        pthread_mutex_init(&fs->loop_lock, NULL);
         fsino_table_init(fs);
         r = copy_config(fs, cfg);
         if (r < 0)
@@ -321,29 +320,6 @@ int nono_fs_mount_options(nono_fs *fs, int fuse_fd, bool root_is_file, char *buf
         return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static void *loop_main(void *arg)
-{
-        nono_fs *fs = arg;
-        struct fuse_loop_config *c = fuse_loop_cfg_create();
-
-        /* and its workers, which take the name of the thread that starts them */
-        prctl(PR_SET_NAME, "nono-fs");
-
-        if (!c) {
-                fs->loop_result = -ENOMEM;
-        } else {
-                fuse_loop_cfg_set_clone_fd(c, 1);
-                fuse_loop_cfg_set_max_threads(c, fs->cfg.threads ? fs->cfg.threads : DEFAULT_THREADS);
-                fuse_loop_cfg_set_idle_threads(c, 4);
-                fs->loop_result = fuse_session_loop_mt(fs->se, c);
-                fuse_loop_cfg_destroy(c);
-        }
-        uint64_t one = 1;
-        if (write(fs->done_fd, &one, sizeof(one)) < 0)
-                fs->loop_result = fs->loop_result ? fs->loop_result : -errno;
-        return NULL;
-}
-
 /*
  * Every inode the kernel remembers holds one O_PATH fd here (the passthrough_hp design), so a tree of 100,000
  * stat'd files needs 100,000 fds: raise the soft limit to the hard one, and as root the hard one to the
@@ -383,11 +359,11 @@ int nono_fs_start(nono_fs *fs)
         if (e < 0)
                 return e;
         watch_start(fs); /* changes behind the mount (watch.c); nono works without it */
-        e = pthread_create(&fs->loop_thread, NULL, loop_main, fs);
-        if (e) {
+        e = loop_start(fs);
+        if (e < 0) {
                 watch_stop(fs);
                 evict_stop(fs);
-                return -e;
+                return e;
         }
         fs->started = true;
         return 0;
@@ -437,7 +413,7 @@ static int stop(nono_fs *fs, bool queued)
                         fuse_session_exit(fs->se);
                         r = -EBUSY;
                 } else {
-                        pthread_join(fs->loop_thread, NULL);
+                        loop_join(fs);
                         fs->started = false;
                 }
         }
@@ -493,6 +469,8 @@ void nono_fs_free(nono_fs *fs)
         free(fs->mountpoint);
         free(fs->own);
         free(fs->wmap);
+        free(fs->loop_tids);
+        pthread_mutex_destroy(&fs->loop_lock);
         pthread_mutex_destroy(&fs->watch_lock);
         pthread_mutex_destroy(&fs->lock);
         free(fs);

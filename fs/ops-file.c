@@ -457,6 +457,9 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, stru
 static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
         struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        /* may wait for another process's unlock: a request this worker cannot read meanwhile */
+        if ((op & (LOCK_SH | LOCK_EX)) && !(op & LOCK_NB))
+                loop_may_block(fuse_req_userdata(req));
         fuse_reply_err(req, flock(h->fd, op) < 0 ? errno : 0);
 }
 
