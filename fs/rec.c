@@ -6,7 +6,7 @@
  * when it holds 512 events or 100 ms after its first event, with NONO_ASYNC so the store's writer thread
  * group-commits it. One flusher serves every recording nono_fs of the process (nono run serves each granted
  * root with one): it is idle but for that timer, and a thread costs a few hundred microseconds of CPU to
- * start and end in a small VM, on the way to the agent's start. rec_flush() (nono_fs_stop, SIGTERM paths)
+ * start and end in a small VM, on the way to the agent's start. It starts with the first event. rec_flush() (nono_fs_stop, SIGTERM paths)
  * drains the batch and waits until it is durable.
  * What is not guaranteed: events of the last ~100 ms before a SIGKILL of nono itself (the pre-images, which
  * restore depends on, are written synchronously by cow.c and are not affected).
@@ -156,28 +156,24 @@ int rec_new(struct nono_fs *fs)
         pthread_mutex_init(&r->lock, NULL);
         pthread_mutex_init(&r->store_lock, NULL);
         r->fs = fs;
-        int e = 0;
-        pthread_mutex_lock(&fl_life);
+        /* the flusher starts with the first batch (push): a session whose roots see no event, as a
+         * short command's, never starts it */
         pthread_mutex_lock(&fl_lock);
-        if (!fl_running) {
-                fl_stop = false;
-                e = pthread_create(&fl_thread, NULL, flusher, NULL);
-                fl_running = e == 0;
-        }
-        if (!e) {
-                r->next = fl_list;
-                fl_list = r;
-        }
+        r->next = fl_list;
+        fl_list = r;
         pthread_mutex_unlock(&fl_lock);
-        pthread_mutex_unlock(&fl_life);
-        if (e) {
-                pthread_mutex_destroy(&r->lock);
-                pthread_mutex_destroy(&r->store_lock);
-                free(r);
-                return -e;
-        }
         fs->rec = r;
         return 0;
+}
+
+/* Under fl_life and fl_lock. When the thread cannot be started, batches still reach the store: when one
+ * fills up (the next push tries again) and at rec_close. */
+static void flusher_start_locked(void)
+{
+        if (fl_running || !fl_list)
+                return;
+        fl_stop = false;
+        fl_running = pthread_create(&fl_thread, NULL, flusher, NULL) == 0;
 }
 
 /* Takes r out of the flusher's list (waiting for a drain of r in progress, and keeping the flusher from
@@ -314,9 +310,12 @@ static void push(struct nono_fs *fs, uint32_t pid, uint32_t uid, uint16_t op, co
         pthread_mutex_unlock(&r->lock);
         atomic_fetch_add(&fs->events, 1);
         if (wake) { /* the flusher's next deadline changed */
+                pthread_mutex_lock(&fl_life);
                 pthread_mutex_lock(&fl_lock);
+                flusher_start_locked();
                 pthread_cond_signal(&fl_wake);
                 pthread_mutex_unlock(&fl_lock);
+                pthread_mutex_unlock(&fl_life);
         }
 }
 

@@ -4,7 +4,6 @@
  * wait, and report. The mechanisms live in sandbox*.c, landlock.c, seccomp.c and env.c; this file is the
  * order of the steps and the messages the user sees.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -445,11 +444,6 @@ static void *session_main(void *arg)
 static void *warm_main(void *arg)
 {
         struct run_ctx *c = arg;
-
-        /* glibc loads libgcc_s (dlopen) the first time a thread is cancelled, to unwind it; libfuse cancels
-         * its idle workers when a root stops, so that was half a millisecond on the way to the session's end
-         * (and the loader's lock held meanwhile). Loaded here, beside the agent, it is only found again. */
-        (void)dlopen("libgcc_s.so.1", RTLD_NOW);
 
         if (sodium_init() < 0) {
                 /* said on stderr; the seal fails and says so */
