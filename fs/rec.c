@@ -6,8 +6,8 @@
  * when it holds 512 events or 100 ms after its first event, with NONO_ASYNC so the store's writer thread
  * group-commits it. One flusher serves every recording nono_fs of the process (nono run serves each granted
  * root with one): it is idle but for that timer, and a thread costs a few hundred microseconds of CPU to
- * start and end in a small VM, on the way to the agent's start. It starts with the first event. rec_flush() (nono_fs_stop, SIGTERM paths)
- * drains the batch and waits until it is durable.
+ * start and end in a small VM, on the way to the agent's start. It starts with the first event. rec_flush()
+ * (nono_fs_stop, SIGTERM paths) drains the batch and waits until it is durable.
  * What is not guaranteed: events of the last ~100 ms before a SIGKILL of nono itself (the pre-images, which
  * restore depends on, are written synchronously by cow.c and are not affected).
  */
