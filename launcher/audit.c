@@ -81,19 +81,6 @@ static int event_stamp(struct nono_event *ev, cJSON *detail)
         return 0;
 }
 
-/* Appends one event built here and waits until it is durable. */
-static int append_json_flags(nono_store *st, const char *session, struct nono_event *ev, cJSON *detail,
-                             unsigned flags)
-{
-        int r = event_stamp(ev, detail);
-
-        if (r == 0)
-                r = nono_events_append(st, session, ev, 1, flags);
-        free((char *)ev->detail);
-        ev->detail = NULL;
-        return r;
-}
-
 int nono_audit_session_start(nono_store *st, const char *session, char *const *argv, const char *policy_json,
                              int landlock_abi)
 {
@@ -104,7 +91,7 @@ int nono_audit_session_start_flags(nono_store *st, const char *session, char *co
                                    const char *policy_json, int landlock_abi, unsigned flags)
 {
         struct utsname u;
-        cJSON *d = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(d, "argv"), *pol;
+        cJSON *d = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(d, "argv");
         int r;
 
         if (!d || !a) {
@@ -113,23 +100,44 @@ int nono_audit_session_start_flags(nono_store *st, const char *session, char *co
         }
         for (size_t i = 0; argv && argv[i]; i++)
                 cJSON_AddItemToArray(a, cJSON_CreateString(argv[i]));
-        pol = policy_json ? cJSON_Parse(policy_json) : NULL;
-        if (pol)
-                cJSON_AddItemToObject(d, "policy", pol);
-        else if (policy_json)
+        /* The policy goes in as the JSON text it is (nono_policy_to_json's, an object): parsing it into
+         * this tree to print it again cost the session thread a 9 KiB parse and print on the way to the
+         * agent's start. Anything else is kept as a string. */
+        bool splice = policy_json && policy_json[0] == '{';
+        if (policy_json && !splice)
                 cJSON_AddStringToObject(d, "policy", policy_json);
-        cJSON_AddNumberToObject(d, "landlock_abi", landlock_abi < 0 ? query_landlock_abi() : landlock_abi);
+        cJSON *tail = cJSON_CreateObject();
+        if (!tail) {
+                cJSON_Delete(d);
+                return -ENOMEM;
+        }
+        cJSON_AddNumberToObject(tail, "landlock_abi", landlock_abi < 0 ? query_landlock_abi() : landlock_abi);
         if (uname(&u) == 0)
-                cJSON_AddStringToObject(d, "kernel", u.release);
-        cJSON_AddStringToObject(d, "nono", NONO_VERSION);
+                cJSON_AddStringToObject(tail, "kernel", u.release);
+        cJSON_AddStringToObject(tail, "nono", NONO_VERSION);
+        /* {"argv":[...],"policy":POLICY,"landlock_abi":N,...}: the bytes cJSON printed before for one tree */
+        char *head = cJSON_PrintUnformatted(d), *rest = cJSON_PrintUnformatted(tail), *json = NULL;
+        cJSON_Delete(d);
+        cJSON_Delete(tail);
+        if (head && rest &&
+            asprintf(&json, "%.*s%s%s,%s", (int)strlen(head) - 1, head, splice ? ",\"policy\":" : "",
+                     splice ? policy_json : "", rest + 1) < 0)
+                json = NULL;
+        free(head);
+        free(rest);
+        if (!json)
+                return -ENOMEM;
 
         struct nono_event ev = {
             .type = NONO_EV_SESSION,
             .op = NONO_OP_START,
             .path = argv && argv[0] ? argv[0] : NULL,
         };
-        r = append_json_flags(st, session, &ev, d, flags);
-        cJSON_Delete(d);
+        r = event_stamp(&ev, NULL);
+        ev.detail = json;
+        if (r == 0)
+                r = nono_events_append(st, session, &ev, 1, flags);
+        free(json);
         return r;
 }
 
