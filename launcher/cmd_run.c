@@ -299,16 +299,20 @@ struct run_ctx {
 #ifdef NONO_HAVE_STORE
         struct nono_run_session rs;
         nono_supervisor *sup;
-        /* the session thread: store, session record, start event, then serving the roots */
+        /* the session thread: store, session record, start event, serving the roots; then the exec audit
+         * (the supervisor's loop) and the seal's warm-up. Under mu: session_done (session_result is set),
+         * sup_ready (sup was handed over), warm_go (the agent's exec was answered), ending. */
         const struct nono_policy *p;
         char **argv;
         pid_t init;
         pthread_t thread;
-        bool thread_on;
+        bool thread_on, mu_init;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        bool session_done, sup_ready, warm_go, ending;
         int session_result;
-        /* the warm-up thread: OpenSSL's tables and the seal key, while the policy is resolved */
-        pthread_t warm;
-        bool warm_on, warm_have_key;
+        /* the seal's key, read by the session thread beside the agent (warm_up) */
+        bool warm_done, warm_have_key;
         unsigned exec_asked; /* ctx_exec_ready calls */
         struct nono_audit_key warm_key;
 #endif
@@ -318,7 +322,7 @@ struct run_ctx {
 
 #ifdef NONO_HAVE_STORE
 static int ctx_ready(void *userdata);
-static void warm_join(struct run_ctx *c);
+static void session_join(struct run_ctx *c);
 #endif
 
 /* The proxy is needed when domains are allowed and the network is not simply shared (--allow-net). */
@@ -422,71 +426,97 @@ static int session_begin(struct run_ctx *c)
         return 0;
 }
 
+/* The audit key is read and libsodium made ready (the store's writer usually loaded it already, for the
+ * chain of the first event) off the path of the seal at the end: on the session thread, once the agent's
+ * exec has been answered (while the sandbox is being built, init and the session work keep both CPUs of a
+ * small machine busy, and this work is not on that path; it runs beside the agent and the sandbox's
+ * teardown instead). A failure to load the key is reported by the seal, which then tries again. */
+static void warm_up(void *arg)
+{
+        struct run_ctx *c = arg;
+
+        if (c->warm_done)
+                return;
+        c->warm_done = true;
+        if (sodium_init() < 0) {
+                /* said on stderr; the seal fails and says so */
+        }
+        c->warm_have_key = nono_audit_key_load(NULL, true, &c->warm_key) == 0;
+}
+
 /* Runs while init builds the sandbox: the two overlap, and the agent's exec waits for it (ctx_ready).
- * On failure it kills init, which may be waiting on a root that will never be served. */
+ * On failure it kills init, which may be waiting on a root that will never be served. Then, rather than
+ * ending (and another thread being started for each), it runs the exec audit on the listener the agent
+ * hands over (ctx_seccomp), and the seal's warm-up after the agent's first exec was answered; without a
+ * listener, the warm-up once the exec is allowed. Joined by the session's end (session_join). */
 static void *session_main(void *arg)
 {
         struct run_ctx *c = arg;
 
         prctl(PR_SET_NAME, "nono-session");
-        c->session_result = session_begin(c);
-        if (c->session_result < 0)
-                kill(c->init, SIGKILL); /* not reaped before the join: the pid cannot be reused */
+        int r = session_begin(c);
+        if (r < 0)
+                kill(c->init, SIGKILL); /* not reaped before session_done: the pid cannot be reused */
+        pthread_mutex_lock(&c->mu);
+        c->session_result = r;
+        c->session_done = true;
+        pthread_cond_broadcast(&c->cv);
+        while (r == 0 && !c->sup_ready && !c->warm_go && !c->ending)
+                pthread_cond_wait(&c->cv, &c->mu);
+        bool sup = r == 0 && c->sup_ready, warm = r == 0 && !c->ending;
+        pthread_mutex_unlock(&c->mu);
+        if (sup)
+                nono_supervisor_run(c->sup, warm_up, c); /* until nono_supervisor_stop_request */
+        else if (warm)
+                warm_up(c);
         return NULL;
 }
 
-/* The audit key is read and libsodium made ready (the store's writer usually loaded it already, for the
- * chain of the first event) off the path of the seal at the end. Started once the agent may exec
- * (ctx_exec_ready): while the sandbox is being built, init, the network helper and the session thread
- * already keep both CPUs of a small machine busy, and this work is not on that path; it runs beside the
- * agent and the sandbox's teardown instead. Joined before the seal. A failure to load the key is reported
- * by the seal, which then tries again. */
-static void *warm_main(void *arg)
+/* Ends the session thread (main thread only): the supervisor's loop was told to stop (or never ran). */
+static void session_join(struct run_ctx *c)
 {
-        struct run_ctx *c = arg;
-
-        if (sodium_init() < 0) {
-                /* said on stderr; the seal fails and says so */
-        }
-        c->warm_have_key = nono_audit_key_load(NULL, true, &c->warm_key) == 0;
-        return NULL;
+        if (!c->thread_on)
+                return;
+        pthread_mutex_lock(&c->mu);
+        c->ending = true;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        pthread_join(c->thread, NULL);
+        c->thread_on = false;
 }
 
-static void warm_start(struct run_ctx *c)
-{
-        c->warm_on = pthread_create(&c->warm, NULL, warm_main, c) == 0;
-}
-
-static void warm_join(struct run_ctx *c)
-{
-        if (c->warm_on)
-                pthread_join(c->warm, NULL);
-        c->warm_on = false;
-}
-
-/* Waits for the session thread (main thread only); its result. */
+/* Waits for the session to be recorded and its roots served (main thread only); its result. */
 static int ctx_ready(void *userdata)
 {
         struct run_ctx *c = userdata;
 
-        if (c->thread_on) {
-                pthread_join(c->thread, NULL);
-                c->thread_on = false;
-                nono_trace("started: session joined");
-        }
+        if (!c->thread_on)
+                return c->session_result;
+        pthread_mutex_lock(&c->mu);
+        bool waited = !c->session_done;
+        while (!c->session_done)
+                pthread_cond_wait(&c->cv, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+        if (waited)
+                nono_trace("started: session ready");
         return c->session_result;
 }
 
 /* The agent's exec is allowed once the session is recorded. nono_run asks twice: for the agent's exec
- * request (the reply waits for the answer), then once the reply is sent. The warm-up starts at the second,
- * so that its CPU does not stand between the reply and the agent's wake-up on a busy machine. */
+ * request (the reply waits for the answer), then once the reply is sent. Without a listener, the warm-up
+ * starts at the second, so that its CPU does not stand between the reply and the agent's wake-up on a busy
+ * machine (with one, it starts once the exec's notification was answered). */
 static int ctx_exec_ready(void *userdata)
 {
         struct run_ctx *c = userdata;
         int r = ctx_ready(c);
 
-        if (r == 0 && c->exec_asked++ && !c->warm_on)
-                warm_start(c);
+        if (r == 0 && c->exec_asked++ == 1) { /* the session thread warms up, if it has no listener */
+                pthread_mutex_lock(&c->mu);
+                c->warm_go = true;
+                pthread_cond_broadcast(&c->cv);
+                pthread_mutex_unlock(&c->mu);
+        }
         return r;
 }
 #endif
@@ -502,6 +532,9 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
         c->argv = argv;
         c->init = init;
         c->session_result = -EINPROGRESS;
+        pthread_mutex_init(&c->mu, NULL);
+        pthread_cond_init(&c->cv, NULL);
+        c->mu_init = true;
         int e = pthread_create(&c->thread, NULL, session_main, c);
         if (e) {
                 nono_err("cannot start the session thread: %s", strerror(e));
@@ -530,6 +563,8 @@ static void ctx_finished(void *userdata, int status, bool ran)
          * commits them in one transaction with its end event and seal. */
         nono_proxy_free(c->proxy);
         c->proxy = NULL;
+        nono_supervisor_stop_request(c->sup); /* its loop, on the session thread, drains and returns */
+        session_join(c);
         int sup_r = nono_supervisor_stop_queued(c->sup);
         c->sup = NULL;
         nono_trace("fin: supervisor stopped");
@@ -549,7 +584,6 @@ static void ctx_finished(void *userdata, int status, bool ran)
         /* the roots' and the supervisor's last events are queued: the end commits them with its own */
         if (sup_r < 0)
                 nono_err("some exec/network events could not be stored: %s", nono_store_errmsg());
-        warm_join(c);
         c->rs.key = c->warm_key;
         c->rs.have_key = c->warm_have_key;
         nono_run_session_end(&c->rs, status, pre);
@@ -583,7 +617,13 @@ static int ctx_seccomp(void *userdata, const struct nono_chan_msg *m, int fd, st
         int r = ctx_ready(c) < 0 ? -ENOTCONN : 0;
 
         if (r == 0)
-                r = c->rs.st ? nono_supervisor_start(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
+                r = c->rs.st ? nono_supervisor_prepare(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
+        if (r == 0) { /* the session thread runs it */
+                pthread_mutex_lock(&c->mu);
+                c->sup_ready = true;
+                pthread_cond_broadcast(&c->cv);
+                pthread_mutex_unlock(&c->mu);
+        }
 
         (void)m;
         nono_trace("started: supervisor");
@@ -608,8 +648,14 @@ static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struc
 static void ctx_free(struct run_ctx *c)
 {
 #ifdef NONO_HAVE_STORE
-        warm_join(c);
-        ctx_ready(c);
+        nono_supervisor_stop_request(c->sup);
+        session_join(c);
+        nono_supervisor_stop_queued(c->sup); /* when the session did not reach its end */
+        c->sup = NULL;
+        if (c->mu_init) {
+                pthread_cond_destroy(&c->cv);
+                pthread_mutex_destroy(&c->mu);
+        }
         explicit_bzero(&c->warm_key, sizeof(c->warm_key));
 #endif
 #ifdef NONO_HAVE_FS

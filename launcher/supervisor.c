@@ -87,6 +87,9 @@ struct nono_supervisor {
         size_t n_batch;
         struct nono_supervisor_stats stats;
         char *argbuf; /* ARGV_MAX_BYTES scratch for argv strings */
+        /* nono_supervisor_run: called once, after the first notification was answered */
+        void (*after_first)(void *);
+        void *after_first_arg;
 };
 
 static inline void closep(int *fd)
@@ -766,6 +769,11 @@ static void *supervisor_main(void *arg)
                         memset(req, 0, sizeof(*req));
                         if (seccomp_notify_receive(sup->fd, req) == 0)
                                 handle(sup, req, resp);
+                        if (sup->after_first) { /* the target runs on meanwhile */
+                                void (*f)(void *) = sup->after_first;
+                                sup->after_first = NULL;
+                                f(sup->after_first_arg);
+                        }
                         continue;
                 }
                 if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
@@ -790,7 +798,7 @@ void nono_supervisor_warm(void)
 }
 
 static int sup_start(int notify_fd, nono_supervisor_sink sink, void *userdata, nono_store *st,
-                     const char *session, nono_supervisor **out)
+                     const char *session, bool thread, nono_supervisor **out)
 {
         nono_supervisor *sup;
         int r;
@@ -813,10 +821,12 @@ static int sup_start(int notify_fd, nono_supervisor_sink sink, void *userdata, n
                 r = sup->argbuf ? -errno : -ENOMEM;
                 goto fail;
         }
-        r = -pthread_create(&sup->thread, NULL, supervisor_main, sup);
-        if (r < 0)
-                goto fail;
-        sup->started = true;
+        if (thread) {
+                r = -pthread_create(&sup->thread, NULL, supervisor_main, sup);
+                if (r < 0)
+                        goto fail;
+                sup->started = true;
+        }
         *out = sup;
         return 0;
 fail:
@@ -832,14 +842,38 @@ int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *u
 {
         if (!sink)
                 return -EINVAL;
-        return sup_start(notify_fd, sink, userdata, NULL, NULL, out);
+        return sup_start(notify_fd, sink, userdata, NULL, NULL, true, out);
 }
 
 int nono_supervisor_start(int notify_fd, nono_store *st, const char *session, nono_supervisor **out)
 {
         if (!st || !session || strlen(session) > NONO_SESSION_ID_LEN)
                 return -EINVAL;
-        return sup_start(notify_fd, store_sink, NULL, st, session, out);
+        return sup_start(notify_fd, store_sink, NULL, st, session, true, out);
+}
+
+int nono_supervisor_prepare(int notify_fd, nono_store *st, const char *session, nono_supervisor **out)
+{
+        if (!st || !session || strlen(session) > NONO_SESSION_ID_LEN)
+                return -EINVAL;
+        return sup_start(notify_fd, store_sink, NULL, st, session, false, out);
+}
+
+void nono_supervisor_run(nono_supervisor *sup, void (*after_first)(void *), void *arg)
+{
+        prctl(PR_SET_NAME, "nono-exec-audit");
+        sup->after_first = after_first;
+        sup->after_first_arg = arg;
+        (void)supervisor_main(sup);
+}
+
+void nono_supervisor_stop_request(nono_supervisor *sup)
+{
+        uint64_t one = 1;
+
+        if (sup && write(sup->stop_fd, &one, sizeof(one)) < 0) {
+                /* an eventfd write only fails on overflow, which cannot happen here */
+        }
 }
 
 static int sup_stop(nono_supervisor *sup, bool sync)

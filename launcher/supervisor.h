@@ -84,6 +84,15 @@ int nono_supervisor_start(int notify_fd, nono_store *st, const char *session, no
 /* The same with events handed to sink instead of the store (tools and tests). */
 int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *userdata,
                                nono_supervisor **out);
+/* The same as nono_supervisor_start, but without a thread of its own: the caller's thread then runs it with
+ * nono_supervisor_run(), which returns after nono_supervisor_stop_request() (from another thread) once
+ * what was ready is answered, or when no process uses the filter any more; after_first (if not NULL) is
+ * called once, after the first notification was answered (work that should not delay it). The caller
+ * joins that thread before nono_supervisor_stop*(). `nono run` runs it on its session thread, which has
+ * nothing else to do by then: one thread less to start while the agent's first execve waits. */
+int nono_supervisor_prepare(int notify_fd, nono_store *st, const char *session, nono_supervisor **out);
+void nono_supervisor_run(nono_supervisor *sup, void (*after_first)(void *), void *arg);
+void nono_supervisor_stop_request(nono_supervisor *sup);
 
 /*
  * Stops the thread after it has answered every pending notification, closes the fd, and (store mode) waits
