@@ -310,6 +310,7 @@ struct run_ctx {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         bool session_done, sup_ready, warm_go, ending;
+        bool roots_pending; /* a root's fd came after the store was set: the session thread serves it */
         int session_result;
         /* the seal's key, read by the session thread beside the agent (warm_up) */
         bool warm_done, warm_have_key;
@@ -380,10 +381,14 @@ static int ctx_proxy(void *userdata, const struct nono_chan_msg *m, int fd, stru
 }
 
 #ifdef NONO_HAVE_STORE
-/* The durable session record, its start event queued, then the roots served with recording into it.
- * Only the record must be durable before the agent starts (a crash then leaves a listed session): the start
- * event commits behind it in the background like every later event, and the first durable write of the
- * session (a pre-image, the end) flushes it with everything before it. */
+/* The session record, its start event queued, the roots served with recording into it, then the record
+ * durable. Only the record must be durable before the agent starts (a crash then leaves a listed session,
+ * and the agent's exec waits for this function): the roots are set up and served while its flush is under
+ * way (nono_session_create_begin hands out the id once the record is in the writer's transaction, and
+ * everything the roots and the start event write commits after it). Until the agent's exec, the only
+ * requests the roots see are nono's own (the agent's chdir and Landlock's opens), and none changes
+ * anything. The start event commits in the background like every later event, and the first durable write
+ * of the session (a pre-image, the end) flushes it with everything before it. */
 static int session_begin(struct run_ctx *c)
 {
         const struct nono_policy *p = c->p;
@@ -400,7 +405,7 @@ static int session_begin(struct run_ctx *c)
                 return -ENOMEM;
         }
         r = nono_run_session_begin(&c->rs, p, pj, c->argv, roots, err, sizeof(err));
-        nono_trace("started: session record durable");
+        nono_trace("started: session id");
         if (r < 0) {
                 free(pj);
                 nono_err("%s", err);
@@ -411,19 +416,25 @@ static int session_begin(struct run_ctx *c)
         snprintf(c->proxy_audit.session, sizeof(c->proxy_audit.session), "%s", c->rs.s.id);
         /* queued first: whatever the roots and the supervisor record follows it in the chain */
         r = nono_audit_session_start_flags(c->rs.st, c->rs.s.id, c->argv, pj, -1, NONO_ASYNC);
-        free(pj);
-        if (r < 0) {
+        if (r < 0)
                 nono_err("cannot record the session start: %s", nono_store_errmsg());
-                return r;
-        }
 #ifdef NONO_HAVE_FS
-        if ((r = nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id)) < 0)
-                return r;
-        nono_trace("started: roots served");
+        if (r == 0 && (r = nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id)) == 0)
+                nono_trace("started: roots served");
 #endif
-        nono_supervisor_warm(); /* joined before the supervisor starts */
-        nono_trace("started: supervisor warm");
-        return 0;
+        if (r == 0) {
+                nono_supervisor_warm(); /* before the supervisor starts */
+                nono_trace("started: supervisor warm");
+        }
+        int d = nono_run_session_recorded(&c->rs, err, sizeof(err));
+        free(pj);
+        nono_trace("started: session record durable");
+        if (d < 0) {
+                nono_err("%s", err);
+                c->proxy_audit.store = NULL;
+                return d;
+        }
+        return r;
 }
 
 /* The audit key is read and libsodium made ready (the store's writer usually loaded it already, for the
@@ -461,10 +472,25 @@ static void *session_main(void *arg)
         c->session_result = r;
         c->session_done = true;
         pthread_cond_broadcast(&c->cv);
-        while (r == 0 && !c->sup_ready && !c->warm_go && !c->ending)
+        while (r == 0 && !c->sup_ready && !c->warm_go && !c->ending) {
+#ifdef NONO_HAVE_FS
+                if (c->roots_pending) { /* served here, so that init, waiting for the reply, goes on */
+                        c->roots_pending = false;
+                        pthread_mutex_unlock(&c->mu);
+                        nono_run_fs_serve_parked(c->fs);
+                        pthread_mutex_lock(&c->mu);
+                        continue;
+                }
+#endif
                 pthread_cond_wait(&c->cv, &c->mu);
+        }
         bool sup = r == 0 && c->sup_ready, warm = r == 0 && !c->ending;
         pthread_mutex_unlock(&c->mu);
+#ifdef NONO_HAVE_FS
+        nono_run_fs_defer(c->fs, false); /* from here on the main thread serves a late root itself */
+        if (warm)
+                nono_run_fs_serve_parked(c->fs);
+#endif
         if (sup)
                 nono_supervisor_run(c->sup, warm_up, c); /* until nono_supervisor_stop_request */
         else if (warm)
@@ -511,6 +537,10 @@ static int ctx_exec_ready(void *userdata)
         struct run_ctx *c = userdata;
         int r = ctx_ready(c);
 
+#ifdef NONO_HAVE_FS
+        if (r == 0 && nono_run_fs_failed(c->fs))
+                r = -EIO; /* said on stderr: a granted root is not served */
+#endif
         if (r == 0 && c->exec_asked++ == 1) { /* the session thread warms up, if it has no listener */
                 pthread_mutex_lock(&c->mu);
                 c->warm_go = true;
@@ -535,6 +565,9 @@ static int ctx_started(void *userdata, const struct nono_policy *p, char **argv,
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->cv, NULL);
         c->mu_init = true;
+#ifdef NONO_HAVE_FS
+        nono_run_fs_defer(c->fs, true); /* roots that come once the session is set: served by its thread */
+#endif
         int e = pthread_create(&c->thread, NULL, session_main, c);
         if (e) {
                 nono_err("cannot start the session thread: %s", strerror(e));
@@ -641,7 +674,17 @@ static int ctx_seccomp(void *userdata, const struct nono_chan_msg *m, int fd, st
 static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply)
 {
         struct run_ctx *c = userdata;
-        return nono_run_fs_chan(c->fs, m, fd, reply);
+        int r = nono_run_fs_chan(c->fs, m, fd, reply);
+#ifdef NONO_HAVE_STORE
+        if (r == 1) { /* parked: the session thread serves it (session_main) */
+                pthread_mutex_lock(&c->mu);
+                c->roots_pending = true;
+                pthread_cond_broadcast(&c->cv);
+                pthread_mutex_unlock(&c->mu);
+                r = 0;
+        }
+#endif
+        return r;
 }
 #endif
 

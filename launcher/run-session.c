@@ -24,7 +24,7 @@ static int64_t now_ns(void)
 int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, const char *policy_json,
                            char **argv, char **roots, char *err, size_t errlen)
 {
-        char *empty[] = {NULL};
+        static char *empty[] = {NULL}; /* read again if the writer retries (run-session.h) */
         int r;
 
         *rs = (struct nono_run_session){0};
@@ -42,13 +42,29 @@ int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy
         rs->s.rollback = p->rollback;
         rs->s.start_ns = now_ns();
         rs->s.pid = getpid();
-        r = nono_session_create(rs->st, &rs->s);
+        r = nono_session_create_begin(rs->st, &rs->s, &rs->pending);
+        if (r < 0) {
+                char e[256];
+                snprintf(e, sizeof(e), "%s", nono_store_errmsg());
+                (void)nono_run_session_recorded(rs, NULL, 0);
+                snprintf(err, errlen, "cannot record the session: %s", e);
+        }
+        return r;
+}
+
+int nono_run_session_recorded(struct nono_run_session *rs, char *err, size_t errlen)
+{
+        if (!rs->st)
+                return -ENOTCONN;
+        int r = nono_session_create_end(rs->st, rs->pending);
+        rs->pending = NULL;
         rs->s.policy_json = NULL;
         rs->s.argv = NULL;
         rs->s.cwd = NULL;
         rs->s.roots = NULL;
         if (r < 0) {
-                snprintf(err, errlen, "cannot record the session: %s", nono_store_errmsg());
+                if (err)
+                        snprintf(err, errlen, "cannot record the session: %s", nono_store_errmsg());
                 nono_store_close(rs->st);
                 rs->st = NULL;
         }

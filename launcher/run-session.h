@@ -16,14 +16,20 @@
 struct nono_run_session {
         nono_store *st;
         struct nono_session s;
-        struct nono_audit_key key; /* the seal key when the caller loaded it early (have_key) */
+        struct nono_session_pending *pending; /* between _begin and _recorded */
+        struct nono_audit_key key;            /* the seal key when the caller loaded it early (have_key) */
         bool have_key;
 };
 
-/* Opens the store and creates the session (state running), durably. roots: NULL-terminated root paths.
- * policy_json: nono_policy_to_json(p), which the caller also puts in the start event (made once). */
+/* Opens the store and creates the session (state running): returns once its id (rs->s.id) is assigned,
+ * while the record's flush may still be under way; what is written to the store from then on commits after
+ * it. nono_run_session_recorded() waits until it is durable. roots: NULL-terminated root paths.
+ * policy_json: nono_policy_to_json(p), which the caller also puts in the start event (made once); it,
+ * argv and roots must stay valid until _recorded. */
 int nono_run_session_begin(struct nono_run_session *rs, const struct nono_policy *p, const char *policy_json,
                            char **argv, char **roots, char *err, size_t errlen);
+/* Waits until the session record is durable (or failed: the store is then closed). */
+int nono_run_session_recorded(struct nono_run_session *rs, char *err, size_t errlen);
 /* Ends the deferral and waits until everything written so far is durable. */
 int nono_run_session_durable(struct nono_run_session *rs);
 /* The agent is gone: defers durability again, so that the roots' last events, the end event and the seal

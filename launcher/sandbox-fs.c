@@ -43,6 +43,8 @@ struct nono_run_fs {
         char *session;
         pthread_mutex_t lock; /* roots' fuse_fd/fs, st, session, ready: the session thread sets the store */
         bool ready;           /* set_store was called: parked roots start, new ones start at once */
+        bool defer;           /* nono_run_fs_defer: a root whose fd comes once ready is parked all the same */
+        bool failed;          /* a parked root could not be served (nono_run_fs_serve_parked) */
 };
 
 /* Rules of a root: deny patterns below it (relative), relative globs, and nono's state below it. */
@@ -229,10 +231,35 @@ int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, stru
         pthread_mutex_lock(&f->lock);
         rt->attached = true;
         rt->fuse_fd = fd;
-        r = f->ready ? root_serve(f, rt, m->index) : 0;
+        bool later = f->ready && f->defer;
+        r = f->ready && !f->defer ? root_serve(f, rt, m->index) : 0;
         pthread_mutex_unlock(&f->lock);
         reply->status = r;
-        return 0;
+        return later ? 1 : 0;
+}
+
+void nono_run_fs_serve_parked(struct nono_run_fs *f)
+{
+        pthread_mutex_lock(&f->lock);
+        for (size_t i = 0; f->ready && i < f->n; i++)
+                if (f->roots[i].fuse_fd >= 0 && root_serve(f, &f->roots[i], (unsigned)i) < 0)
+                        f->failed = true; /* root_serve said why */
+        pthread_mutex_unlock(&f->lock);
+}
+
+void nono_run_fs_defer(struct nono_run_fs *f, bool on)
+{
+        pthread_mutex_lock(&f->lock);
+        f->defer = on;
+        pthread_mutex_unlock(&f->lock);
+}
+
+bool nono_run_fs_failed(struct nono_run_fs *f)
+{
+        pthread_mutex_lock(&f->lock);
+        bool r = f->failed;
+        pthread_mutex_unlock(&f->lock);
+        return r;
 }
 
 struct stopper {

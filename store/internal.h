@@ -64,6 +64,7 @@ struct work {
         uint64_t ticket;
         int result;
         bool async;
+        bool ran; /* under s->mu: run() has returned in the current attempt (writer_wait_ran) */
         char msg[256];
         /* Async items that are part of a sync call (the chunks of a large object): their error goes here
          * rather than to nono_store_sync(). Written by the writer under s->mu; must outlive the item. */
@@ -158,6 +159,12 @@ void writer_stop(nono_store *s);
 /* Queues w. Sync: waits for its commit and returns w->result (message copied to this thread). Async: w must
  * be heap-allocated with w->destroy set; returns 0 once queued. */
 int writer_submit(nono_store *s, struct work *w, bool async);
+/* Queues a sync item and returns at once (0 or an error); then writer_wait_ran() returns once the item has
+ * run in a write transaction (its result so far: its output, such as a new session's id, is there) and
+ * writer_wait() once it is durable (its final result). The caller keeps w until writer_wait returned. */
+int writer_submit_nowait(nono_store *s, struct work *w);
+int writer_wait_ran(nono_store *s, struct work *w);
+int writer_wait(nono_store *s, struct work *w);
 /* For heap items with destroy set: async, or sync and then destroyed here. */
 int writer_submit_owned(nono_store *s, struct work *w, bool async);
 /* Waits until everything queued so far is committed, without consuming async errors. */

@@ -192,6 +192,7 @@ struct sess_work {
         struct work w;
         struct nono_session *sess; /* create: filled with the id; update: the source */
         const char *id;            /* delete */
+        bool assigned;             /* create: sess->id was handed out by an earlier attempt (keep it) */
 };
 
 static int create_run(nono_store *s, MDB_txn *txn, struct work *w)
@@ -218,7 +219,26 @@ static int create_run(nono_store *s, MDB_txn *txn, struct work *w)
                 }
         }
         ms &= (1ull << 48) - 1;
-        make_id(ms, ctr, sw->sess->id);
+        if (sw->assigned) {
+                /* A retry of the transaction (the map grew) after nono_session_create_begin handed the id
+                 * out: keep it, unless another process took it meanwhile; the generator stays ahead. */
+                uint64_t mine = 0;
+                uint32_t mctr = 0;
+                for (int i = 0; i < 10; i++)
+                        mine = mine << 5 | (uint64_t)(strchr(b32, sw->sess->id[i]) - b32);
+                for (int i = 10; i < 13; i++)
+                        mctr = mctr << 5 | (uint32_t)(strchr(b32, sw->sess->id[i]) - b32);
+                if (db_get(s, txn, s->db_sessions, sw->sess->id, SID_LEN, &v) == 0)
+                        return store_err(-EEXIST,
+                                         "the new session's id %s was taken by another nono "
+                                         "meanwhile: run the command again",
+                                         sw->sess->id);
+                if (mine > ms || (mine == ms && mctr > ctr))
+                        ms = mine, ctr = mctr;
+        } else {
+                make_id(ms, ctr, sw->sess->id);
+                sw->assigned = true;
+        }
         le64_put(gen, ms);
         le32_put(gen + 8, ctr);
         session_encode(&b, sw->sess);
@@ -233,10 +253,8 @@ static int create_run(nono_store *s, MDB_txn *txn, struct work *w)
         return r;
 }
 
-int nono_session_create(nono_store *st, struct nono_session *s)
+static void create_defaults(struct nono_session *s)
 {
-        struct sess_work w = {.w.run = create_run, .sess = s};
-
         if (!s->pid) {
                 s->pid = getpid();
                 s->pid_start = 0;
@@ -245,7 +263,48 @@ int nono_session_create(nono_store *st, struct nono_session *s)
                 nono_pid_start_time(s->pid, &s->pid_start);
         if (!s->start_ns)
                 s->start_ns = now_ns();
+}
+
+int nono_session_create(nono_store *st, struct nono_session *s)
+{
+        struct sess_work w = {.w.run = create_run, .sess = s};
+
+        create_defaults(s);
         return writer_submit(st, &w.w, false);
+}
+
+struct nono_session_pending {
+        struct sess_work w;
+};
+
+int nono_session_create_begin(nono_store *st, struct nono_session *s, struct nono_session_pending **out)
+{
+        struct nono_session_pending *p = calloc(1, sizeof(*p));
+
+        *out = NULL;
+        if (!p)
+                return store_err(-ENOMEM, "out of memory");
+        p->w = (struct sess_work){.w.run = create_run, .sess = s};
+        create_defaults(s);
+        int r = writer_submit_nowait(st, &p->w.w);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        *out = p;
+        r = writer_wait_ran(st, &p->w.w);
+        if (r < 0)
+                store_err_set_raw(p->w.w.msg);
+        return r;
+}
+
+int nono_session_create_end(nono_store *st, struct nono_session_pending *p)
+{
+        if (!p)
+                return 0;
+        int r = writer_wait(st, &p->w.w);
+        free(p);
+        return r;
 }
 
 /* ---- update ---- */

@@ -161,6 +161,13 @@ struct nono_session {
 /* Creates the session durably; fills s->id (unique and sorting by start time across processes).
  * pid 0 means this process; pid_start 0 is filled from /proc; start_ns 0 means now. */
 int nono_session_create(nono_store *st, struct nono_session *s);
+/* The same in two steps: _begin returns once s->id is assigned (the record is in the writer's transaction,
+ * not yet durable; work queued from now on commits after it), _end once it is durable (or failed), and
+ * frees p. s must stay valid until _end. After a failed _begin, *p (if set) still goes to _end. `nono run`
+ * starts serving the roots between the two, while the record's flush is under way. */
+struct nono_session_pending;
+int nono_session_create_begin(nono_store *st, struct nono_session *s, struct nono_session_pending **p);
+int nono_session_create_end(nono_store *st, struct nono_session_pending *p);
 /* Rewrites the mutable fields: state, end_ns, exit_status, preimage_bytes, seal*, sealed_events. */
 int nono_session_update(nono_store *st, const struct nono_session *s);
 /* Accepts a full id or a unique prefix; -ENOENT none, -EEXIST ambiguous. Reports a RUNNING session whose

@@ -142,6 +142,13 @@ static void run_batch(nono_store *s, struct work **items, size_t n, bool defer)
                         if (items[i]->result < 0)
                                 snprintf(items[i]->msg, sizeof(items[i]->msg), "%s", nono_store_errmsg());
                 }
+                if (!s->txn_err) { /* writer_wait_ran: the items' outputs are set, the commit follows */
+                        pthread_mutex_lock(&s->mu);
+                        for (size_t i = 0; i < n; i++)
+                                items[i]->ran = true;
+                        pthread_cond_broadcast(&s->cond_done);
+                        pthread_mutex_unlock(&s->mu);
+                }
                 if (!s->txn_err)
                         flush_counters(s, txn);
                 rc = s->txn_err;
@@ -318,7 +325,40 @@ void writer_stop(nono_store *s)
                 mdb_env_sync(s->env, 1);
 }
 
+static int submit(nono_store *s, struct work *w, bool async, bool wait);
+
 int writer_submit(nono_store *s, struct work *w, bool async)
+{
+        return submit(s, w, async, !async);
+}
+
+int writer_submit_nowait(nono_store *s, struct work *w)
+{
+        return submit(s, w, false, false);
+}
+
+int writer_wait_ran(nono_store *s, struct work *w)
+{
+        pthread_mutex_lock(&s->mu);
+        while (!w->ran && s->durable < w->ticket)
+                pthread_cond_wait(&s->cond_done, &s->mu);
+        int r = w->result;
+        pthread_mutex_unlock(&s->mu);
+        return r;
+}
+
+int writer_wait(nono_store *s, struct work *w)
+{
+        pthread_mutex_lock(&s->mu);
+        while (s->durable < w->ticket)
+                pthread_cond_wait(&s->cond_done, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+        if (w->result < 0)
+                store_err_set_raw(w->msg);
+        return w->result;
+}
+
+static int submit(nono_store *s, struct work *w, bool async, bool wait)
 {
         int r = store_writable(s);
         if (r < 0) {
@@ -332,6 +372,7 @@ int writer_submit(nono_store *s, struct work *w, bool async)
         w->ticket = ++s->enqueued;
         w->async = async;
         w->result = 0;
+        w->ran = false;
         w->next = NULL;
         if (s->tail)
                 s->tail->next = w;
@@ -343,7 +384,7 @@ int writer_submit(nono_store *s, struct work *w, bool async)
         s->pending_bytes += w->bytes;
         s->pending_sync += !async;
         pthread_cond_signal(&s->cond_work);
-        if (async) {
+        if (!wait) {
                 pthread_mutex_unlock(&s->mu);
                 return 0;
         }

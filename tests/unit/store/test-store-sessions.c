@@ -52,6 +52,70 @@ static void create_get_update(void **state)
         nono_session_clear(&g);
 }
 
+/* nono run's way: the id comes before the record is durable, work queued after it commits after it. */
+static void create_in_two_steps(void **state)
+{
+        struct fixture *f = *state;
+        static char *argv[] = {"agent", NULL};
+        struct nono_session a, s = {.argv = argv, .cwd = "/w", .policy_json = "{\"p\":1}", .rollback = true},
+                               g;
+        struct nono_session_pending *p = NULL;
+        struct nono_event ev = {.type = NONO_EV_FILE, .op = NONO_OP_OPEN, .path = "/w/x"};
+
+        new_session(f->st, &a);
+        assert_ok(nono_session_create_begin(f->st, &s, &p));
+        assert_non_null(p);
+        assert_int_equal(strlen(s.id), NONO_SESSION_ID_LEN);
+        assert_true(strcmp(s.id, a.id) > 0); /* still sorts after the sessions before it */
+        assert_ok(nono_events_append(f->st, s.id, &ev, 1, NONO_ASYNC));
+        assert_ok(nono_session_create_end(f->st, p));
+        assert_ok(nono_store_sync(f->st));
+        assert_ok(nono_session_get(f->st, s.id, &g));
+        assert_string_equal(g.policy_json, "{\"p\":1}");
+        assert_int_equal(g.state, NONO_SESSION_RUNNING);
+        assert_true(g.rollback);
+        nono_session_clear(&g);
+        struct nono_event_counts c;
+        assert_ok(nono_events_count(f->st, s.id, &c));
+        assert_int_equal(c.by_type[0], 1);
+}
+
+/* The record's transaction is retried when the map has to grow (here: a record larger than the whole
+ * map): the id handed out by the first attempt is the one the record gets. */
+static void create_in_two_steps_map_grows(void **state)
+{
+        (void)state;
+        char home[256];
+        nono_store *st;
+        size_t big = 600u << 10;
+        char *pj = malloc(big + 1);
+        struct nono_session s = {.policy_json = pj}, g;
+        struct nono_session_pending *p = NULL;
+
+        memset(pj, 'x', big);
+        pj[0] = '"';
+        pj[big - 1] = '"';
+        pj[big] = 0;
+        make_home(home, sizeof(home));
+        setenv("NONO_STORE_MAP_SIZE", "262144", 1);
+        assert_ok(nono_store_open(home, 0, &st));
+        unsetenv("NONO_STORE_MAP_SIZE");
+        assert_ok(nono_session_create_begin(st, &s, &p));
+        char id[NONO_SESSION_ID_LEN + 1];
+        memcpy(id, s.id, sizeof(id));
+        assert_ok(nono_session_create_end(st, p));
+        assert_string_equal(s.id, id);
+        assert_ok(nono_session_get(st, id, &g));
+        assert_int_equal(strlen(g.policy_json), big);
+        nono_session_clear(&g);
+        struct nono_store_stats sst;
+        assert_ok(nono_store_stats(st, &sst));
+        assert_true(sst.map_size > 262144);
+        nono_store_close(st);
+        rm_rf(home);
+        free(pj);
+}
+
 static void restore_kind_and_parent(void **state)
 {
         struct fixture *f = *state;
@@ -253,6 +317,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(create_get_update, fx_setup, fx_teardown),
+            cmocka_unit_test_setup_teardown(create_in_two_steps, fx_setup, fx_teardown),
+            cmocka_unit_test(create_in_two_steps_map_grows),
             cmocka_unit_test_setup_teardown(restore_kind_and_parent, fx_setup, fx_teardown),
             cmocka_unit_test_setup_teardown(ids_sort_and_prefix, fx_setup, fx_teardown),
             cmocka_unit_test_setup_teardown(crash_detection, fx_setup, fx_teardown),
