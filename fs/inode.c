@@ -163,6 +163,16 @@ static void release_locked(struct nono_fs *fs, struct fsino *i)
         evict_note_release_locked(fs);
 }
 
+/* Whether i's binding still leads to i; fs->lock held (i's parent, which i references, keeps its fd). */
+static bool binding_live_locked(const struct fsino *i)
+{
+        struct stat st;
+
+        return i->parent && i->name && i->parent->fd >= 0 &&
+               fstatat(i->parent->fd, i->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == i->dev &&
+               st.st_ino == i->ino;
+}
+
 struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *st, struct fsino *parent,
                                 const char *name, unsigned deny)
 {
@@ -186,7 +196,12 @@ struct fsino *fsino_find_or_add(struct nono_fs *fs, int fd, const struct stat *s
                 i->nlookup++;
                 i->deny |= deny;
                 evict_touch(fs, i);
-                if ((!i->name || i->gone) && i != &fs->root && i != parent) {
+                /* A file found under another name than its binding: renamed behind the mount (or a hard
+                 * link). The first live binding stays; a dead one is replaced, or every open of the file by
+                 * its new name would fail with ESTALE (inode.c "REPLACED") until the watcher caught up. */
+                bool moved = i->type != S_IFDIR && i != &fs->root && i->name && !i->gone &&
+                             (i->parent != parent || strcmp(i->name, name) != 0) && !binding_live_locked(i);
+                if ((!i->name || i->gone || moved) && i != &fs->root && i != parent) {
                         struct fsino *old = i->parent;
                         bind_locked(i, parent, n);
                         n = NULL;

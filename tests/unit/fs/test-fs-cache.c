@@ -362,6 +362,35 @@ static void t_outside_replaced(void **s)
         assert_memory_equal(buf, "old", 3);
 }
 
+/* A file renamed behind the mount and opened by its new name before the watcher has seen the rename (here:
+ * no watcher at all), whether fs/ holds an fd of it (created through the mount) or not (created behind it
+ * and only looked up): the open finds it (it failed with ESTALE when the watcher came late). */
+static void t_renamed_before_the_watcher(void **s)
+{
+        struct mnt m;
+        char a[600], b[600], ma[600], mb[600], buf[16];
+        struct stat st;
+
+        setenv("NONO_FS_NO_WATCH", "1", 1);
+        assert_int_equal(mnt_up(&m, NULL), 0);
+        unsetenv("NONO_FS_NO_WATCH");
+        for (int k = 0; k < 2; k++) {
+                path(a, sizeof(a), m.back, k ? "behind-a" : "through-a");
+                path(b, sizeof(b), m.back, k ? "behind-b" : "through-b");
+                path(ma, sizeof(ma), m.mp, k ? "behind-a" : "through-a");
+                path(mb, sizeof(mb), m.mp, k ? "behind-b" : "through-b");
+                put(k ? a : ma, "content", 7);
+                assert_int_equal(stat(ma, &st), 0); /* the kernel knows it by its first name */
+                assert_int_equal(st.st_size, 7);
+                assert_int_equal(rename(a, b), 0);
+                assert_int_equal(get(mb, buf, sizeof(buf)), 7);
+                assert_memory_equal(buf, "content", 7);
+                assert_int_equal(stat(mb, &st), 0);
+                assert_int_equal(st.st_size, 7);
+        }
+        mnt_down(&m);
+}
+
 static bool size_is(const char *p, const char *want)
 {
         struct stat st;
@@ -429,7 +458,7 @@ int main(void)
             cmocka_unit_test(t_own_changes_read_back), cmocka_unit_test(t_outside_then_trunc),
             cmocka_unit_test(t_big_writes_and_attrs),  cmocka_unit_test(t_readahead_window),
             cmocka_unit_test(t_outside_names_seen),    cmocka_unit_test(t_outside_replaced),
-            cmocka_unit_test(t_outside_watched),
+            cmocka_unit_test(t_outside_watched),       cmocka_unit_test(t_renamed_before_the_watcher),
         };
         return cmocka_run_group_tests_name("fs-cache", tests, setup, teardown);
 }
