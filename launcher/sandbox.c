@@ -277,8 +277,9 @@ static pid_t spawn_agent(struct agent_args *a)
         return pid;
 }
 
-/* init: pid 1 of the new pid namespace. Never returns. */
-static void init_main(const struct nono_sandbox_config *c, int chan)
+/* init: pid 1 of the new pid namespace. Never returns. uid, gid: nono's, taken before the clone (in the
+ * new user namespace, before its map is written, getuid() says the overflow id, 65534, whoever we are). */
+static void init_main(const struct nono_sandbox_config *c, int chan, uid_t uid, gid_t gid)
 {
         struct nono_seccomp_opts so = {.notify_exec = c->notify_exec};
         struct nono_seccomp_prog prog;
@@ -297,7 +298,7 @@ static void init_main(const struct nono_sandbox_config *c, int chan)
         nono_trace("init: started");
         close_from(3, chan);
         if (c->user_ns)
-                map_ids(getuid(), getgid());
+                map_ids(uid, gid);
         if (sethostname("nono", 4) < 0)
                 die(SETUP_FAILED, "sethostname: %s", strerror(errno));
         /* built now, while the parent writes the session record; the agent only loads it */
@@ -354,6 +355,8 @@ int nono_sandbox_spawn(const struct nono_sandbox_config *c, struct nono_sandbox 
                 snprintf(err, errlen, "socketpair: %s", strerror(errno));
                 return -errno;
         }
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
         fflush(NULL);
         pid = syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
         if (pid < 0) {
@@ -381,7 +384,7 @@ int nono_sandbox_spawn(const struct nono_sandbox_config *c, struct nono_sandbox 
                 /* Dispositions are left alone: execve resets handlers, and what the user set to SIG_IGN
                  * (nohup) stays ignored for the agent as it would without nono. init needs SIGCHLD. */
                 signal(SIGCHLD, SIG_DFL);
-                init_main(c, sp[1]);
+                init_main(c, sp[1], uid, gid);
         }
         nono_trace("run: cloned");
         close(sp[1]);

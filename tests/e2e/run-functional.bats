@@ -23,6 +23,20 @@ wait_file() {
         [ "$status" -eq 0 ]
 }
 
+# Every user but 65534: in the new user namespace, before its map is written, getuid() says the overflow id
+# (65534), and nono mapped that instead of the user's own id, so that only uid 65534 (and root) could run it.
+@test "run: an ordinary user (uid 4242, not the overflow id) runs an agent as itself" {
+        is_root || skip "needs root to become uid 4242"
+        chown -R 4242:4242 "$T"
+        chmod 0755 "$T"
+        run setpriv --reuid=4242 --regid=4242 --clear-groups -- env HOME="$T" \
+                "$NONO" run -- sh -c 'id -u; id -g; echo made > made'
+        [ "$status" -eq 0 ]
+        [ "${lines[0]}" = 4242 ]
+        [ "${lines[1]}" = 4242 ]
+        [ "$(stat -c %u:%g "$W/made")" = 4242:4242 ]
+}
+
 @test "run: an agent killed by signal N gives 128+N" {
         run "$NONO" run -- sh -c 'kill -TERM $$'
         [ "$status" -eq 143 ]
