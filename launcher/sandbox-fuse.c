@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sandbox-fuse.c - the FUSE provider, child side: inside its user+mount namespace the sandbox's init opens
- * /dev/fuse, asks the parent for the mount options (fs/ decides them: nono_fs_mount_options), mounts the
+ * /dev/fuse, makes fs/'s mount options (nono_fs_mount_options_early), mounts the
  * FUSE filesystem at the grant's own path, and hands the fd to the parent, which serves it with fs/ from a
  * directory fd opened before the sandbox existed. init waits for the parent's "serving" reply before it
  * goes on, since any lookup under the mount (a mask under a granted parent) needs the server.
@@ -25,7 +25,7 @@ static int fuse_child_mount(const struct nono_grant *g, unsigned index, const ch
                             int chan, char *err, size_t errlen)
 {
         _cleanup_close_ int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
-        struct nono_chan_msg m = {.kind = NONO_CHAN_FUSE_OPTIONS, .index = index}, reply;
+        struct nono_chan_msg m, reply;
         int r;
 
         if (fd < 0) {
@@ -35,9 +35,9 @@ static int fuse_child_mount(const struct nono_grant *g, unsigned index, const ch
                          strerror(errno));
                 return -errno;
         }
-        m.arg = fd;
-        m.arg2 = g->is_file;
-        if ((r = nono_chan_call(chan, &m, -1, &reply)) < 0) {
+        /* fs/'s options, made here: the ids in them are read in this (init's) user namespace, where nono's
+         * own ids map to themselves; asking the parent for them cost a round trip per root */
+        if ((r = nono_fs_mount_options_early(fd, g->is_file, reply.data, sizeof(reply.data))) < 0) {
                 snprintf(err, errlen, "no FUSE mount options for %s: %s", g->path, strerror(-r));
                 return r;
         }
