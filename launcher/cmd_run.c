@@ -437,6 +437,15 @@ static int session_begin(struct run_ctx *c)
         return r;
 }
 
+/* Sets one of the session thread's flags (c->mu) and wakes whoever waits on it. */
+static void ctx_set(struct run_ctx *c, bool *flag)
+{
+        pthread_mutex_lock(&c->mu);
+        *flag = true;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+}
+
 /* The audit key is read and libsodium made ready (the store's writer usually loaded it already, for the
  * chain of the first event) off the path of the seal at the end: on the session thread, once the agent's
  * exec has been answered (while the sandbox is being built, init and the session work keep both CPUs of a
@@ -503,10 +512,7 @@ static void session_join(struct run_ctx *c)
 {
         if (!c->thread_on)
                 return;
-        pthread_mutex_lock(&c->mu);
-        c->ending = true;
-        pthread_cond_broadcast(&c->cv);
-        pthread_mutex_unlock(&c->mu);
+        ctx_set(c, &c->ending);
         pthread_join(c->thread, NULL);
         c->thread_on = false;
 }
@@ -541,12 +547,8 @@ static int ctx_exec_ready(void *userdata)
         if (r == 0 && nono_run_fs_failed(c->fs))
                 r = -EIO; /* said on stderr: a granted root is not served */
 #endif
-        if (r == 0 && c->exec_asked++ == 1) { /* the session thread warms up, if it has no listener */
-                pthread_mutex_lock(&c->mu);
-                c->warm_go = true;
-                pthread_cond_broadcast(&c->cv);
-                pthread_mutex_unlock(&c->mu);
-        }
+        if (r == 0 && c->exec_asked++ == 1) /* the session thread warms up, if it has no listener */
+                ctx_set(c, &c->warm_go);
         return r;
 }
 #endif
@@ -652,10 +654,7 @@ static int ctx_seccomp(void *userdata, const struct nono_chan_msg *m, int fd, st
         if (r == 0)
                 r = c->rs.st ? nono_supervisor_prepare(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
         if (r == 0) { /* the session thread runs it */
-                pthread_mutex_lock(&c->mu);
-                c->sup_ready = true;
-                pthread_cond_broadcast(&c->cv);
-                pthread_mutex_unlock(&c->mu);
+                ctx_set(c, &c->sup_ready);
         }
 
         (void)m;
@@ -677,10 +676,7 @@ static int ctx_fuse(void *userdata, const struct nono_chan_msg *m, int fd, struc
         int r = nono_run_fs_chan(c->fs, m, fd, reply);
 #ifdef NONO_HAVE_STORE
         if (r == 1) { /* parked: the session thread serves it (session_main) */
-                pthread_mutex_lock(&c->mu);
-                c->roots_pending = true;
-                pthread_cond_broadcast(&c->cv);
-                pthread_mutex_unlock(&c->mu);
+                ctx_set(c, &c->roots_pending);
                 r = 0;
         }
 #endif
