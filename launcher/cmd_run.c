@@ -422,8 +422,11 @@ static int session_begin(struct run_ctx *c)
         if (r == 0 && (r = nono_run_fs_set_store(c->fs, c->rs.st, c->rs.s.id)) == 0)
                 nono_trace("started: roots served");
 #endif
-        if (r == 0) {
+        if (r == 0 && p->audit) {
                 nono_supervisor_warm(); /* before the supervisor starts */
+                /* made ahead, so that the agent's listener only has to be handed to it (ctx_seccomp) */
+                if ((r = nono_supervisor_prepare(-1, c->rs.st, c->rs.s.id, &c->sup)) < 0)
+                        nono_err("cannot prepare the exec/network audit: %s", strerror(-r));
                 nono_trace("started: supervisor warm");
         }
         int d = nono_run_session_recorded(&c->rs, err, sizeof(err));
@@ -652,8 +655,9 @@ static int ctx_seccomp(void *userdata, const struct nono_chan_msg *m, int fd, st
         int r = ctx_ready(c) < 0 ? -ENOTCONN : 0;
 
         if (r == 0)
-                r = c->rs.st ? nono_supervisor_prepare(fd, c->rs.st, c->rs.s.id, &c->sup) : -ENOTCONN;
+                r = c->sup ? 0 : -ENOTCONN;
         if (r == 0) { /* the session thread runs it */
+                nono_supervisor_set_fd(c->sup, fd);
                 ctx_set(c, &c->sup_ready);
         }
 

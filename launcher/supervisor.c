@@ -803,7 +803,7 @@ static int sup_start(int notify_fd, nono_supervisor_sink sink, void *userdata, n
         nono_supervisor *sup;
         int r;
 
-        if (notify_fd < 0)
+        if (notify_fd < 0 && thread)
                 return -EINVAL;
         sup = calloc(1, sizeof(*sup));
         if (!sup)
@@ -816,7 +816,8 @@ static int sup_start(int notify_fd, nono_supervisor_sink sink, void *userdata, n
                 snprintf(sup->session, sizeof(sup->session), "%s", session);
         sup->argbuf = malloc(ARGV_MAX_BYTES);
         sup->stop_fd = eventfd(0, EFD_CLOEXEC);
-        (void)ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+        if (notify_fd >= 0)
+                (void)ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
         if (!sup->argbuf || sup->stop_fd < 0) {
                 r = sup->argbuf ? -errno : -ENOMEM;
                 goto fail;
@@ -859,6 +860,12 @@ int nono_supervisor_prepare(int notify_fd, nono_store *st, const char *session, 
         return sup_start(notify_fd, store_sink, NULL, st, session, false, out);
 }
 
+void nono_supervisor_set_fd(nono_supervisor *sup, int notify_fd)
+{
+        sup->fd = notify_fd;
+        (void)ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+}
+
 void nono_supervisor_run(nono_supervisor *sup, void (*after_first)(void *), void *arg)
 {
         prctl(PR_SET_NAME, "nono-exec-audit");
@@ -895,7 +902,8 @@ static int sup_stop(nono_supervisor *sup, bool sync)
                 if (!r && s < 0)
                         r = s;
         }
-        close(sup->fd);
+        if (sup->fd >= 0)
+                close(sup->fd);
         close(sup->stop_fd);
         free(sup->argbuf);
         free(sup);

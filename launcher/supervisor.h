@@ -91,6 +91,8 @@ int nono_supervisor_start_sink(int notify_fd, nono_supervisor_sink sink, void *u
  * joins that thread before nono_supervisor_stop*(). `nono run` runs it on its session thread, which has
  * nothing else to do by then: one thread less to start while the agent's first execve waits. */
 int nono_supervisor_prepare(int notify_fd, nono_store *st, const char *session, nono_supervisor **out);
+/* With nono_supervisor_prepare(-1, ...) made ahead: the listener, before nono_supervisor_run. */
+void nono_supervisor_set_fd(nono_supervisor *sup, int notify_fd);
 void nono_supervisor_run(nono_supervisor *sup, void (*after_first)(void *), void *arg);
 void nono_supervisor_stop_request(nono_supervisor *sup);
 
