@@ -264,7 +264,6 @@ static int on_chan(void *userdata, const struct nono_chan_msg *m, int fd, struct
         struct nono_run_hooks *h = userdata;
 
         switch (m->kind) {
-        case NONO_CHAN_FUSE_OPTIONS:
         case NONO_CHAN_FUSE_FD:
                 if (h && h->fuse)
                         return h->fuse(h->userdata, m, fd, reply);
@@ -313,7 +312,7 @@ struct run_ctx {
         bool roots_pending; /* a root's fd came after the store was set: the session thread serves it */
         int session_result;
         /* the seal's key, read by the session thread beside the agent (warm_up) */
-        bool warm_done, warm_have_key;
+        bool warm_have_key;
         unsigned exec_asked; /* ctx_exec_ready calls */
         struct nono_audit_key warm_key;
 #endif
@@ -458,9 +457,6 @@ static void warm_up(void *arg)
 {
         struct run_ctx *c = arg;
 
-        if (c->warm_done)
-                return;
-        c->warm_done = true;
         if (sodium_init() < 0) {
                 /* said on stderr; the seal fails and says so */
         }

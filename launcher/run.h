@@ -18,7 +18,7 @@ struct nono_run_hooks {
         void *userdata;
         /* Non-system roots are mounted by this provider (NULL: bind mounts). */
         const struct nono_root_provider *provider;
-        /* Channel requests: NONO_CHAN_FUSE_OPTIONS and NONO_CHAN_FUSE_FD (from the FUSE provider). */
+        /* Channel requests: NONO_CHAN_FUSE_FD (from the FUSE provider). */
         nono_chan_handler fuse;
         /* Set: the agent's execve/execveat go through a seccomp listener handed here. */
         nono_chan_handler seccomp_notify;

@@ -11,9 +11,8 @@
 #include <stdint.h>
 
 enum nono_chan_kind {
-        NONO_CHAN_FUSE_OPTIONS = 1, /* index = root id, arg = /dev/fuse fd number in the child, arg2 = root is
-                                     * a file; reply: status, data = mount data string */
-        NONO_CHAN_FUSE_FD = 2,      /* fd = mounted /dev/fuse for root `index`; reply: status (0 = serving) */
+        /* 1 was NONO_CHAN_FUSE_OPTIONS: init makes the mount options itself (sandbox-fuse.c) */
+        NONO_CHAN_FUSE_FD = 2, /* fd = mounted /dev/fuse for root `index`; reply: status (0 = serving) */
         NONO_CHAN_SECCOMP_NOTIFY = 3, /* fd = the agent's seccomp listener; reply: status */
         NONO_CHAN_PROXY_LISTENER = 4, /* fd = a TCP socket listening on 127.0.0.1:arg inside the netns */
         NONO_CHAN_EXEC = 5,           /* no fd: the agent calls execve now; arg = Landlock ABI in force */

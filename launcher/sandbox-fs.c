@@ -211,19 +211,10 @@ int nono_run_fs_chan(void *userdata, const struct nono_chan_msg *m, int fd, stru
         struct root *rt = m->index < f->n ? &f->roots[m->index] : NULL;
         int r;
 
-        if (!rt || (m->kind == NONO_CHAN_FUSE_FD && (fd < 0 || rt->attached))) {
+        if (!rt || m->kind != NONO_CHAN_FUSE_FD || fd < 0 || rt->attached) {
                 if (fd >= 0)
                         close(fd);
                 reply->status = -EINVAL;
-                return 0;
-        }
-        if (m->kind == NONO_CHAN_FUSE_OPTIONS) {
-                if (fd >= 0)
-                        close(fd);
-                r = nono_fs_mount_options_early(m->arg, m->arg2 || rt->is_file, reply->data,
-                                                sizeof(reply->data));
-                reply->len = r < 0 ? 0 : strlen(reply->data) + 1;
-                reply->status = r;
                 return 0;
         }
         if (m->arg > 0 && m->arg2 == 0) /* the mount's anonymous device, from the child */

@@ -30,7 +30,7 @@ int nono_run_fs_open(const struct nono_policy *p, char *const *state_paths, stru
 int nono_run_fs_set_store(struct nono_run_fs *f, struct nono_store *st, const char *session);
 /* The roots' paths, NULL-terminated (owned by f): the session record's roots. */
 char **nono_run_fs_roots(struct nono_run_fs *f);
-/* Channel handler for NONO_CHAN_FUSE_OPTIONS and NONO_CHAN_FUSE_FD. Returns 1 for a root parked under
+/* Channel handler for NONO_CHAN_FUSE_FD. Returns 1 for a root parked under
  * nono_run_fs_defer() once the store was set: the caller has it served (nono_run_fs_serve_parked) by
  * another thread, so that the sandbox's init, which waits for the reply, goes on meanwhile. */
 int nono_run_fs_chan(void *f, const struct nono_chan_msg *m, int fd, struct nono_chan_msg *reply);

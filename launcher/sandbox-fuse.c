@@ -26,6 +26,7 @@ static int fuse_child_mount(const struct nono_grant *g, unsigned index, const ch
 {
         _cleanup_close_ int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
         struct nono_chan_msg m, reply;
+        char opts[256];
         int r;
 
         if (fd < 0) {
@@ -37,12 +38,12 @@ static int fuse_child_mount(const struct nono_grant *g, unsigned index, const ch
         }
         /* fs/'s options, made here: the ids in them are read in this (init's) user namespace, where nono's
          * own ids map to themselves; asking the parent for them cost a round trip per root */
-        if ((r = nono_fs_mount_options_early(fd, g->is_file, reply.data, sizeof(reply.data))) < 0) {
+        if ((r = nono_fs_mount_options_early(fd, g->is_file, opts, sizeof(opts))) < 0) {
                 snprintf(err, errlen, "no FUSE mount options for %s: %s", g->path, strerror(-r));
                 return r;
         }
         nono_trace("fuse: options");
-        if (mount("nono", target, "fuse.nono", MS_NOSUID | MS_NODEV, reply.data) < 0) {
+        if (mount("nono", target, "fuse.nono", MS_NOSUID | MS_NODEV, opts) < 0) {
                 snprintf(err, errlen, "cannot mount FUSE on %s: %s", g->path, strerror(errno));
                 return -errno;
         }

@@ -64,7 +64,8 @@ struct work {
         uint64_t ticket;
         int result;
         bool async;
-        bool ran; /* under s->mu: run() has returned in the current attempt (writer_wait_ran) */
+        bool wait_ran; /* writer_submit_nowait: its submitter waits for ran (writer_wait_ran) */
+        bool ran;      /* under s->mu: run() has returned in the current attempt */
         char msg[256];
         /* Async items that are part of a sync call (the chunks of a large object): their error goes here
          * rather than to nono_store_sync(). Written by the writer under s->mu; must outlive the item. */

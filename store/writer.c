@@ -142,7 +142,10 @@ static void run_batch(nono_store *s, struct work **items, size_t n, bool defer)
                         if (items[i]->result < 0)
                                 snprintf(items[i]->msg, sizeof(items[i]->msg), "%s", nono_store_errmsg());
                 }
-                if (!s->txn_err) { /* writer_wait_ran: the items' outputs are set, the commit follows */
+                bool waited = false; /* writer_wait_ran: the items' outputs are set, the commit follows */
+                for (size_t i = 0; i < n && !s->txn_err; i++)
+                        waited |= items[i]->wait_ran;
+                if (waited) {
                         pthread_mutex_lock(&s->mu);
                         for (size_t i = 0; i < n; i++)
                                 items[i]->ran = true;
@@ -373,6 +376,7 @@ static int submit(nono_store *s, struct work *w, bool async, bool wait)
         w->async = async;
         w->result = 0;
         w->ran = false;
+        w->wait_ran = !async && !wait;
         w->next = NULL;
         if (s->tail)
                 s->tail->next = w;
