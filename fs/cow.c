@@ -601,6 +601,7 @@ static int sync_store(struct nono_fs *fs)
         if (!fs->cow->dirty)
                 return 0; /* nothing queued that the change depends on */
         fs->cow->dirty = false;
+        loop_may_block(fs); /* a disk flush: let another worker read meanwhile */
         killpoint(fs->cow);
         int r = nono_store_sync(fs->cfg.store);
         killpoint(fs->cow);

@@ -103,11 +103,13 @@ struct nono_fs {
         _Atomic uint64_t pt_init_unique; /* the INIT request whose reply gets the passthrough bit */
         bool started, stopped;
         int done_fd; /* eventfd: readable once the loop has ended */
-        /* loop.c, under loop_lock: workers, those waiting for a request, the cap, requests taken, and
-         * every worker started (joined by loop_join) */
+        /* loop.c, under loop_lock: workers, those reading (or woken to), those waiting on loop_cv for a
+         * wake-up, wake-ups not yet taken, the cap, whether the reader started, whether the session
+         * ended, and every worker started (joined by loop_join) */
         pthread_mutex_t loop_lock;
-        unsigned loop_threads, loop_idle, loop_cap;
-        uint64_t loop_taken;
+        pthread_cond_t loop_cv;
+        unsigned loop_threads, loop_reading, loop_waiting, loop_wakes, loop_cap;
+        bool loop_has_reader, loop_ending;
         pthread_t *loop_tids;
         size_t loop_n_tids, loop_tids_cap;
         char *mountpoint;

@@ -124,6 +124,7 @@ int nono_fs_new(const struct nono_fs_config *cfg, nono_fs **out)
         pthread_mutex_init(&fs->watch_lock, NULL);
         pthread_mutex_init(&fs->lock, NULL);
         pthread_mutex_init(&fs->loop_lock, NULL);
+        pthread_cond_init(&fs->loop_cv, NULL);
         fsino_table_init(fs);
         r = copy_config(fs, cfg);
         if (r < 0)
@@ -471,6 +472,7 @@ void nono_fs_free(nono_fs *fs)
         free(fs->wmap);
         free(fs->loop_tids);
         pthread_mutex_destroy(&fs->loop_lock);
+        pthread_cond_destroy(&fs->loop_cv);
         pthread_mutex_destroy(&fs->watch_lock);
         pthread_mutex_destroy(&fs->lock);
         free(fs);

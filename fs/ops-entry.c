@@ -299,9 +299,9 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_readlink(req, buf);
 }
 
-/* Gives a just-created object the caller's owner, as the kernel would have (a root daemon creates as root).
- */
-int chown_to_caller(struct nono_fs *fs, fuse_req_t req, struct fsino *dir, int fd, const struct stat *st)
+/* Gives a just-created object the caller's owner, as the kernel would have (a root daemon creates as root),
+ * and then *st its new attributes. */
+int chown_to_caller(struct nono_fs *fs, fuse_req_t req, struct fsino *dir, int fd, struct stat *st)
 {
         const struct fuse_ctx *c = fuse_req_ctx(req);
         struct stat ds;
@@ -319,6 +319,7 @@ int chown_to_caller(struct nono_fs *fs, fuse_req_t req, struct fsino *dir, int f
         /* chown drops set-id bits of non-directories; the caller asked for them */
         if (S_ISREG(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID)))
                 syscall(SYS_fchmodat2, fd, "", st->st_mode & 07777, AT_EMPTY_PATH);
+        fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
         return 0;
 }
 
@@ -363,8 +364,6 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                 goto out;
         }
         r = chown_to_caller(fs, req, dir, fd, &st);
-        if (!r)
-                fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
         struct fsino *i = fsino_find_or_add(fs, fd, &st, dir, name, 0);
         if (!i) {
                 r = errno;

@@ -258,8 +258,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                 goto out;
         }
         r = chown_to_caller(fs, req, dir, pfd, &st);
-        if (!r)
-                fstat(fd, &st);
         i = fsino_find_or_add(fs, pfd, &st, dir, name, 0);
         if (!i) {
                 r = errno;
@@ -400,6 +398,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
         struct fshandle *h = (struct fshandle *)(uintptr_t)fi->fh;
+        loop_may_block(fuse_req_userdata(req)); /* a disk flush: let another worker read meanwhile */
         int r = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? errno : 0;
         fuse_reply_err(req, r);
 }
@@ -698,6 +697,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
         int fd = i->fd < 0 ? -1 : reopen_fd(i->fd, O_RDONLY | O_DIRECTORY);
         if (fd < 0)
                 return (void)fuse_reply_err(req, i->fd < 0 ? EBADF : errno);
+        loop_may_block(fs);
         int r = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0;
         close(fd);
         fuse_reply_err(req, r);

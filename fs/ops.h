@@ -16,7 +16,7 @@ void violation(struct nono_fs *fs, fuse_req_t req, uint16_t op, struct fsino *i,
                uint32_t oflags);
 void event_on(struct nono_fs *fs, fuse_req_t req, uint16_t op, struct fsino *i, struct fsino *dir,
               const char *name, int r);
-int chown_to_caller(struct nono_fs *fs, fuse_req_t req, struct fsino *dir, int fd, const struct stat *st);
+int chown_to_caller(struct nono_fs *fs, fuse_req_t req, struct fsino *dir, int fd, struct stat *st);
 
 /* The error for a name refused by name_ok(): fs/'s reserved names look like permission problems. */
 static inline int bad_name(const char *name)
