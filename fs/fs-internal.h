@@ -99,7 +99,11 @@ struct nono_fs {
         size_t fd_count; /* inodes holding an fd (the fd budget counts these, evict.c) */
 
         struct fuse_session *se;
-        _Atomic bool pt_on;              /* passthrough.c: opens may be passed through */
+        _Atomic bool pt_on; /* passthrough.c: opens may be passed through */
+        /* fs.c op_init, loop.c: libfuse's connection, whose FUSE_CAP_SPLICE_READ loop.c turns on and off
+         * by the requests it sees (splice_adapt: only where INIT allowed receiving by splice) */
+        struct fuse_conn_info *conn;
+        bool splice_adapt;
         _Atomic uint64_t pt_init_unique; /* the INIT request whose reply gets the passthrough bit */
         bool started, stopped;
         int done_fd; /* eventfd: readable once the loop has ended */

@@ -210,6 +210,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
          */
         if (atomic_load(&fs->pt_on))
                 conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+        /* Without passthrough, large WRITEs come to fs/, and loop.c receives by splice only while they do
+         * (loop.c "SPLICE"): the first requests are read */
+        if (conn->want & FUSE_CAP_SPLICE_READ) {
+                fs->conn = conn;
+                fs->splice_adapt = true;
+                conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+        }
         /* the kernel, not fs/, clears set-id bits on write/chown/truncate by a non-root caller */
         conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_LOCKS);
         if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) /* readdirplus only where stats follow */

@@ -108,6 +108,36 @@ static bool pending(nono_fs *fs)
         return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
+/*
+ * SPLICE: how requests are received. By splice(), a large WRITE's data goes from the kernel's pages to the
+ * backing file with no copy through fs/'s memory, but every request costs two system calls (into a pipe,
+ * then a small one out of it) where read() is one. Without passthrough (an unprivileged daemon), fs/
+ * therefore receives by splice only while large WRITEs come: after a WRITE of SPLICE_FROM bytes or more,
+ * and until a request that is not one. libfuse looks at FUSE_CAP_SPLICE_READ in its connection's `want`
+ * each time it receives, so the switch is that bit; the word is written only here after INIT, and a
+ * worker that reads it as it changes receives one request the other way, which works either way.
+ * Measured as uid 65534 against always splicing: create and unlink of 5,000 files on tmpfs 8% faster;
+ * always reading made a 512 MiB write+fsync on ext4 15-20% slower (a copy of every byte more).
+ */
+#define OP_WRITE    16u
+#define SPLICE_FROM (64u << 10)
+
+struct in_start { /* the start of every request (linux/fuse.h's fuse_in_header) */
+        uint32_t len, opcode;
+};
+
+static void adapt_splice(nono_fs *fs, const struct fuse_buf *buf)
+{
+        const struct in_start *in = buf->mem;
+        bool big = (buf->flags & FUSE_BUF_IS_FD) || /* it was spliced: a large WRITE */
+                   (in && buf->size >= sizeof(*in) && in->opcode == OP_WRITE && in->len >= SPLICE_FROM);
+        unsigned was = __atomic_load_n(&fs->conn->want, __ATOMIC_RELAXED);
+        if (big != !!(was & FUSE_CAP_SPLICE_READ))
+                __atomic_store_n(&fs->conn->want,
+                                 big ? was | FUSE_CAP_SPLICE_READ : was & ~FUSE_CAP_SPLICE_READ,
+                                 __ATOMIC_RELAXED);
+}
+
 /* Waits for a wake-up (true) or the session's end (false). */
 static bool wait_wake(nono_fs *fs)
 {
@@ -138,6 +168,7 @@ static void *worker_main(void *arg)
         if (!reader && !wait_wake(fs))
                 goto out;
         for (;;) {
+                buf.flags = 0; /* libfuse's read() path leaves the last request's flags */
                 int r = fuse_session_receive_buf(fs->se, &buf);
                 if (r == -EINTR || r == -EAGAIN)
                         continue;
@@ -153,6 +184,8 @@ static void *worker_main(void *arg)
                         break;
                 }
                 pthread_mutex_unlock(&fs->loop_lock);
+                if (fs->splice_adapt)
+                        adapt_splice(fs, &buf);
                 fuse_session_process_buf(fs->se, &buf);
                 if (!reader && !pending(fs)) {
                         if (!wait_wake(fs)) /* a wake-up counts its worker as reading */
